@@ -1,0 +1,295 @@
+// canopy-bench WORKLOAD [--name value ...]
+// Prints one line per run: `bench=WORKLOAD impl=canopy key=value ...`.
+// The keys are a fixed interface (bench/compare.sh and the peers use them).
+#include <canopy/core/core.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace canopy;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+class Args {
+ public:
+  Args(int argc, char** argv, int first) {
+    for (int i = first; i + 1 < argc; i += 2) {
+      std::string k = argv[i];
+      if (k.rfind("--", 0) != 0) {
+        std::fprintf(stderr, "canopy-bench: expected --name value, got '%s'\n", argv[i]);
+        std::exit(2);
+      }
+      values_[k.substr(2)] = argv[i + 1];
+    }
+    if ((argc - first) % 2 != 0) {
+      std::fprintf(stderr, "canopy-bench: option '%s' has no value\n", argv[argc - 1]);
+      std::exit(2);
+    }
+  }
+  uint64_t get(const std::string& name, uint64_t fallback) const {
+    auto it = values_.find(name);
+    if (it == values_.end()) return fallback;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
+    if (end == it->second.c_str() || *end != '\0') {
+      std::fprintf(stderr, "canopy-bench: --%s wants a whole number, got '%s'\n", name.c_str(), it->second.c_str());
+      std::exit(2);
+    }
+    return v;
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+uint64_t rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+RuntimeOptions runtime_options(const Args& args, uint32_t max_processes = 1u << 20) {
+  RuntimeOptions o;
+  o.schedulers = static_cast<unsigned>(args.get("schedulers", 0));
+  o.max_processes = max_processes;
+  return o;
+}
+
+unsigned scheduler_count(Runtime& rt) { return static_cast<unsigned>(rt.scheduler_stats().size()); }
+
+// --- ring -----------------------------------------------------------------------
+
+struct Next {
+  Pid pid;
+};
+struct Token {
+  uint64_t remaining;
+};
+
+class RingNode final : public Actor {
+ public:
+  explicit RingNode(std::promise<void>* done) : done_(done) {}
+  void handle(Message& m) override {
+    if (auto* t = m.as<Token>()) {
+      if (t->remaining == 0) {
+        done_->set_value();
+        return;
+      }
+      (void)send(next_, Token{t->remaining - 1});
+    } else if (auto* n = m.as<Next>()) {
+      next_ = n->pid;
+    }
+  }
+
+ private:
+  std::promise<void>* done_;
+  Pid next_;
+};
+
+int ring(const Args& args) {
+  const uint64_t n = args.get("processes", 10'000);
+  const uint64_t hops = args.get("hops", 10'000'000);
+  Runtime rt(runtime_options(args));
+  std::promise<void> done;
+  std::vector<Pid> pids;
+  for (uint64_t i = 0; i < n; ++i) pids.push_back(rt.spawn<RingNode>(&done).value());
+  for (uint64_t i = 0; i < n; ++i) (void)rt.send(pids[i], Next{pids[(i + 1) % n]});
+  const auto t0 = Clock::now();
+  (void)rt.send(pids[0], Token{hops});
+  done.get_future().wait();
+  const double wall = seconds_since(t0);
+  std::printf("bench=ring impl=canopy processes=%llu hops=%llu hops_per_s=%.0f wall_s=%.3f schedulers=%u\n",
+              static_cast<unsigned long long>(n), static_cast<unsigned long long>(hops), hops / wall, wall,
+              scheduler_count(rt));
+  return 0;
+}
+
+// --- pingpong ---------------------------------------------------------------------
+
+struct Ball {
+  uint64_t remaining;
+};
+
+class Player final : public Actor {
+ public:
+  explicit Player(std::promise<void>* done) : done_(done) {}
+  void handle(Message& m) override {
+    if (auto* b = m.as<Ball>()) {
+      if (b->remaining == 0) {
+        done_->set_value();
+        return;
+      }
+      (void)send(m.sender(), Ball{b->remaining - 1});
+    } else if (auto* n = m.as<Next>()) {
+      (void)send(n->pid, Ball{remaining_});
+    }
+  }
+  uint64_t remaining_ = 0;
+
+ private:
+  std::promise<void>* done_;
+};
+
+int pingpong(const Args& args) {
+  const uint64_t roundtrips = args.get("roundtrips", 1'000'000);
+  Runtime rt(runtime_options(args));
+  std::promise<void> done;
+  auto ping = std::make_unique<Player>(&done);
+  ping->remaining_ = roundtrips * 2;  // a round trip is two messages
+  const Pid a = rt.spawn(std::move(ping)).value();
+  const Pid b = rt.spawn<Player>(&done).value();
+  const auto t0 = Clock::now();
+  (void)rt.send(a, Next{b});
+  done.get_future().wait();
+  const double wall = seconds_since(t0);
+  std::printf("bench=pingpong impl=canopy roundtrips=%llu roundtrips_per_s=%.0f wall_s=%.3f schedulers=%u\n",
+              static_cast<unsigned long long>(roundtrips), roundtrips / wall, wall, scheduler_count(rt));
+  return 0;
+}
+
+// --- spawn ---------------------------------------------------------------------------
+
+struct Quit {};
+
+class Idle final : public Actor {
+ public:
+  explicit Idle(std::atomic<uint64_t>* exited) : exited_(exited) {}
+  void handle(Message&) override { stop(); }
+  void terminate(const ExitReason&) override { exited_->fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t>* exited_;
+};
+
+int spawn(const Args& args) {
+  const uint64_t n = args.get("processes", 1'000'000);
+  Runtime rt(runtime_options(args, static_cast<uint32_t>(n + 16)));
+  std::atomic<uint64_t> exited{0};
+  std::vector<Pid> pids;
+  pids.reserve(n);
+  const uint64_t rss0 = rss_bytes();
+  const auto t0 = Clock::now();
+  for (uint64_t i = 0; i < n; ++i) {
+    auto pid = rt.spawn<Idle>(&exited);
+    if (!pid.ok()) {
+      std::fprintf(stderr, "canopy-bench: spawn %llu failed: %s\n", static_cast<unsigned long long>(i),
+                   pid.error().to_string().c_str());
+      return 1;
+    }
+    pids.push_back(*pid);
+  }
+  const double spawn_s = seconds_since(t0);
+  const uint64_t rss1 = rss_bytes();
+  // The pid vector is the benchmark's, not the runtime's.
+  const uint64_t pid_bytes = pids.capacity() * sizeof(Pid);
+  const double per_process = rss1 > rss0 + pid_bytes ? static_cast<double>(rss1 - rss0 - pid_bytes) / n : 0.0;
+  const auto t1 = Clock::now();
+  for (Pid p : pids) (void)rt.send(p, Quit{});
+  while (exited.load(std::memory_order_relaxed) < n) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  const double exit_s = seconds_since(t1);
+  std::printf(
+      "bench=spawn impl=canopy processes=%llu spawn_s=%.3f rss_bytes_per_process=%.0f exit_s=%.3f schedulers=%u\n",
+      static_cast<unsigned long long>(n), spawn_s, per_process, exit_s, scheduler_count(rt));
+  return 0;
+}
+
+// --- fanin -----------------------------------------------------------------------------
+
+struct Go {};
+struct Item {
+  uint64_t value;
+};
+
+class Producer final : public Actor {
+ public:
+  Producer(Pid consumer, uint64_t messages) : consumer_(consumer), left_(messages) {}
+  void handle(Message& m) override {
+    if (!m.is<Go>()) return;
+    // A batch per slice, then yield, so the consumer and the other producers run.
+    for (int i = 0; i < 256 && left_ > 0; ++i, --left_) (void)send(consumer_, Item{left_});
+    if (left_ > 0) (void)send(self(), Go{});
+  }
+
+ private:
+  Pid consumer_;
+  uint64_t left_;
+};
+
+class Consumer final : public Actor {
+ public:
+  Consumer(uint64_t expected, std::promise<void>* done) : expected_(expected), done_(done) {}
+  void handle(Message& m) override {
+    if (!m.is<Item>()) return;
+    if ((++count_ & 1023) == 0) {
+      if (auto info = runtime().process_info(self())) peak_ = std::max<uint64_t>(peak_, info->mailbox_length);
+    }
+    if (count_ == expected_) done_->set_value();
+  }
+  uint64_t peak_ = 0;
+
+ private:
+  uint64_t expected_;
+  uint64_t count_ = 0;
+  std::promise<void>* done_;
+};
+
+int fanin(const Args& args) {
+  const uint64_t producers = args.get("producers", 8);
+  const uint64_t messages = args.get("messages", 1'000'000);
+  Runtime rt(runtime_options(args));
+  std::promise<void> done;
+  auto consumer_actor = std::make_unique<Consumer>(producers * messages, &done);
+  Consumer* consumer = consumer_actor.get();
+  const Pid c = rt.spawn(std::move(consumer_actor)).value();
+  std::vector<Pid> ps;
+  for (uint64_t i = 0; i < producers; ++i) ps.push_back(rt.spawn<Producer>(c, messages).value());
+  const auto t0 = Clock::now();
+  for (Pid p : ps) (void)rt.send(p, Go{});
+  done.get_future().wait();
+  const double wall = seconds_since(t0);
+  // The consumer is idle now; its fields are safe to read after the promise.
+  std::printf(
+      "bench=fanin impl=canopy producers=%llu messages=%llu msgs_per_s=%.0f peak_mailbox=%llu wall_s=%.3f "
+      "schedulers=%u\n",
+      static_cast<unsigned long long>(producers), static_cast<unsigned long long>(messages),
+      (producers * messages) / wall, static_cast<unsigned long long>(consumer->peak_), wall, scheduler_count(rt));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: canopy-bench WORKLOAD [--name value ...]\n"
+                 "  ring     --processes 10000 --hops 10000000\n"
+                 "  pingpong --roundtrips 1000000\n"
+                 "  spawn    --processes 1000000\n"
+                 "  fanin    --producers 8 --messages 1000000\n"
+                 "  every workload: --schedulers N (default: one per hardware thread)\n");
+    return 2;
+  }
+  const std::string workload = argv[1];
+  const Args args(argc, argv, 2);
+  if (workload == "ring") return ring(args);
+  if (workload == "pingpong") return pingpong(args);
+  if (workload == "spawn") return spawn(args);
+  if (workload == "fanin") return fanin(args);
+  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin)\n", workload.c_str());
+  return 2;
+}

@@ -1,0 +1,78 @@
+#pragma once
+// Snapshots the runtime hands out: taken without stopping the world, each
+// field read atomically, so a snapshot is consistent per field, not across
+// fields. Plain values.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "canopy/core/message.hpp"
+#include "canopy/core/pid.hpp"
+
+namespace canopy {
+
+enum class ProcessStatus : uint8_t { runnable, running, waiting, suspended, exiting };
+const char* to_string(ProcessStatus status);
+
+struct ProcessInfo {
+  Pid pid;
+  std::string registered_name;  // empty when none
+  std::string behaviour;        // demangled type of the Actor
+  ProcessStatus status = ProcessStatus::waiting;
+  Pid parent;
+  uint64_t mailbox_length = 0;
+  uint64_t mailbox_bytes = 0;
+  uint32_t mailbox_capacity = 0;  // 0 = unbounded
+  double mailbox_oldest_age_seconds = 0;  // 0 when the mailbox is empty
+  bool mailbox_overloaded = false;        // above the high watermark, not yet back to the low one
+  uint64_t messages_dropped = 0;          // dropped from this process's mailbox (bounds, exit)
+  uint64_t heap_bytes = 0;     // counting memory resource + behaviour-reported bytes
+  uint64_t reductions = 0;
+  uint64_t messages_handled = 0;
+  uint64_t cpu_ns = 0;         // time spent in this process's handlers
+  bool trap_exit = false;
+  std::vector<Pid> links;
+  std::vector<Pid> monitored_by;   // processes monitoring this one
+  std::vector<Pid> monitors;       // processes this one monitors
+  double age_seconds = 0;
+  std::chrono::system_clock::time_point spawned_at;
+  std::string current_message_type;  // the type being handled, or the last one handled
+};
+
+struct SchedulerStats {
+  unsigned id = 0;
+  uint64_t wall_ns = 0;   // since the scheduler started
+  uint64_t busy_ns = 0;   // running process handlers, including a slice in progress
+  uint64_t idle_ns = 0;   // wall_ns - busy_ns
+  uint64_t run_queue_length = 0;
+  uint64_t slices = 0;
+  uint64_t exhausted_slices = 0;  // slices that used up their reduction budget
+  uint64_t steal_attempts = 0;
+  uint64_t steals = 0;            // successful steals (processes taken)
+  uint64_t parks = 0;             // times the thread went to sleep for lack of work
+};
+
+// Utilization over the interval between two snapshots of the same scheduler,
+// as :scheduler.utilization: busy / wall, in [0, 1].
+double utilization(const SchedulerStats& before, const SchedulerStats& after);
+
+// Drop reasons, as in canopy_messages_dropped_total{reason}.
+enum class DropReason : uint8_t { dead_process, drop_newest, drop_oldest, rejected, process_exited, count_ };
+const char* to_string(DropReason reason);
+
+struct RuntimeStats {
+  uint64_t processes = 0;        // live now
+  uint64_t process_limit = 0;
+  uint64_t spawned = 0;          // since start
+  uint64_t exited = 0;
+  uint64_t crashed = 0;          // exits with an error reason
+  uint64_t messages_sent = 0;    // accepted into a mailbox
+  uint64_t dropped[static_cast<size_t>(DropReason::count_)] = {};
+  uint64_t mailbox_high_watermark_crossings = 0;
+  uint64_t mailbox_messages = 0;  // sum of all mailbox lengths
+  double uptime_seconds = 0;
+  uint64_t dropped_by(DropReason r) const { return dropped[static_cast<size_t>(r)]; }
+};
+
+}  // namespace canopy

@@ -1,0 +1,117 @@
+#pragma once
+// The Runtime: one explicit object that owns the process table, the
+// schedulers and the timer thread. No global state: several runtimes may live
+// in one program (tests do). Thread-safe: every method may be called from any
+// thread, inside or outside a process, unless it says otherwise.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "canopy/core/actor.hpp"
+#include "canopy/core/call.hpp"
+#include "canopy/core/info.hpp"
+#include "canopy/core/options.hpp"
+#include "canopy/core/registry.hpp"
+#include "canopy/core/result.hpp"
+
+namespace canopy {
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+  // Calls shutdown().
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Terminates every process (each gets exit reason `shutdown` and its
+  // terminate() runs), then joins every thread. Idempotent. Must not be
+  // called from inside a process.
+  void shutdown();
+
+  // --- processes ---------------------------------------------------------
+  // Spawns a process running `A(args...)`. Inside a process the caller
+  // becomes the parent. init() runs before this returns; its failure is
+  // returned as Errc::init_failed.
+  template <typename A, typename... Args>
+  Result<Pid> spawn(Args&&... args) {
+    return spawn(std::make_unique<A>(std::forward<Args>(args)...), SpawnOptions{});
+  }
+  template <typename A, typename... Args>
+  Result<Pid> spawn_opts(SpawnOptions options, Args&&... args) {
+    return spawn(std::make_unique<A>(std::forward<Args>(args)...), std::move(options));
+  }
+  Result<Pid> spawn(std::unique_ptr<Actor> actor, SpawnOptions options = {});
+  // Spawn linked to the calling process (Errc::not_in_process from outside).
+  template <typename A, typename... Args>
+  Result<Pid> spawn_link(Args&&... args) {
+    SpawnOptions o;
+    o.link = true;
+    return spawn(std::make_unique<A>(std::forward<Args>(args)...), std::move(o));
+  }
+  // Spawn and monitor from the calling process (Errc::not_in_process from outside).
+  Result<std::pair<Pid, MonitorRef>> spawn_monitor(std::unique_ptr<Actor> actor, SpawnOptions options = {});
+
+  // The calling process, or an invalid Pid on a thread outside the runtime.
+  Pid self() const;
+
+  // --- messages ------------------------------------------------------------
+  // Sends to `to`. Never throws. Errors: dead_process (also counted as a drop
+  // with reason dead_process), mailbox_full, dropped (bounded mailboxes).
+  template <typename T>
+  Status send(Pid to, T&& value) {
+    return send_message(to, make_message(std::forward<T>(value)));
+  }
+  Status send_message(Pid to, std::unique_ptr<Message> message);
+  // Sends to a registered name.
+  template <typename T>
+  Status send(const std::string& name, T&& value) {
+    return send_message(whereis(name), make_message(std::forward<T>(value)));
+  }
+  // A GenServer cast.
+  template <typename T>
+  Status cast(Pid to, T&& value) {
+    return send_message(to, make_message(std::forward<T>(value), MessageKind::cast));
+  }
+  // Sends an exit signal to `pid` from the calling process (or from nowhere).
+  // `kill` cannot be trapped; `normal` is ignored unless `pid` traps exits.
+  Status exit(Pid pid, ExitReason reason);
+
+  // A blocking GenServer call for threads outside the runtime: waits for the
+  // reply at most `timeout`. Errors: timeout, dead_process, callee_exited
+  // (with the callee's exit reason), bad_request. Inside a process it refuses
+  // with not_in_process (use Actor::call, which never blocks a scheduler).
+  template <typename Reply, typename Request>
+  Result<Reply> call(Pid to, Request&& request, std::chrono::milliseconds timeout) {
+    return typed_reply<Reply>(call_message(to, make_message(std::forward<Request>(request)), timeout));
+  }
+  CallResult call_message(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout);
+
+  // --- names -----------------------------------------------------------------
+  Status register_name(const std::string& name, Pid pid);
+  Status unregister(const std::string& name);
+  // The pid registered as `name`, or an invalid Pid.
+  Pid whereis(const std::string& name) const;
+  // A named key registry; the same name returns the same registry.
+  Registry registry(const std::string& name, RegistryKeys keys = RegistryKeys::unique);
+
+  // --- introspection -----------------------------------------------------------
+  std::optional<ProcessInfo> process_info(Pid pid) const;
+  std::vector<ProcessInfo> processes() const;
+  std::vector<Pid> pids() const;
+  size_t process_count() const;
+  bool alive(Pid pid) const;
+  std::vector<SchedulerStats> scheduler_stats() const;
+  RuntimeStats stats() const;
+  const RuntimeOptions& options() const;
+
+  // The implementation, for the layers that build on the runtime.
+  detail::Runtime& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<detail::Runtime> impl_;
+};
+
+}  // namespace canopy

@@ -1,0 +1,154 @@
+#include "mailbox.hpp"
+
+namespace canopy::detail {
+
+Mailbox::Mailbox(const MailboxOptions& o)
+    : high_(o.high_watermark),
+      low_(o.low_watermark < o.high_watermark ? o.low_watermark : o.high_watermark / 2),
+      bounded_(o.capacity > 0 ? std::make_unique<Bounded>(o.capacity, o.overflow)
+                              : nullptr),
+      tail_(&stub_),
+      head_(&stub_) {}
+
+Mailbox::~Mailbox() {
+  // The owner drains the mailbox before it goes; whatever raced in after
+  // that is freed here (the runtime accounts for it before destroying us).
+  while (Message* m = pop(0)) delete m;
+}
+
+void Mailbox::account_push(Message* m, PushResult& r) {
+  bytes_.fetch_add(m->bytes(), std::memory_order_relaxed);
+  const uint32_t before = length_.fetch_add(1, std::memory_order_relaxed);
+  if (before == 0) oldest_stamp_.store(m->stamp_ms_, std::memory_order_relaxed);
+  if (high_ != 0 && before + 1 >= high_ && !overloaded_.load(std::memory_order_relaxed)) {
+    r.crossed_high = !overloaded_.exchange(true, std::memory_order_relaxed);
+  }
+}
+
+void Mailbox::account_pop(Message* m) {
+  bytes_.fetch_sub(m->bytes(), std::memory_order_relaxed);
+  const uint32_t after = length_.fetch_sub(1, std::memory_order_relaxed) - 1;
+  if (overloaded_.load(std::memory_order_relaxed) && after <= low_) overloaded_.store(false, std::memory_order_relaxed);
+}
+
+Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
+  PushResult r;
+  m->stamp_ms_ = now_ms;
+  if (!bounded_) {
+    m->next.store(nullptr, std::memory_order_relaxed);
+    account_push(m, r);
+    MailboxNode* prev = tail_.exchange(m, std::memory_order_acq_rel);
+    prev->next.store(m, std::memory_order_release);
+    return r;
+  }
+  Bounded& b = *bounded_;
+  std::unique_lock lock(b.mu);
+  const bool is_signal = m->kind() == MessageKind::signal;
+  if (b.closed) {
+    r.outcome = Outcome::closed;
+    return r;
+  }
+  if (!is_signal && b.user_messages >= b.capacity) {
+    switch (b.policy) {
+      case OverflowPolicy::drop_newest:
+        r.outcome = Outcome::dropped_newest;
+        return r;
+      case OverflowPolicy::reject:
+        r.outcome = Outcome::rejected;
+        return r;
+      case OverflowPolicy::block:
+        if (!may_block) {
+          r.outcome = Outcome::rejected;
+          return r;
+        }
+        b.room.wait(lock, [&] { return b.closed || b.user_messages < b.capacity; });
+        if (b.closed) {
+          r.outcome = Outcome::closed;
+          return r;
+        }
+        break;
+      case OverflowPolicy::drop_oldest:
+        for (auto it = b.queue.begin(); it != b.queue.end(); ++it) {
+          if ((*it)->kind() != MessageKind::signal) {
+            r.evicted = *it;
+            b.queue.erase(it);
+            --b.user_messages;
+            account_pop(r.evicted);
+            break;
+          }
+        }
+        break;
+    }
+  }
+  if (!is_signal) ++b.user_messages;
+  account_push(m, r);
+  b.queue.push_back(m);
+  if (r.evicted != nullptr && !b.queue.empty()) {
+    oldest_stamp_.store(b.queue.front()->stamp_ms_, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+Message* Mailbox::pop_unbounded() {
+  MailboxNode* head = head_;
+  MailboxNode* next = head->next.load(std::memory_order_acquire);
+  if (head == &stub_) {
+    if (next == nullptr) return nullptr;
+    head_ = next;
+    head = next;
+    next = next->next.load(std::memory_order_acquire);
+  }
+  if (next != nullptr) {
+    head_ = next;
+    return static_cast<Message*>(head);
+  }
+  if (head != tail_.load(std::memory_order_acquire)) return nullptr;  // a push is half done
+  // `head` is the last node: put the stub behind it so it can be taken.
+  stub_.next.store(nullptr, std::memory_order_relaxed);
+  MailboxNode* prev = tail_.exchange(&stub_, std::memory_order_acq_rel);
+  prev->next.store(&stub_, std::memory_order_release);
+  next = head->next.load(std::memory_order_acquire);
+  if (next != nullptr) {
+    head_ = next;
+    return static_cast<Message*>(head);
+  }
+  return nullptr;
+}
+
+Message* Mailbox::pop(uint32_t now_ms) {
+  Message* m = nullptr;
+  if (!bounded_) {
+    m = pop_unbounded();
+    if (m == nullptr) return nullptr;
+    account_pop(m);
+    // The next message's stamp, when it is already linked; else "now" is a
+    // close upper bound for a message being pushed right now.
+    MailboxNode* n = head_ == &stub_ ? stub_.next.load(std::memory_order_acquire) : head_;
+    oldest_stamp_.store(n != nullptr && n != &stub_ ? static_cast<Message*>(n)->stamp_ms_ : now_ms,
+                        std::memory_order_relaxed);
+    return m;
+  }
+  Bounded& b = *bounded_;
+  {
+    std::lock_guard lock(b.mu);
+    if (b.queue.empty()) return nullptr;
+    m = b.queue.front();
+    b.queue.pop_front();
+    if (m->kind() != MessageKind::signal) --b.user_messages;
+    account_pop(m);
+    if (!b.queue.empty()) oldest_stamp_.store(b.queue.front()->stamp_ms_, std::memory_order_relaxed);
+  }
+  if (b.policy == OverflowPolicy::block) b.room.notify_one();
+  return m;
+}
+
+void Mailbox::close() {
+  if (!bounded_) return;
+  {
+    std::lock_guard lock(bounded_->mu);
+    bounded_->closed = true;
+  }
+  bounded_->room.notify_all();
+}
+
+}  // namespace canopy::detail

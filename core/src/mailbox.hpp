@@ -1,0 +1,82 @@
+#pragma once
+// A process mailbox. Unbounded mailboxes are an intrusive lock-free MPSC
+// queue (Vyukov): a send is one atomic exchange plus the counters, and no
+// allocation beyond the message itself. Bounded mailboxes need the sender to
+// see and change the queue (capacity check, drop_oldest), so they use a small
+// mutex-protected deque instead. Signals bypass the capacity: a full mailbox
+// never loses a link, monitor or exit signal.
+// Threading rule: push() from any thread; pop() owner process only.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "canopy/core/message.hpp"
+#include "canopy/core/options.hpp"
+
+namespace canopy::detail {
+
+class Mailbox {
+ public:
+  explicit Mailbox(const MailboxOptions& options);
+  ~Mailbox();
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
+
+  enum class Outcome : uint8_t { accepted, dropped_newest, rejected, closed };
+  struct PushResult {
+    Outcome outcome = Outcome::accepted;
+    bool crossed_high = false;      // this push took the mailbox over its high watermark
+    Message* evicted = nullptr;     // drop_oldest: the message that made room (caller disposes)
+  };
+  // Takes ownership of `m` when accepted or when it evicted another; on
+  // dropped_newest/rejected/closed the caller keeps `m`. `may_block` is true
+  // only for threads outside the runtime (policy `block`).
+  PushResult push(Message* m, uint32_t now_ms, bool may_block);
+  // The next message, or nullptr when none is ready.
+  Message* pop(uint32_t now_ms);
+  // Wakes blocked senders for good: the process is gone.
+  void close();
+
+  uint32_t length() const { return length_.load(std::memory_order_relaxed); }
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint32_t capacity() const { return bounded_ ? bounded_->capacity : 0; }
+  // Coarse-clock stamp of the oldest waiting message; meaningful when length() > 0.
+  uint32_t oldest_stamp() const { return oldest_stamp_.load(std::memory_order_relaxed); }
+  bool overloaded() const { return overloaded_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Bounded {
+    Bounded(uint32_t c, OverflowPolicy p) : capacity(c), policy(p) {}
+    uint32_t capacity;
+    OverflowPolicy policy;
+    std::mutex mu;
+    std::condition_variable room;
+    std::deque<Message*> queue;  // guarded by mu
+    uint32_t user_messages = 0;  // guarded by mu; signals do not count
+    bool closed = false;         // guarded by mu
+  };
+
+  void account_push(Message* m, PushResult& r);
+  void account_pop(Message* m);
+  Message* pop_unbounded();
+
+  // Constant after construction.
+  const uint32_t high_;
+  const uint32_t low_;
+  const std::unique_ptr<Bounded> bounded_;
+
+  // Unbounded queue: producers exchange tail_, the owner walks head_.
+  std::atomic<MailboxNode*> tail_;
+  MailboxNode* head_;
+  MailboxNode stub_;
+
+  std::atomic<uint32_t> length_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint32_t> oldest_stamp_{0};
+  std::atomic<bool> overloaded_{false};
+};
+
+}  // namespace canopy::detail

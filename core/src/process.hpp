@@ -1,0 +1,120 @@
+#pragma once
+// A process: one behaviour, its mailbox and its accounting. Private to core.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "canopy/core/actor.hpp"
+#include "canopy/core/call.hpp"
+#include "canopy/core/exit_reason.hpp"
+#include "canopy/core/info.hpp"
+#include "canopy/core/message.hpp"
+#include "mailbox.hpp"
+#include "spin_lock.hpp"
+
+namespace canopy::detail {
+
+class RegistryState;
+
+// A memory resource that counts what passes through it: the process heap.
+// Thread-safe (the count is atomic; allocation is new/delete).
+class CountingResource final : public std::pmr::memory_resource {
+ public:
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  void* do_allocate(size_t bytes, size_t align) override {
+    void* p = std::pmr::new_delete_resource()->allocate(bytes, align);
+    bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    return p;
+  }
+  void do_deallocate(void* p, size_t bytes, size_t align) override {
+    bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    std::pmr::new_delete_resource()->deallocate(p, bytes, align);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+  std::atomic<uint64_t> bytes_{0};
+};
+
+// Scheduling states. A send moves waiting -> scheduled (and queues the
+// process) or running -> running_dirty (the running scheduler looks again).
+enum SchedState : uint8_t { kWaiting, kScheduled, kRunning, kRunningDirty, kExited };
+
+// Links, monitors and names: touched rarely, read by process_info from any
+// thread. Allocated on first use so an idle process stays small.
+struct ProcessMeta {
+  std::vector<Pid> links;
+  std::vector<std::pair<MonitorRef, Pid>> monitored_by;  // (ref, watcher)
+  std::vector<std::pair<MonitorRef, Pid>> monitoring;    // (ref, target)
+  std::string name;
+  std::vector<std::pair<std::weak_ptr<RegistryState>, std::string>> registry_keys;
+};
+
+struct Process {
+  Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox, std::unique_ptr<Actor> behaviour);
+  ~Process();
+
+  // Constant after spawn.
+  Runtime& runtime;
+  const Pid pid;
+  const Pid parent;
+  const uint64_t spawn_mono_ns;
+  const std::chrono::system_clock::time_point spawned_at;
+  const std::type_info& behaviour_type;
+
+  // Owned by the process; reset when it exits.
+  std::unique_ptr<Actor> behaviour;
+  Mailbox mailbox;
+
+  std::atomic<uint8_t> sched_state{kRunning};
+  std::atomic<uint8_t> status{static_cast<uint8_t>(ProcessStatus::running)};
+
+  // Accounting: written by the scheduler running the process, read anywhere.
+  std::atomic<uint64_t> reductions{0};
+  std::atomic<uint64_t> messages_handled{0};
+  std::atomic<uint64_t> cpu_ns{0};
+  std::atomic<uint64_t> dropped{0};
+  std::atomic<const std::type_info*> current_type{nullptr};
+  std::atomic<bool> trap_exit{false};
+  std::atomic<uint64_t> reported_heap{0};
+  CountingResource heap;
+
+  // Owner process only.
+  bool exiting = false;
+  bool skip_terminate = false;  // init failed or killed: terminate() is not called
+  ExitReason exit_reason;
+  uint32_t extra_reductions = 0;
+  std::unique_ptr<std::unordered_map<uint64_t, std::function<void(CallResult)>>> pending_calls;
+
+  // Guarded by meta_lock.
+  SpinLock meta_lock;
+  std::unique_ptr<ProcessMeta> meta;
+  bool meta_closed = false;  // exiting: no new links, monitors, names, keys
+  ProcessMeta& meta_locked() {
+    if (!meta) meta = std::make_unique<ProcessMeta>();
+    return *meta;
+  }
+};
+
+// Signals: runtime-internal messages (MessageKind::signal).
+struct LinkSignal { Pid from; };
+struct UnlinkSignal { Pid from; };
+struct ExitSignal { Pid from; ExitReason reason; bool from_link; };
+struct MonitorSignal { Pid from; MonitorRef ref; };
+struct DemonitorSignal { Pid from; MonitorRef ref; };
+struct ReplySignal { uint64_t ref; CallResult result; };
+struct CallTimeoutSignal { uint64_t ref; };
+struct StopSignal { ExitReason reason; };  // runtime shutdown: untrappable
+
+template <typename T>
+std::unique_ptr<Message> make_signal(T&& value) {
+  return make_message(std::forward<T>(value), MessageKind::signal);
+}
+
+}  // namespace canopy::detail

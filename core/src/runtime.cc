@@ -1,0 +1,59 @@
+// canopy::Runtime: the public face of detail::Runtime.
+#include "canopy/core/runtime.hpp"
+
+#include "runtime_impl.hpp"
+
+namespace canopy {
+
+namespace {
+detail::Process* caller_in(const detail::Runtime& rt) {
+  detail::Process* p = detail::current_process();
+  return p != nullptr && &p->runtime == &rt ? p : nullptr;
+}
+}  // namespace
+
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<detail::Runtime>(*this, std::move(options))) {}
+Runtime::~Runtime() { impl_->shutdown(); }
+void Runtime::shutdown() { impl_->shutdown(); }
+
+Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options) {
+  return impl_->spawn(std::move(actor), std::move(options), caller_in(*impl_), nullptr);
+}
+
+Result<std::pair<Pid, MonitorRef>> Runtime::spawn_monitor(std::unique_ptr<Actor> actor, SpawnOptions options) {
+  MonitorRef ref = 0;
+  Result<Pid> pid = impl_->spawn(std::move(actor), std::move(options), caller_in(*impl_), &ref);
+  if (!pid.ok()) return pid.error();
+  return std::make_pair(pid.value(), ref);
+}
+
+Pid Runtime::self() const {
+  detail::Process* p = caller_in(*impl_);
+  return p != nullptr ? p->pid : Pid();
+}
+
+Status Runtime::send_message(Pid to, std::unique_ptr<Message> message) {
+  return impl_->send(caller_in(*impl_), to, std::move(message));
+}
+
+Status Runtime::exit(Pid pid, ExitReason reason) { return impl_->exit_signal(caller_in(*impl_), pid, std::move(reason)); }
+
+CallResult Runtime::call_message(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout) {
+  return impl_->call_blocking(to, std::move(request), timeout);
+}
+
+Status Runtime::register_name(const std::string& name, Pid pid) { return impl_->register_name(name, pid); }
+Status Runtime::unregister(const std::string& name) { return impl_->unregister(name); }
+Pid Runtime::whereis(const std::string& name) const { return impl_->whereis(name); }
+Registry Runtime::registry(const std::string& name, RegistryKeys keys) { return Registry(impl_->registry(name, keys)); }
+
+std::optional<ProcessInfo> Runtime::process_info(Pid pid) const { return impl_->process_info(pid); }
+std::vector<ProcessInfo> Runtime::processes() const { return impl_->processes(); }
+std::vector<Pid> Runtime::pids() const { return impl_->pids(); }
+size_t Runtime::process_count() const { return impl_->process_count(); }
+bool Runtime::alive(Pid pid) const { return impl_->alive(pid); }
+std::vector<SchedulerStats> Runtime::scheduler_stats() const { return impl_->scheduler_stats(); }
+RuntimeStats Runtime::stats() const { return impl_->stats(); }
+const RuntimeOptions& Runtime::options() const { return impl_->options(); }
+
+}  // namespace canopy

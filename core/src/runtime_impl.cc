@@ -1,0 +1,817 @@
+#include "runtime_impl.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "cycle_clock.hpp"
+
+namespace canopy::detail {
+
+namespace {
+thread_local Process* tl_current = nullptr;
+
+// Makes `p` the current process of this thread for a scope (hooks may nest:
+// a spawn runs the child's init inside the parent's handler).
+class CurrentProcess {
+ public:
+  explicit CurrentProcess(Process* p) : previous_(tl_current) { tl_current = p; }
+  ~CurrentProcess() { tl_current = previous_; }
+  CurrentProcess(const CurrentProcess&) = delete;
+  CurrentProcess& operator=(const CurrentProcess&) = delete;
+
+ private:
+  Process* previous_;
+};
+
+std::shared_ptr<spdlog::logger> core_logger() {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  if (auto existing = spdlog::get("canopy.core")) return existing;
+  return spdlog::stderr_color_mt("canopy.core");
+}
+
+// Single-writer counters: a plain load+store, no locked instruction.
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+template <typename T>
+void erase_value(std::vector<T>& v, const T& x) {
+  v.erase(std::remove(v.begin(), v.end(), x), v.end());
+}
+
+ExitReason propagated(const ExitReason& r) { return r.kind() == ExitKind::kill ? ExitReason::killed() : r; }
+
+std::string describe(const Process& p, const std::string& name) {
+  std::string s = "process " + p.pid.to_string();
+  if (!name.empty()) s += " ('" + name + "')";
+  s += " running " + type_name(p.behaviour_type);
+  return s;
+}
+}  // namespace
+
+Process* current_process() { return tl_current; }
+
+Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox_options,
+                 std::unique_ptr<Actor> actor)
+    : runtime(rt),
+      pid(pid),
+      parent(parent),
+      spawn_mono_ns(mono_ns()),
+      spawned_at(std::chrono::system_clock::now()),
+      behaviour_type(typeid(*actor)),
+      behaviour(std::move(actor)),
+      mailbox(mailbox_options) {}
+
+Process::~Process() = default;
+
+// --- ReplySlot ----------------------------------------------------------------
+
+ReplySlot::~ReplySlot() {
+  if (!done_.load(std::memory_order_acquire)) {
+    complete(Error(Errc::callee_exited, "the callee exited or dropped the request without replying"));
+  }
+}
+
+bool ReplySlot::complete(CallResult result) {
+  if (done_.exchange(true, std::memory_order_acq_rel)) return false;
+  if (waiter_) {
+    {
+      std::lock_guard lock(waiter_->mu);
+      waiter_->result.emplace(std::move(result));
+    }
+    waiter_->cv.notify_all();
+  } else {
+    rt_->signal(nullptr, caller_, make_signal(ReplySignal{ref_, std::move(result)}));
+  }
+  return true;
+}
+
+// --- lifecycle ------------------------------------------------------------------
+
+Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
+    : facade_(&facade),
+      options_(std::move(options)),
+      logger_(options_.logger ? options_.logger : core_logger()),
+      start_ns_(mono_ns()),
+      table_(options_.max_processes, &Runtime::reclaim),
+      schedulers_(*this, options_.schedulers, options_.reductions_per_slice),
+      timers_(
+          [this](Pid to, std::unique_ptr<Message> m) {
+            if (m->kind() == MessageKind::signal) {
+              signal(nullptr, to, std::move(m));
+            } else {
+              (void)send(nullptr, to, std::move(m));
+            }
+          },
+          [this] { schedulers_.watchdog(); }) {
+  (void)ns_per_cycle();  // calibrate before any scheduler measures
+  schedulers_.start();
+  timers_.start();
+}
+
+Runtime::~Runtime() { shutdown(); }
+
+void Runtime::shutdown() {
+  if (stopped_.exchange(true)) return;
+  shutting_down_.store(true, std::memory_order_seq_cst);
+  if (tl_current != nullptr && &tl_current->runtime == this) {
+    logger_->critical("Runtime::shutdown() called from inside process {}; it would wait for itself",
+                      tl_current->pid.to_string());
+  }
+  const uint64_t started = mono_ns();
+  uint64_t last_sweep = 0;
+  bool reported = false;
+  // Ask every process to stop; repeat now and then for any spawned while the
+  // first sweep ran. Wait until every slot is reclaimed.
+  while (table_.occupied() > 0) {
+    const uint64_t now = mono_ns();
+    if (last_sweep == 0 || now - last_sweep > 100'000'000) {
+      last_sweep = now;
+      const uint32_t hw = table_.high_water();
+      for (uint32_t i = 0; i < hw; ++i) {
+        if (ProcessRef ref = table_.acquire_index(i)) {
+          signal(nullptr, ref->pid, make_signal(StopSignal{ExitReason::shutdown()}));
+        }
+      }
+    }
+    if (!reported && now - started > static_cast<uint64_t>(options_.shutdown_report_after.count()) * 1'000'000) {
+      reported = true;
+      logger_->error("shutdown: {} processes still running after {} ms (a handler that never returns cannot be "
+                     "preempted)",
+                     table_.occupied(), options_.shutdown_report_after.count());
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  timers_.stop();
+  schedulers_.stop();
+}
+
+// --- spawn ----------------------------------------------------------------------
+
+Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, Process* parent,
+                           MonitorRef* monitor_ref) {
+  if (!actor) return Error(Errc::invalid_argument, "spawn: no behaviour given (null Actor)");
+  if (shutting_down_.load(std::memory_order_acquire)) {
+    return Error(Errc::shutting_down, "spawn: the runtime is shutting down");
+  }
+  if ((options.link || monitor_ref != nullptr) && parent == nullptr) {
+    return Error(Errc::not_in_process,
+                 "spawn_link/spawn_monitor need a calling process; this thread is not running one");
+  }
+  const std::optional<Pid> pid = table_.reserve();
+  if (!pid) {
+    return Error(Errc::process_limit, "spawn: process limit of " + std::to_string(table_.capacity()) +
+                                          " reached (RuntimeOptions::max_processes)");
+  }
+  auto* p = new Process(*this, *pid, parent ? parent->pid : Pid(), options.mailbox.value_or(options_.default_mailbox),
+                        std::move(actor));
+  p->behaviour->runtime_ = facade_;
+  p->behaviour->process_ = p;
+  p->behaviour->self_ = *pid;
+  p->trap_exit.store(options.trap_exit, std::memory_order_relaxed);
+  if (options.link) {
+    p->meta_locked().links.push_back(parent->pid);
+    std::lock_guard lock(parent->meta_lock);
+    parent->meta_locked().links.push_back(*pid);
+  }
+  if (monitor_ref != nullptr) {
+    *monitor_ref = next_ref();
+    p->meta_locked().monitored_by.emplace_back(*monitor_ref, parent->pid);
+    std::lock_guard lock(parent->meta_lock);
+    parent->meta_locked().monitoring.emplace_back(*monitor_ref, *pid);
+  }
+  live_.fetch_add(1, std::memory_order_relaxed);
+  spawned_.fetch_add(1, std::memory_order_relaxed);
+  table_.publish(*pid, p);
+
+  Status status;
+  if (!options.name.empty()) status = register_name(options.name, *pid);
+  if (status.ok()) {
+    CurrentProcess scope(p);
+    try {
+      status = p->behaviour->init();
+    } catch (const std::exception& e) {
+      status = Error(Errc::init_failed, e.what());
+    } catch (...) {
+      status = Error(Errc::init_failed, "unknown exception");
+    }
+    if (status.ok() && p->exiting) status = Error(Errc::init_failed, "init stopped: " + p->exit_reason.to_string());
+  }
+  if (!status.ok()) {
+    // The spawner gets the error instead of an exit signal: quietly drop the
+    // links made above, then exit without calling terminate().
+    if (options.link) {
+      {
+        std::lock_guard lock(p->meta_lock);
+        erase_value(p->meta_locked().links, parent->pid);
+      }
+      std::lock_guard lock(parent->meta_lock);
+      erase_value(parent->meta_locked().links, *pid);
+    }
+    const std::string behaviour = type_name(p->behaviour_type);
+    const std::string why = status.error().message();
+    p->exiting = true;
+    p->skip_terminate = true;
+    p->exit_reason = ExitReason::error("init failed: " + why);
+    finish_exit(*p);
+    const Errc code = status.code() == Errc::already_registered ? Errc::already_registered : Errc::init_failed;
+    return Error(code, "init of " + behaviour + " failed: " + why);
+  }
+  uint8_t expected = kRunning;
+  p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
+  if (!p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) {
+    // Messages arrived during init.
+    p->sched_state.store(kScheduled, std::memory_order_release);
+    p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+    schedulers_.schedule(p);
+  }
+  return *pid;
+}
+
+// --- delivery -----------------------------------------------------------------------
+
+void Runtime::count_drop(DropReason reason, Process* target) {
+  dropped_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  if (target != nullptr) target->dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Runtime::make_runnable(Process& p) {
+  uint8_t state = p.sched_state.load(std::memory_order_acquire);
+  for (;;) {
+    if (state == kWaiting) {
+      if (p.sched_state.compare_exchange_weak(state, kScheduled, std::memory_order_acq_rel)) {
+        p.status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+        schedulers_.schedule(&p);
+        return;
+      }
+    } else if (state == kRunning) {
+      if (p.sched_state.compare_exchange_weak(state, kRunningDirty, std::memory_order_acq_rel)) return;
+    } else {
+      return;  // already queued, already told, or gone
+    }
+  }
+}
+
+Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
+  if (!m) return Error(Errc::invalid_argument, "send: null message");
+  if (from != nullptr) m->sender_ = from->pid;
+  ProcessRef ref = table_.acquire(to);
+  if (!ref) {
+    if (m->kind() == MessageKind::signal) {
+      answer_undelivered(to, std::move(m), ExitReason::noproc(), true);
+    } else {
+      count_drop(DropReason::dead_process, nullptr);
+    }
+    return Error(Errc::dead_process, "no process " + to.to_string() + " (it exited or never existed)");
+  }
+  Process* p = ref.get();
+  Scheduler* s = schedulers_.current();
+  const bool may_block = s == nullptr && tl_current == nullptr;
+  Mailbox::PushResult r = p->mailbox.push(m.get(), timers_.now_ms(), may_block);
+  switch (r.outcome) {
+    case Mailbox::Outcome::accepted:
+      m.release();
+      break;
+    case Mailbox::Outcome::dropped_newest:
+      count_drop(DropReason::drop_newest, p);
+      return Error(Errc::dropped, "mailbox of " + to.to_string() + " is full (capacity " +
+                                      std::to_string(p->mailbox.capacity()) + ", policy drop_newest)");
+    case Mailbox::Outcome::rejected:
+      count_drop(DropReason::rejected, p);
+      return Error(Errc::mailbox_full, "mailbox of " + to.to_string() + " is full (capacity " +
+                                           std::to_string(p->mailbox.capacity()) + ")");
+    case Mailbox::Outcome::closed:
+      if (m->kind() == MessageKind::signal) {
+        answer_undelivered(to, std::move(m), ExitReason::noproc(), true);
+      } else {
+        count_drop(DropReason::dead_process, p);
+      }
+      return Error(Errc::dead_process, "process " + to.to_string() + " exited");
+  }
+  if (r.evicted != nullptr) {
+    count_drop(DropReason::drop_oldest, p);
+    delete r.evicted;  // a call in it answers its caller with callee_exited
+  }
+  if (r.crossed_high) {
+    high_crossings_.fetch_add(1, std::memory_order_relaxed);
+    logger_->warn("mailbox of process {} crossed its high watermark: {} messages waiting", to.to_string(),
+                  p->mailbox.length());
+  }
+  if (s != nullptr) {
+    s->count_sent();
+  } else {
+    sent_external_.fetch_add(1, std::memory_order_relaxed);
+  }
+  make_runnable(*p);
+  return {};
+}
+
+void Runtime::signal(Process* from, Pid to, std::unique_ptr<Message> sig) { (void)send(from, to, std::move(sig)); }
+
+Status Runtime::exit_signal(Process* from, Pid to, ExitReason reason) {
+  if (!alive(to)) return Error(Errc::dead_process, "exit: no process " + to.to_string());
+  signal(from, to, make_signal(ExitSignal{from ? from->pid : Pid(), std::move(reason), false}));
+  return {};
+}
+
+void Runtime::answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted) {
+  switch (m->kind()) {
+    case MessageKind::signal:
+      if (auto* link = m->as<LinkSignal>()) {
+        signal(nullptr, link->from, make_signal(ExitSignal{dead, reason, true}));
+      } else if (auto* mon = m->as<MonitorSignal>()) {
+        signal(nullptr, mon->from, make_signal(DownMessage{mon->ref, dead, reason}));
+      }
+      return;
+    case MessageKind::call:
+      static_cast<CallEnvelope&>(*m).from().reply_error(
+          Error(Errc::callee_exited, "process " + dead.to_string() + " exited (" + reason.to_string() +
+                                         ") before handling the call"));
+      [[fallthrough]];
+    default:
+      if (!counted) count_drop(DropReason::process_exited, nullptr);
+  }
+}
+
+// --- running processes -------------------------------------------------------------
+
+bool Runtime::run_slice(Scheduler& s, Process* p, uint64_t start_cycles) {
+  CurrentProcess scope(p);
+  p->sched_state.store(kRunning, std::memory_order_release);
+  p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
+  int64_t budget = schedulers_.reductions_per_slice();
+  uint64_t used = 0;
+  for (;;) {
+    while (budget > 0 && !p->exiting) {
+      Message* raw = p->mailbox.pop(timers_.now_ms());
+      if (raw == nullptr) break;
+      p->extra_reductions = 0;
+      dispatch(*p, std::unique_ptr<Message>(raw));
+      const uint64_t cost = 1 + static_cast<uint64_t>(p->extra_reductions);
+      budget -= static_cast<int64_t>(cost);
+      used += cost;
+    }
+    // Accounting happens before the state change that may hand `p` to another scheduler.
+    if (p->exiting || budget <= 0) {
+      bump(p->reductions, used);
+      bump(p->cpu_ns, cycles_to_ns(cycles() - start_cycles));
+      if (p->exiting) {
+        finish_exit(*p);  // `p` may be gone after this
+        return false;
+      }
+      p->sched_state.store(kScheduled, std::memory_order_release);
+      p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+      s.push_back(p);
+      return true;
+    }
+    bump(p->reductions, used);
+    used = 0;
+    bump(p->cpu_ns, cycles_to_ns(cycles() - start_cycles));
+    start_cycles = cycles();
+    p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
+    uint8_t expected = kRunning;
+    if (p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) return false;
+    // A message arrived while we looked: keep going in this slice.
+    p->sched_state.store(kRunning, std::memory_order_relaxed);
+    p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
+  }
+}
+
+void Runtime::dispatch(Process& p, std::unique_ptr<Message> m) {
+  p.current_type.store(&m->type(), std::memory_order_relaxed);
+  bump(p.messages_handled);
+  if (m->kind() == MessageKind::signal) {
+    handle_signal(p, m);
+  } else {
+    deliver_to_behaviour(p, *m);
+  }
+  if (p.exiting && m && m->kind() == MessageKind::call) {
+    static_cast<CallEnvelope&>(*m).from().reply_error(
+        Error(Errc::callee_exited, "process " + p.pid.to_string() + " exited (" + p.exit_reason.to_string() +
+                                       ") while handling the call"));
+  }
+}
+
+void Runtime::deliver_to_behaviour(Process& p, Message& m) {
+  try {
+    p.behaviour->handle(m);
+  } catch (const std::exception& e) {
+    crash(p, ExitReason::error(e.what()));
+  } catch (...) {
+    crash(p, ExitReason::error("unknown exception"));
+  }
+}
+
+void Runtime::crash(Process& p, ExitReason reason) {
+  p.exiting = true;
+  p.exit_reason = std::move(reason);
+  std::string name;
+  {
+    std::lock_guard lock(p.meta_lock);
+    if (p.meta) name = p.meta->name;
+  }
+  const std::type_info* last = p.current_type.load(std::memory_order_relaxed);
+  logger_->error("crash report: {} crashed handling a message of type {}: {}", describe(p, name),
+                 last ? type_name(*last) : std::string("(none)"), p.exit_reason.to_string());
+}
+
+void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
+  if (auto* e = m->as<ExitSignal>()) {
+    if (e->from_link) {
+      std::lock_guard lock(p.meta_lock);
+      auto& links = p.meta_locked().links;
+      auto it = std::find(links.begin(), links.end(), e->from);
+      if (it == links.end()) return;  // unlinked meanwhile
+      links.erase(it);
+    }
+    if (!e->from_link && e->reason.kind() == ExitKind::kill) {
+      p.exiting = true;
+      p.skip_terminate = true;
+      p.exit_reason = ExitReason::killed();
+      return;
+    }
+    if (p.trap_exit.load(std::memory_order_relaxed)) {
+      TypedMessage<ExitMessage> trapped(MessageKind::user, ExitMessage{e->from, e->reason});
+      deliver_to_behaviour(p, trapped);
+      return;
+    }
+    if (e->reason.is_normal() && !(e->from == p.pid && !e->from_link)) return;
+    p.exiting = true;
+    p.exit_reason = e->reason;
+  } else if (auto* l = m->as<LinkSignal>()) {
+    std::lock_guard lock(p.meta_lock);
+    auto& links = p.meta_locked().links;
+    if (std::find(links.begin(), links.end(), l->from) == links.end()) links.push_back(l->from);
+  } else if (auto* u = m->as<UnlinkSignal>()) {
+    std::lock_guard lock(p.meta_lock);
+    erase_value(p.meta_locked().links, u->from);
+  } else if (auto* mon = m->as<MonitorSignal>()) {
+    std::lock_guard lock(p.meta_lock);
+    p.meta_locked().monitored_by.emplace_back(mon->ref, mon->from);
+  } else if (auto* d = m->as<DemonitorSignal>()) {
+    std::lock_guard lock(p.meta_lock);
+    auto& v = p.meta_locked().monitored_by;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](auto& e) { return e.first == d->ref; }), v.end());
+  } else if (auto* down = m->as<DownMessage>()) {
+    {
+      std::lock_guard lock(p.meta_lock);
+      auto& v = p.meta_locked().monitoring;
+      v.erase(std::remove_if(v.begin(), v.end(), [&](auto& e) { return e.first == down->ref; }), v.end());
+    }
+    deliver_to_behaviour(p, *m);
+  } else if (auto* r = m->as<ReplySignal>()) {
+    if (!p.pending_calls) return;
+    auto it = p.pending_calls->find(r->ref);
+    if (it == p.pending_calls->end()) return;  // timed out already
+    auto then = std::move(it->second);
+    p.pending_calls->erase(it);
+    try {
+      then(std::move(r->result));
+    } catch (const std::exception& ex) {
+      crash(p, ExitReason::error(ex.what()));
+    } catch (...) {
+      crash(p, ExitReason::error("unknown exception"));
+    }
+  } else if (auto* t = m->as<CallTimeoutSignal>()) {
+    if (!p.pending_calls) return;
+    auto it = p.pending_calls->find(t->ref);
+    if (it == p.pending_calls->end()) return;  // answered already
+    auto then = std::move(it->second);
+    p.pending_calls->erase(it);
+    try {
+      then(CallResult(Error(Errc::timeout, "call timed out")));
+    } catch (const std::exception& ex) {
+      crash(p, ExitReason::error(ex.what()));
+    } catch (...) {
+      crash(p, ExitReason::error("unknown exception"));
+    }
+  } else if (auto* st = m->as<StopSignal>()) {
+    p.exiting = true;
+    p.exit_reason = st->reason;
+  }
+}
+
+void Runtime::finish_exit(Process& p) {
+  const ExitReason reason = p.exit_reason;
+  p.sched_state.store(kExited, std::memory_order_release);
+  p.status.store(static_cast<uint8_t>(ProcessStatus::exiting), std::memory_order_relaxed);
+  table_.close(p.pid);
+  p.mailbox.close();
+  if (!p.skip_terminate && p.behaviour) {
+    CurrentProcess scope(&p);
+    try {
+      p.behaviour->terminate(reason);
+    } catch (const std::exception& e) {
+      logger_->error("process {}: terminate() threw: {}", p.pid.to_string(), e.what());
+    } catch (...) {
+      logger_->error("process {}: terminate() threw an unknown exception", p.pid.to_string());
+    }
+  }
+  std::unique_ptr<ProcessMeta> meta;
+  {
+    std::lock_guard lock(p.meta_lock);
+    p.meta_closed = true;
+    meta = std::move(p.meta);
+  }
+  if (meta) {
+    if (!meta->name.empty()) {
+      std::unique_lock lock(names_mu_);
+      auto it = names_.find(meta->name);
+      if (it != names_.end() && it->second == p.pid) names_.erase(it);
+    }
+    for (auto& [weak, key] : meta->registry_keys) {
+      if (auto reg = weak.lock()) {
+        std::lock_guard lock(reg->mu);
+        auto [b, e] = reg->entries.equal_range(key);
+        for (auto it = b; it != e; ++it) {
+          if (it->second.pid == p.pid) {
+            reg->entries.erase(it);
+            break;
+          }
+        }
+      }
+    }
+    const ExitReason to_links = propagated(reason);
+    for (Pid l : meta->links) signal(&p, l, make_signal(ExitSignal{p.pid, to_links, true}));
+    for (auto& [ref, watcher] : meta->monitored_by) signal(&p, watcher, make_signal(DownMessage{ref, p.pid, reason}));
+    for (auto& [ref, target] : meta->monitoring) signal(&p, target, make_signal(DemonitorSignal{p.pid, ref}));
+  }
+  p.pending_calls.reset();
+  while (Message* m = p.mailbox.pop(timers_.now_ms())) {
+    if (m->kind() != MessageKind::signal) count_drop(DropReason::process_exited, &p);
+    answer_undelivered(p.pid, std::unique_ptr<Message>(m), reason, true);
+  }
+  {
+    CurrentProcess scope(&p);
+    p.behaviour.reset();
+  }
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  exited_.fetch_add(1, std::memory_order_relaxed);
+  if (reason.kind() == ExitKind::error) crashed_.fetch_add(1, std::memory_order_relaxed);
+  table_.retire(p.pid);
+}
+
+void Runtime::reclaim(Process* p) {
+  // Messages that raced in after the owner drained the mailbox.
+  Runtime& rt = p->runtime;
+  while (Message* m = p->mailbox.pop(rt.timers_.now_ms())) {
+    if (m->kind() != MessageKind::signal) rt.count_drop(DropReason::dead_process, p);
+    rt.answer_undelivered(p->pid, std::unique_ptr<Message>(m), p->exit_reason, true);
+  }
+  delete p;
+}
+
+// --- owner-side operations --------------------------------------------------------
+
+void Runtime::link(Process& self, Pid other) {
+  if (other == self.pid) return;
+  {
+    std::lock_guard lock(self.meta_lock);
+    auto& links = self.meta_locked().links;
+    if (std::find(links.begin(), links.end(), other) != links.end()) return;
+    links.push_back(other);
+  }
+  signal(&self, other, make_signal(LinkSignal{self.pid}));
+}
+
+void Runtime::unlink(Process& self, Pid other) {
+  {
+    std::lock_guard lock(self.meta_lock);
+    erase_value(self.meta_locked().links, other);
+  }
+  signal(&self, other, make_signal(UnlinkSignal{self.pid}));
+}
+
+MonitorRef Runtime::monitor(Process& self, Pid other) {
+  const MonitorRef ref = next_ref();
+  {
+    std::lock_guard lock(self.meta_lock);
+    self.meta_locked().monitoring.emplace_back(ref, other);
+  }
+  signal(&self, other, make_signal(MonitorSignal{self.pid, ref}));
+  return ref;
+}
+
+void Runtime::demonitor(Process& self, MonitorRef ref) {
+  Pid target;
+  {
+    std::lock_guard lock(self.meta_lock);
+    auto& v = self.meta_locked().monitoring;
+    auto it = std::find_if(v.begin(), v.end(), [&](auto& e) { return e.first == ref; });
+    if (it == v.end()) return;
+    target = it->second;
+    v.erase(it);
+  }
+  signal(&self, target, make_signal(DemonitorSignal{self.pid, ref}));
+}
+
+void Runtime::request_exit(Process& self, ExitReason reason) {
+  self.exiting = true;
+  self.exit_reason = std::move(reason);
+}
+
+// --- calls and timers --------------------------------------------------------------
+
+CallResult Runtime::call_blocking(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout) {
+  if (tl_current != nullptr && &tl_current->runtime == this) {
+    return Error(Errc::not_in_process,
+                 "Runtime::call would block a scheduler thread; inside a process use Actor::call with a continuation");
+  }
+  auto waiter = std::make_shared<ReplySlot::Waiter>();
+  auto slot = std::make_shared<ReplySlot>(waiter);
+  Status sent = send(nullptr, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
+  slot.reset();
+  if (!sent.ok()) return sent.error();
+  std::unique_lock lock(waiter->mu);
+  if (!waiter->cv.wait_for(lock, timeout, [&] { return waiter->result.has_value(); })) {
+    return Error(Errc::timeout, "call to " + to.to_string() + " got no reply within " +
+                                    std::to_string(timeout.count()) + " ms");
+  }
+  return std::move(*waiter->result);
+}
+
+void Runtime::call_async(Process& caller, Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout,
+                         std::function<void(CallResult)> then) {
+  const uint64_t ref = next_ref();
+  if (!caller.pending_calls) caller.pending_calls = std::make_unique<std::unordered_map<uint64_t, std::function<void(CallResult)>>>();
+  auto slot = std::make_shared<ReplySlot>(*this, caller.pid, ref);
+  if (!alive(to)) {
+    // Answer in order, as a reply would arrive: after this handler returns.
+    (*caller.pending_calls)[ref] = std::move(then);
+    slot->complete(Error(Errc::dead_process, "no process " + to.to_string() + " (it exited or never existed)"));
+    return;
+  }
+  (*caller.pending_calls)[ref] = std::move(then);
+  Status sent = send(&caller, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
+  if (!sent.ok()) {
+    slot->complete(sent.error());
+    return;
+  }
+  timers_.send_after(caller.pid, static_cast<uint64_t>(timeout.count()), make_signal(CallTimeoutSignal{ref}));
+}
+
+void Runtime::send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message) {
+  if (Process* self = tl_current; self != nullptr && &self->runtime == this) message->sender_ = self->pid;
+  timers_.send_after(to, delay.count() < 0 ? 0 : static_cast<uint64_t>(delay.count()), std::move(message));
+}
+
+// --- names and registries ---------------------------------------------------------------
+
+Status Runtime::register_name(const std::string& name, Pid pid) {
+  if (name.empty()) return Error(Errc::invalid_argument, "register_name: empty name");
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return Error(Errc::dead_process, "register_name '" + name + "': no process " + pid.to_string());
+  std::lock_guard meta_lock(ref->meta_lock);
+  if (ref->meta_closed) return Error(Errc::dead_process, "register_name '" + name + "': process " + pid.to_string() + " is exiting");
+  ProcessMeta& meta = ref->meta_locked();
+  if (!meta.name.empty()) {
+    return Error(Errc::already_registered,
+                 "register_name '" + name + "': process " + pid.to_string() + " is already registered as '" + meta.name + "'");
+  }
+  std::unique_lock lock(names_mu_);
+  auto [it, inserted] = names_.emplace(name, pid);
+  if (!inserted) {
+    return Error(Errc::already_registered, "register_name: '" + name + "' is already registered to " + it->second.to_string());
+  }
+  meta.name = name;
+  return {};
+}
+
+Status Runtime::unregister(const std::string& name) {
+  Pid pid;
+  {
+    std::unique_lock lock(names_mu_);
+    auto it = names_.find(name);
+    if (it == names_.end()) return Error(Errc::not_registered, "unregister: no process is registered as '" + name + "'");
+    pid = it->second;
+    names_.erase(it);
+  }
+  if (ProcessRef ref = table_.acquire(pid)) {
+    std::lock_guard lock(ref->meta_lock);
+    if (ref->meta && ref->meta->name == name) ref->meta->name.clear();
+  }
+  return {};
+}
+
+Pid Runtime::whereis(const std::string& name) const {
+  std::shared_lock lock(names_mu_);
+  auto it = names_.find(name);
+  return it == names_.end() ? Pid() : it->second;
+}
+
+std::shared_ptr<RegistryState> Runtime::registry(const std::string& name, RegistryKeys keys) {
+  std::lock_guard lock(registries_mu_);
+  auto& slot = registries_[name];
+  if (!slot) slot = std::make_shared<RegistryState>(*this, name, keys);
+  return slot;
+}
+
+Status Runtime::attach_registry_key(Pid pid, const std::shared_ptr<RegistryState>& reg, const std::string& key,
+                                    const std::function<Status()>& insert) {
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return Error(Errc::dead_process, "registry '" + reg->name + "': no process " + pid.to_string());
+  std::lock_guard lock(ref->meta_lock);
+  if (ref->meta_closed) return Error(Errc::dead_process, "registry '" + reg->name + "': process " + pid.to_string() + " is exiting");
+  Status st = insert();
+  if (st.ok()) ref->meta_locked().registry_keys.emplace_back(reg, key);
+  return st;
+}
+
+void Runtime::detach_registry_key(Pid pid, const RegistryState* reg, const std::string& key) {
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return;
+  std::lock_guard lock(ref->meta_lock);
+  if (!ref->meta) return;
+  auto& v = ref->meta->registry_keys;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it->second == key && it->first.lock().get() == reg) {
+      v.erase(it);
+      return;
+    }
+  }
+}
+
+// --- introspection ------------------------------------------------------------------------
+
+ProcessInfo Runtime::snapshot(const Process& p) const {
+  ProcessInfo i;
+  i.pid = p.pid;
+  i.behaviour = type_name(p.behaviour_type);
+  i.status = static_cast<ProcessStatus>(p.status.load(std::memory_order_relaxed));
+  i.parent = p.parent;
+  i.mailbox_length = p.mailbox.length();
+  i.mailbox_bytes = p.mailbox.bytes();
+  i.mailbox_capacity = p.mailbox.capacity();
+  if (i.mailbox_length > 0) {
+    const uint32_t now = timers_.now_ms();
+    const uint32_t stamp = p.mailbox.oldest_stamp();
+    i.mailbox_oldest_age_seconds = now > stamp ? (now - stamp) / 1000.0 : 0.0;
+  }
+  i.mailbox_overloaded = p.mailbox.overloaded();
+  i.messages_dropped = p.dropped.load(std::memory_order_relaxed);
+  i.heap_bytes = p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed);
+  i.reductions = p.reductions.load(std::memory_order_relaxed);
+  i.messages_handled = p.messages_handled.load(std::memory_order_relaxed);
+  i.cpu_ns = p.cpu_ns.load(std::memory_order_relaxed);
+  i.trap_exit = p.trap_exit.load(std::memory_order_relaxed);
+  i.age_seconds = static_cast<double>(mono_ns() - p.spawn_mono_ns) / 1e9;
+  i.spawned_at = p.spawned_at;
+  if (const std::type_info* t = p.current_type.load(std::memory_order_relaxed)) i.current_message_type = type_name(*t);
+  auto& mp = const_cast<Process&>(p);
+  std::lock_guard lock(mp.meta_lock);
+  if (p.meta) {
+    i.registered_name = p.meta->name;
+    i.links = p.meta->links;
+    for (auto& [ref, w] : p.meta->monitored_by) i.monitored_by.push_back(w);
+    for (auto& [ref, t] : p.meta->monitoring) i.monitors.push_back(t);
+  }
+  return i;
+}
+
+std::optional<ProcessInfo> Runtime::process_info(Pid pid) const {
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return std::nullopt;
+  return snapshot(*ref.get());
+}
+
+std::vector<ProcessInfo> Runtime::processes() const {
+  std::vector<ProcessInfo> out;
+  const uint32_t hw = table_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (ProcessRef ref = table_.acquire_index(i)) out.push_back(snapshot(*ref.get()));
+  }
+  return out;
+}
+
+std::vector<Pid> Runtime::pids() const {
+  std::vector<Pid> out;
+  const uint32_t hw = table_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (ProcessRef ref = table_.acquire_index(i)) out.push_back(ref->pid);
+  }
+  return out;
+}
+
+RuntimeStats Runtime::stats() const {
+  RuntimeStats s;
+  s.processes = live_.load(std::memory_order_relaxed);
+  s.process_limit = table_.capacity();
+  s.spawned = spawned_.load(std::memory_order_relaxed);
+  s.exited = exited_.load(std::memory_order_relaxed);
+  s.crashed = crashed_.load(std::memory_order_relaxed);
+  s.messages_sent = sent_external_.load(std::memory_order_relaxed) + schedulers_.sent_from_schedulers();
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) s.dropped[r] = dropped_[r].load(std::memory_order_relaxed);
+  s.mailbox_high_watermark_crossings = high_crossings_.load(std::memory_order_relaxed);
+  const uint32_t hw = table_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (ProcessRef ref = table_.acquire_index(i)) s.mailbox_messages += ref->mailbox.length();
+  }
+  s.uptime_seconds = static_cast<double>(mono_ns() - start_ns_) / 1e9;
+  return s;
+}
+
+}  // namespace canopy::detail

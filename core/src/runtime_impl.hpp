@@ -1,0 +1,154 @@
+#pragma once
+// The runtime's implementation: process lifecycle, message delivery, signals,
+// names. The public canopy::Runtime forwards here. Thread-safe unless a
+// method says otherwise.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "canopy/core/runtime.hpp"
+#include "process.hpp"
+#include "process_table.hpp"
+#include "scheduler.hpp"
+#include "timer_service.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace canopy::detail {
+
+class RegistryState;
+
+// The process the calling thread is running a hook for, if any.
+Process* current_process();
+
+class Runtime {
+ public:
+  Runtime(canopy::Runtime& facade, RuntimeOptions options);
+  ~Runtime();
+  void shutdown();
+
+  Result<Pid> spawn(std::unique_ptr<Actor> actor, SpawnOptions options, Process* parent, MonitorRef* monitor_ref);
+  // Sends from `from` (nullable: outside the runtime) to `to`.
+  Status send(Process* from, Pid to, std::unique_ptr<Message> message);
+  // Delivers a signal; when `to` is dead, answers it as a dead process would.
+  void signal(Process* from, Pid to, std::unique_ptr<Message> signal);
+  Status exit_signal(Process* from, Pid to, ExitReason reason);
+  CallResult call_blocking(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout);
+  void call_async(Process& caller, Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout,
+                  std::function<void(CallResult)> then);
+  void send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message);
+
+  // Owner process only.
+  void link(Process& self, Pid other);
+  void unlink(Process& self, Pid other);
+  MonitorRef monitor(Process& self, Pid other);
+  void demonitor(Process& self, MonitorRef ref);
+  void request_exit(Process& self, ExitReason reason);
+
+  Status register_name(const std::string& name, Pid pid);
+  Status unregister(const std::string& name);
+  Pid whereis(const std::string& name) const;
+  std::shared_ptr<RegistryState> registry(const std::string& name, RegistryKeys keys);
+  // Records (under the process's meta lock) that `pid` holds `key` in `reg`.
+  Status attach_registry_key(Pid pid, const std::shared_ptr<RegistryState>& reg, const std::string& key,
+                             const std::function<Status()>& insert);
+  void detach_registry_key(Pid pid, const RegistryState* reg, const std::string& key);
+
+  std::optional<ProcessInfo> process_info(Pid pid) const;
+  std::vector<ProcessInfo> processes() const;
+  std::vector<Pid> pids() const;
+  size_t process_count() const { return live_.load(std::memory_order_relaxed); }
+  bool alive(Pid pid) const { return static_cast<bool>(table_.acquire(pid)); }
+  std::vector<SchedulerStats> scheduler_stats() const { return schedulers_.stats(); }
+  RuntimeStats stats() const;
+  const RuntimeOptions& options() const { return options_; }
+  spdlog::logger& log() const { return *logger_; }
+  uint32_t now_ms() const { return timers_.now_ms(); }
+
+  // Owner thread only (the scheduler running `p`): runs one time slice.
+  // Returns true when the slice used up its reduction budget.
+  bool run_slice(Scheduler& s, Process* p, uint64_t start_cycles);
+
+  void count_drop(DropReason reason, Process* target);
+
+ private:
+  ProcessInfo snapshot(const Process& p) const;
+  void dispatch(Process& p, std::unique_ptr<Message> m);
+  void handle_signal(Process& p, std::unique_ptr<Message>& m);
+  void deliver_to_behaviour(Process& p, Message& m);
+  void crash(Process& p, ExitReason reason);
+  void finish_exit(Process& p);
+  // A signal that found no live process, or was left in a mailbox at exit.
+  void answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted);
+  void make_runnable(Process& p);
+  static void reclaim(Process* p);
+  uint64_t next_ref() { return ref_counter_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Constant after construction.
+  canopy::Runtime* const facade_;
+  const RuntimeOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+  const uint64_t start_ns_;
+
+  ProcessTable table_;
+  SchedulerPool schedulers_;
+  TimerService timers_;
+
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> live_{0};
+  std::atomic<uint64_t> spawned_{0};
+  std::atomic<uint64_t> exited_{0};
+  std::atomic<uint64_t> crashed_{0};
+  std::atomic<uint64_t> sent_external_{0};
+  std::atomic<uint64_t> high_crossings_{0};
+  std::atomic<uint64_t> dropped_[static_cast<size_t>(DropReason::count_)] = {};
+  std::atomic<uint64_t> ref_counter_{1};
+
+  mutable std::shared_mutex names_mu_;
+  std::unordered_map<std::string, Pid> names_;  // guarded by names_mu_
+
+  std::mutex registries_mu_;
+  std::unordered_map<std::string, std::shared_ptr<RegistryState>> registries_;  // guarded by registries_mu_
+};
+
+// The registry's state; its entries are removed by the runtime on exit.
+class RegistryState {
+ public:
+  RegistryState(Runtime& rt, std::string name, RegistryKeys kind) : rt(rt), name(std::move(name)), kind(kind) {}
+  Runtime& rt;
+  const std::string name;
+  const RegistryKeys kind;
+  mutable std::mutex mu;
+  std::unordered_multimap<std::string, Registry::Entry> entries;  // guarded by mu
+};
+
+// The server side of one call: completes the caller's wait (outside the
+// runtime) or sends it a ReplySignal (inside). Thread-safe.
+class ReplySlot {
+ public:
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<CallResult> result;  // guarded by mu
+  };
+  explicit ReplySlot(std::shared_ptr<Waiter> waiter) : waiter_(std::move(waiter)) {}
+  ReplySlot(Runtime& rt, Pid caller, uint64_t ref) : rt_(&rt), caller_(caller), ref_(ref) {}
+  ~ReplySlot();
+  bool complete(CallResult result);
+  Pid caller() const { return caller_; }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::shared_ptr<Waiter> waiter_;
+  Runtime* rt_ = nullptr;
+  Pid caller_;
+  uint64_t ref_ = 0;
+};
+
+}  // namespace canopy::detail

@@ -1,0 +1,124 @@
+#pragma once
+// Schedulers: one thread each, a local run queue, a `next` slot for the
+// process just sent to (so a message and its receiver stay on the core that
+// has them in cache, as Go's runnext), work stealing from the others, and a
+// shared injection queue for threads outside the runtime. A scheduler with no
+// work spins briefly, then parks on a futex until woken.
+// Threading rule: thread-safe unless a method says "owner thread only".
+#include <atomic>
+#include <concurrentqueue/concurrentqueue.h>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "canopy/core/info.hpp"
+#include "spin_lock.hpp"
+
+namespace canopy::detail {
+
+class Runtime;
+struct Process;
+class SchedulerPool;
+
+class Scheduler {
+ public:
+  Scheduler(SchedulerPool& pool, unsigned id);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  unsigned id() const { return id_; }
+  SchedulerStats stats() const;
+
+  // Owner thread only: run `p` next (the previous `next` goes to the queue).
+  void push_next(Process* p);
+  // Owner thread only: append to the local queue (a process out of budget).
+  void push_back(Process* p);
+
+  // Owner thread only: messages sent by processes on this scheduler.
+  void count_sent() { sent_.store(sent_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class SchedulerPool;
+  void run();
+  Process* next_task();
+  Process* steal_from_others();
+  // Takes half of this queue (the oldest first): one to run now, the rest
+  // into the thief's queue.
+  Process* steal_into(Scheduler& thief);
+  bool has_stealable_work() const;
+  bool in_long_slice() const;
+  void park();
+
+  // Constant after construction.
+  SchedulerPool& pool_;
+  const unsigned id_;
+  const uint64_t start_ns_;
+
+  std::atomic<Process*> next_{nullptr};
+  mutable SpinLock queue_lock_;
+  std::deque<Process*> queue_;         // guarded by queue_lock_
+  std::atomic<uint32_t> queue_len_{0};
+
+  // Owner thread only.
+  uint32_t tick_ = 0;
+  uint32_t next_streak_ = 0;
+  uint32_t rng_ = 0;
+
+  // Written by the owner, read anywhere.
+  std::atomic<uint64_t> busy_cycles_{0};
+  std::atomic<uint64_t> slice_start_{0};  // cycles() when a slice began, 0 outside slices
+  std::atomic<uint64_t> slices_{0};
+  std::atomic<uint64_t> exhausted_{0};
+  std::atomic<uint64_t> steal_attempts_{0};
+  std::atomic<uint64_t> steals_{0};
+  std::atomic<uint64_t> parks_{0};
+  std::atomic<uint64_t> sent_{0};
+
+  // Parking: a waker stores 1 and notifies.
+  std::atomic<uint32_t> wake_{0};
+  std::thread thread_;
+};
+
+class SchedulerPool {
+ public:
+  SchedulerPool(Runtime& rt, unsigned count, uint32_t reductions_per_slice);
+  ~SchedulerPool();
+  void start();
+  // Stops and joins every thread. Processes still queued are left alone.
+  void stop();
+
+  // Queue a process that just became runnable (waiting -> scheduled).
+  void schedule(Process* p);
+  // Called every timer tick: wakes an idle scheduler when work waits behind
+  // a long-running slice (nobody else would notice it).
+  void watchdog();
+  // The scheduler the calling thread runs, if it belongs to this pool.
+  Scheduler* current() const;
+
+  Runtime& runtime() { return rt_; }
+  uint32_t reductions_per_slice() const { return reductions_per_slice_; }
+  std::vector<SchedulerStats> stats() const;
+  uint64_t sent_from_schedulers() const;
+  size_t size() const { return schedulers_.size(); }
+
+ private:
+  friend class Scheduler;
+  void wake_one();
+  bool any_work() const;
+
+  Runtime& rt_;
+  const uint32_t reductions_per_slice_;
+  std::vector<std::unique_ptr<Scheduler>> schedulers_;
+  moodycamel::ConcurrentQueue<Process*> injected_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex idle_mu_;
+  std::vector<Scheduler*> idle_;  // guarded by idle_mu_
+  std::atomic<uint32_t> idle_count_{0};
+};
+
+}  // namespace canopy::detail
