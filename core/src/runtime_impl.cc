@@ -218,8 +218,8 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
     p->skip_terminate = true;
     p->exit_reason = ExitReason::error("init failed: " + why);
     finish_exit(*p);
-    const Errc code = status.code() == Errc::already_registered ? Errc::already_registered : Errc::init_failed;
-    return Error(code, "init of " + behaviour + " failed: " + why);
+    if (status.code() == Errc::already_registered) return status.error();
+    return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why);
   }
   uint8_t expected = kRunning;
   p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
