@@ -17,8 +17,8 @@ Mailbox::~Mailbox() {
 }
 
 void Mailbox::account_push(Message* m, PushResult& r) {
-  bytes_.fetch_add(m->bytes(), std::memory_order_relaxed);
-  const uint32_t before = length_.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t before = static_cast<uint32_t>(
+      counts_.fetch_add((uint64_t{1} << kLengthShift) | m->bytes(), std::memory_order_relaxed) >> kLengthShift);
   if (before == 0) oldest_stamp_.store(m->stamp_ms_, std::memory_order_relaxed);
   if (high_ != 0 && before + 1 >= high_ && !overloaded_.load(std::memory_order_relaxed)) {
     r.crossed_high = !overloaded_.exchange(true, std::memory_order_relaxed);
@@ -26,9 +26,11 @@ void Mailbox::account_push(Message* m, PushResult& r) {
 }
 
 void Mailbox::account_pop(Message* m) {
-  bytes_.fetch_sub(m->bytes(), std::memory_order_relaxed);
-  const uint32_t after = length_.fetch_sub(1, std::memory_order_relaxed) - 1;
-  if (overloaded_.load(std::memory_order_relaxed) && after <= low_) overloaded_.store(false, std::memory_order_relaxed);
+  const uint32_t after = static_cast<uint32_t>(
+      counts_.fetch_sub((uint64_t{1} << kLengthShift) | m->bytes(), std::memory_order_relaxed) >> kLengthShift) - 1;
+  if (overloaded_.load(std::memory_order_relaxed) && after <= low_ && overloaded_.exchange(false, std::memory_order_relaxed)) {
+    cleared_.store(true, std::memory_order_relaxed);
+  }
 }
 
 Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {

@@ -40,12 +40,16 @@ class Mailbox {
   // Wakes blocked senders for good: the process is gone.
   void close();
 
-  uint32_t length() const { return length_.load(std::memory_order_relaxed); }
-  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint32_t length() const { return static_cast<uint32_t>(counts_.load(std::memory_order_relaxed) >> kLengthShift); }
+  uint64_t bytes() const { return counts_.load(std::memory_order_relaxed) & kBytesMask; }
   uint32_t capacity() const { return bounded_ ? bounded_->capacity : 0; }
   // Coarse-clock stamp of the oldest waiting message; meaningful when length() > 0.
   uint32_t oldest_stamp() const { return oldest_stamp_.load(std::memory_order_relaxed); }
   bool overloaded() const { return overloaded_.load(std::memory_order_relaxed); }
+  // True once after the mailbox fell back to its low watermark.
+  bool take_cleared() {
+    return cleared_.load(std::memory_order_relaxed) && cleared_.exchange(false, std::memory_order_relaxed);
+  }
 
  private:
   struct Bounded {
@@ -73,10 +77,14 @@ class Mailbox {
   MailboxNode* head_;
   MailboxNode stub_;
 
-  std::atomic<uint32_t> length_{0};
-  std::atomic<uint64_t> bytes_{0};
+  // Length and bytes packed in one word so a push or pop is one atomic add:
+  // 28 bits of length (268M messages), 36 bits of bytes (64 GiB).
+  static constexpr unsigned kLengthShift = 36;
+  static constexpr uint64_t kBytesMask = (uint64_t{1} << kLengthShift) - 1;
+  std::atomic<uint64_t> counts_{0};
   std::atomic<uint32_t> oldest_stamp_{0};
   std::atomic<bool> overloaded_{false};
+  std::atomic<bool> cleared_{false};
 };
 
 }  // namespace canopy::detail

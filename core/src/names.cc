@@ -118,6 +118,17 @@ const char* to_string(DropReason reason) {
   return "unknown";
 }
 
+const char* to_string(SystemEventKind kind) {
+  switch (kind) {
+    case SystemEventKind::long_schedule: return "long_schedule";
+    case SystemEventKind::long_message_queue: return "long_message_queue";
+    case SystemEventKind::long_message_queue_cleared: return "long_message_queue_cleared";
+    case SystemEventKind::large_heap: return "large_heap";
+    case SystemEventKind::large_heap_cleared: return "large_heap_cleared";
+  }
+  return "unknown";
+}
+
 double utilization(const SchedulerStats& before, const SchedulerStats& after) {
   if (after.wall_ns <= before.wall_ns) return 0.0;
   const double busy = after.busy_ns >= before.busy_ns ? static_cast<double>(after.busy_ns - before.busy_ns) : 0.0;

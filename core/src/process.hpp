@@ -78,7 +78,7 @@ struct Process {
   // Accounting: written by the scheduler running the process, read anywhere.
   std::atomic<uint64_t> reductions{0};
   std::atomic<uint64_t> messages_handled{0};
-  std::atomic<uint64_t> cpu_ns{0};
+  std::atomic<uint64_t> cpu_cycles{0};
   std::atomic<uint64_t> dropped{0};
   std::atomic<const std::type_info*> current_type{nullptr};
   std::atomic<bool> trap_exit{false};
@@ -88,6 +88,7 @@ struct Process {
   // Owner process only.
   bool exiting = false;
   bool skip_terminate = false;  // init failed or killed: terminate() is not called
+  bool large_heap = false;      // above SystemMonitorOptions::large_heap_bytes
   ExitReason exit_reason;
   uint32_t extra_reductions = 0;
   std::unique_ptr<std::unordered_map<uint64_t, std::function<void(CallResult)>>> pending_calls;

@@ -40,7 +40,13 @@ ProcessTable::Slot* ProcessTable::slot(uint32_t index) const {
 std::optional<Pid> ProcessTable::reserve() {
   uint32_t index;
   {
-    std::lock_guard lock(free_mu_);
+    std::unique_lock lock(free_mu_);
+    if (free_.empty() && fresh_.load(std::memory_order_relaxed) >= max_ && min_observed_) {
+      // Full: retired processes may be waiting in limbo for their grace period.
+      lock.unlock();
+      collect(min_observed_());
+      lock.lock();
+    }
     if (!free_.empty()) {
       index = free_.back();
       free_.pop_back();
@@ -99,15 +105,49 @@ void ProcessTable::retire(Pid pid) {
   release(pid.index());
 }
 
+Process* ProcessTable::lookup_unreferenced(Pid pid) const {
+  Slot* s = slot(pid.index());
+  if (s == nullptr || !pid.valid()) return nullptr;
+  const uint64_t w = s->word.load(std::memory_order_seq_cst);
+  if ((w >> 32) != pid.generation() || (w & kAlive) == 0) return nullptr;
+  return s->process.load(std::memory_order_acquire);
+}
+
 void ProcessTable::release(uint32_t index) const {
   Slot* s = slot(index);
   const uint64_t before = s->word.fetch_sub(1, std::memory_order_acq_rel);
   if ((before & kRefMask) != 1 || (before & kAlive) != 0) return;
-  // Last reference to a retired process: reclaim it, then open the slot to
-  // the next generation (never 0, which means "no process").
+  // Last reference to a retired process: a scheduler may still hold it
+  // unreferenced, so it waits in limbo for the next grace period.
+  std::lock_guard lock(limbo_mu_);
+  limbo_.push_back(Retired{index, epoch_.fetch_add(1, std::memory_order_seq_cst)});
+}
+
+size_t ProcessTable::limbo_size() const {
+  std::lock_guard lock(limbo_mu_);
+  return limbo_.size();
+}
+
+size_t ProcessTable::collect(uint64_t min_observed) {
+  std::vector<uint32_t> ready;
+  {
+    std::lock_guard lock(limbo_mu_);
+    while (!limbo_.empty() && limbo_.front().epoch < min_observed) {
+      ready.push_back(limbo_.front().index);
+      limbo_.pop_front();
+    }
+  }
+  for (uint32_t index : ready) free_slot(index);
+  return ready.size();
+}
+
+void ProcessTable::free_slot(uint32_t index) {
+  Slot* s = slot(index);
   Process* p = s->process.exchange(nullptr, std::memory_order_acquire);
   reclaim_(p);
-  uint32_t next = static_cast<uint32_t>(before >> 32) + 1;
+  // Open the slot to the next generation (never 0, which means "no process").
+  const uint64_t w = s->word.load(std::memory_order_acquire);
+  uint32_t next = static_cast<uint32_t>(w >> 32) + 1;
   if (next == 0) next = 1;
   s->word.store(static_cast<uint64_t>(next) << 32, std::memory_order_release);
   {

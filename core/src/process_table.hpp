@@ -3,9 +3,18 @@
 // and a reference count packed into one atomic word, so a lookup is a single
 // CAS and never takes a lock, and a stale Pid fails the generation check.
 // Slots live in chunks allocated on first use, so a table sized for a million
-// processes costs nothing until they exist. Thread-safe.
+// processes costs nothing until they exist.
+//
+// Scheduler threads look processes up without touching the count at all
+// (lookup_unreferenced): a process whose last reference goes is not freed at
+// once but parked in a limbo tagged with an epoch, and freed by collect()
+// only once every scheduler has started a new slice since (quiescent-state
+// reclamation). That keeps shared cache lines out of the send path.
+// Thread-safe.
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,6 +74,18 @@ class ProcessTable {
   // Live + retiring-but-referenced slots (reclaimed ones are not counted).
   uint32_t occupied() const { return occupied_.load(std::memory_order_acquire); }
   uint32_t capacity() const { return max_; }
+  // For scheduler threads inside a slice only (see the class comment): the
+  // live process `pid`, valid until the thread's next quiescent point.
+  Process* lookup_unreferenced(Pid pid) const;
+  // The current reclamation epoch; schedulers publish it at each slice start.
+  uint64_t epoch() const { return epoch_.load(std::memory_order_seq_cst); }
+  // Frees retired processes whose epoch is below `min_observed` (the oldest
+  // epoch any scheduler may still be using). Returns how many were freed.
+  size_t collect(uint64_t min_observed);
+  // How collect() learns `min_observed` when reserve() finds the table full.
+  void set_quiescence(std::function<uint64_t()> min_observed) { min_observed_ = std::move(min_observed); }
+  size_t limbo_size() const;
+
   // One past the highest slot index ever handed out.
   uint32_t high_water() const { return fresh_.load(std::memory_order_acquire); }
   // A reference to whatever lives in slot `index` now.
@@ -83,6 +104,7 @@ class ProcessTable {
   };
   Slot* slot(uint32_t index) const;
   void release(uint32_t index) const;
+  void free_slot(uint32_t index);
 
   // Constant after construction.
   const uint32_t max_;
@@ -93,6 +115,15 @@ class ProcessTable {
   mutable std::vector<uint32_t> free_;  // guarded by free_mu_
   std::atomic<uint32_t> fresh_{0};  // written under free_mu_
   mutable std::atomic<uint32_t> occupied_{0};
+
+  mutable std::atomic<uint64_t> epoch_{1};
+  struct Retired {
+    uint32_t index;
+    uint64_t epoch;
+  };
+  mutable std::mutex limbo_mu_;
+  mutable std::deque<Retired> limbo_;  // guarded by limbo_mu_, in epoch order
+  std::function<uint64_t()> min_observed_;  // set before use
 };
 
 }  // namespace canopy::detail

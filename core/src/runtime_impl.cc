@@ -43,6 +43,9 @@ void erase_value(std::vector<T>& v, const T& x) {
   v.erase(std::remove(v.begin(), v.end(), x), v.end());
 }
 
+// Receiver backlog beyond which a send costs the sender extra reductions.
+constexpr uint32_t kPunishBacklog = 1024;
+
 ExitReason propagated(const ExitReason& r) { return r.kind() == ExitKind::kill ? ExitReason::killed() : r; }
 
 std::string describe(const Process& p, const std::string& name) {
@@ -97,6 +100,10 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
       options_(std::move(options)),
       logger_(options_.logger ? options_.logger : core_logger()),
       start_ns_(mono_ns()),
+      long_schedule_ms_(options_.system_monitor.long_schedule.count() > 0
+                            ? static_cast<uint32_t>(options_.system_monitor.long_schedule.count())
+                            : UINT32_MAX),
+      large_heap_bytes_(options_.system_monitor.large_heap_bytes),
       table_(options_.max_processes, &Runtime::reclaim),
       schedulers_(*this, options_.schedulers, options_.reductions_per_slice),
       timers_(
@@ -107,8 +114,12 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
               (void)send(nullptr, to, std::move(m));
             }
           },
-          [this] { schedulers_.watchdog(); }) {
+          [this] {
+            schedulers_.watchdog();
+            table_.collect(schedulers_.min_observed());
+          }) {
   (void)ns_per_cycle();  // calibrate before any scheduler measures
+  table_.set_quiescence([this] { return schedulers_.min_observed(); });
   schedulers_.start();
   timers_.start();
 }
@@ -219,7 +230,7 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
     p->exit_reason = ExitReason::error("init failed: " + why);
     finish_exit(*p);
     if (status.code() == Errc::already_registered) return status.error();
-    return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why);
+    return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why, why);
   }
   uint8_t expected = kRunning;
   p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
@@ -259,8 +270,17 @@ void Runtime::make_runnable(Process& p) {
 Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   if (!m) return Error(Errc::invalid_argument, "send: null message");
   if (from != nullptr) m->sender_ = from->pid;
-  ProcessRef ref = table_.acquire(to);
-  if (!ref) {
+  // A scheduler thread is inside a slice here and may skip the reference
+  // count (ProcessTable's quiescent-state reclamation); others take one.
+  Scheduler* s = schedulers_.current();
+  ProcessRef ref;
+  Process* p = nullptr;
+  if (s != nullptr) {
+    p = table_.lookup_unreferenced(to);
+  } else if ((ref = table_.acquire(to))) {
+    p = ref.get();
+  }
+  if (p == nullptr) {
     if (m->kind() == MessageKind::signal) {
       answer_undelivered(to, std::move(m), ExitReason::noproc(), true);
     } else {
@@ -268,8 +288,6 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
     }
     return Error(Errc::dead_process, "no process " + to.to_string() + " (it exited or never existed)");
   }
-  Process* p = ref.get();
-  Scheduler* s = schedulers_.current();
   const bool may_block = s == nullptr && tl_current == nullptr;
   Mailbox::PushResult r = p->mailbox.push(m.get(), timers_.now_ms(), may_block);
   switch (r.outcome) {
@@ -298,13 +316,21 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   }
   if (r.crossed_high) {
     high_crossings_.fetch_add(1, std::memory_order_relaxed);
-    logger_->warn("mailbox of process {} crossed its high watermark: {} messages waiting", to.to_string(),
-                  p->mailbox.length());
+    const uint32_t length = p->mailbox.length();
+    logger_->warn("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
+                  describe(*p, registered_name(*p)), length);
+    emit(SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr});
   }
   if (s != nullptr) {
     s->count_sent();
   } else {
     sent_external_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (from != nullptr && from == tl_current) {
+    // As on the BEAM, a send costs the sender reductions, and more when the
+    // receiver is behind, so a flooding producer yields to its consumer.
+    const uint32_t backlog = p->mailbox.length();
+    from->extra_reductions += 1 + (backlog > kPunishBacklog ? 1 : 0);
   }
   make_runnable(*p);
   return {};
@@ -339,45 +365,99 @@ void Runtime::answer_undelivered(Pid dead, std::unique_ptr<Message> m, const Exi
 
 // --- running processes -------------------------------------------------------------
 
-bool Runtime::run_slice(Scheduler& s, Process* p, uint64_t start_cycles) {
+uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted) {
   CurrentProcess scope(p);
   p->sched_state.store(kRunning, std::memory_order_release);
   p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
   int64_t budget = schedulers_.reductions_per_slice();
   uint64_t used = 0;
+  // long_schedule is judged on the coarse clock (an atomic load per message,
+  // 1 ms resolution); the precise clock is read once per slice, for CPU time.
+  uint32_t ms = timers_.now_ms();
   for (;;) {
     while (budget > 0 && !p->exiting) {
-      Message* raw = p->mailbox.pop(timers_.now_ms());
+      Message* raw = p->mailbox.pop(ms);
       if (raw == nullptr) break;
       p->extra_reductions = 0;
+      const std::type_info& type = raw->type();
       dispatch(*p, std::unique_ptr<Message>(raw));
+      const uint32_t ms2 = timers_.now_ms();
+      if (ms2 - ms > long_schedule_ms_) report_long_schedule(*p, ms2 - ms, type);
+      ms = ms2;
       const uint64_t cost = 1 + static_cast<uint64_t>(p->extra_reductions);
       budget -= static_cast<int64_t>(cost);
       used += cost;
     }
+    const uint64_t t = cycles();
     // Accounting happens before the state change that may hand `p` to another scheduler.
-    if (p->exiting || budget <= 0) {
-      bump(p->reductions, used);
-      bump(p->cpu_ns, cycles_to_ns(cycles() - start_cycles));
-      if (p->exiting) {
-        finish_exit(*p);  // `p` may be gone after this
-        return false;
-      }
+    bump(p->reductions, used);
+    used = 0;
+    bump(p->cpu_cycles, t - start);
+    start = t;
+    if (p->mailbox.take_cleared()) report_mailbox_cleared(*p);
+    if (large_heap_bytes_ != 0) check_heap(*p);
+    if (p->exiting) {
+      finish_exit(*p);  // `p` may be gone after this
+      return t;
+    }
+    if (budget <= 0) {
+      exhausted = true;
       p->sched_state.store(kScheduled, std::memory_order_release);
       p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
       s.push_back(p);
-      return true;
+      return t;
     }
-    bump(p->reductions, used);
-    used = 0;
-    bump(p->cpu_ns, cycles_to_ns(cycles() - start_cycles));
-    start_cycles = cycles();
     p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
     uint8_t expected = kRunning;
-    if (p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) return false;
+    if (p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) return t;
     // A message arrived while we looked: keep going in this slice.
     p->sched_state.store(kRunning, std::memory_order_relaxed);
     p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
+  }
+}
+
+// --- system monitor -----------------------------------------------------------------
+
+std::string Runtime::registered_name(Process& p) {
+  std::lock_guard lock(p.meta_lock);
+  return p.meta ? p.meta->name : std::string();
+}
+
+void Runtime::emit(const SystemEvent& event) {
+  if (!options_.on_system_event) return;
+  try {
+    options_.on_system_event(event);
+  } catch (const std::exception& e) {
+    logger_->error("system event handler threw on {}: {}", to_string(event.kind), e.what());
+  } catch (...) {
+    logger_->error("system event handler threw on {}", to_string(event.kind));
+  }
+}
+
+void Runtime::report_long_schedule(Process& p, uint32_t ms, const std::type_info& type) {
+  long_schedules_.fetch_add(1, std::memory_order_relaxed);
+  logger_->warn("long_schedule: {} spent {} ms handling one message of type {}", describe(p, registered_name(p)), ms,
+                type_name(type));
+  emit(SystemEvent{SystemEventKind::long_schedule, p.pid, uint64_t{ms} * 1'000'000, &type});
+}
+
+void Runtime::report_mailbox_cleared(Process& p) {
+  const uint32_t length = p.mailbox.length();
+  logger_->info("long_message_queue cleared: mailbox of {} is back to {} messages", describe(p, registered_name(p)),
+                length);
+  emit(SystemEvent{SystemEventKind::long_message_queue_cleared, p.pid, length, nullptr});
+}
+
+void Runtime::check_heap(Process& p) {
+  const uint64_t heap = p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed);
+  if (!p.large_heap && heap > large_heap_bytes_) {
+    p.large_heap = true;
+    large_heaps_.fetch_add(1, std::memory_order_relaxed);
+    logger_->warn("large_heap: {} holds {} bytes (limit {})", describe(p, registered_name(p)), heap, large_heap_bytes_);
+    emit(SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr});
+  } else if (p.large_heap && heap < large_heap_bytes_ / 4 * 3) {
+    p.large_heap = false;
+    emit(SystemEvent{SystemEventKind::large_heap_cleared, p.pid, heap, nullptr});
   }
 }
 
@@ -756,7 +836,7 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
   i.heap_bytes = p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed);
   i.reductions = p.reductions.load(std::memory_order_relaxed);
   i.messages_handled = p.messages_handled.load(std::memory_order_relaxed);
-  i.cpu_ns = p.cpu_ns.load(std::memory_order_relaxed);
+  i.cpu_ns = cycles_to_ns(p.cpu_cycles.load(std::memory_order_relaxed));
   i.trap_exit = p.trap_exit.load(std::memory_order_relaxed);
   i.age_seconds = static_cast<double>(mono_ns() - p.spawn_mono_ns) / 1e9;
   i.spawned_at = p.spawned_at;
@@ -806,6 +886,8 @@ RuntimeStats Runtime::stats() const {
   s.messages_sent = sent_external_.load(std::memory_order_relaxed) + schedulers_.sent_from_schedulers();
   for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) s.dropped[r] = dropped_[r].load(std::memory_order_relaxed);
   s.mailbox_high_watermark_crossings = high_crossings_.load(std::memory_order_relaxed);
+  s.long_schedules = long_schedules_.load(std::memory_order_relaxed);
+  s.large_heap_crossings = large_heaps_.load(std::memory_order_relaxed);
   const uint32_t hw = table_.high_water();
   for (uint32_t i = 0; i < hw; ++i) {
     if (ProcessRef ref = table_.acquire_index(i)) s.mailbox_messages += ref->mailbox.length();

@@ -70,11 +70,13 @@ class Runtime {
   spdlog::logger& log() const { return *logger_; }
   uint32_t now_ms() const { return timers_.now_ms(); }
 
-  // Owner thread only (the scheduler running `p`): runs one time slice.
-  // Returns true when the slice used up its reduction budget.
-  bool run_slice(Scheduler& s, Process* p, uint64_t start_cycles);
+  // Owner thread only (the scheduler running `p`): runs one time slice that
+  // began at `start` (cycles()); returns when it ended. `exhausted` is set
+  // when the slice used up its reduction budget.
+  uint64_t run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted);
 
   void count_drop(DropReason reason, Process* target);
+  uint64_t reclamation_epoch() const { return table_.epoch(); }
 
  private:
   ProcessInfo snapshot(const Process& p) const;
@@ -87,6 +89,11 @@ class Runtime {
   void answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted);
   void make_runnable(Process& p);
   static void reclaim(Process* p);
+  static std::string registered_name(Process& p);
+  void emit(const SystemEvent& event);
+  void report_long_schedule(Process& p, uint32_t ms, const std::type_info& type);
+  void report_mailbox_cleared(Process& p);
+  void check_heap(Process& p);
   uint64_t next_ref() { return ref_counter_.fetch_add(1, std::memory_order_relaxed); }
 
   // Constant after construction.
@@ -94,6 +101,8 @@ class Runtime {
   const RuntimeOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
   const uint64_t start_ns_;
+  const uint32_t long_schedule_ms_;  // UINT32_MAX when disabled
+  const uint64_t large_heap_bytes_;      // 0 when disabled
 
   ProcessTable table_;
   SchedulerPool schedulers_;
@@ -107,6 +116,8 @@ class Runtime {
   std::atomic<uint64_t> crashed_{0};
   std::atomic<uint64_t> sent_external_{0};
   std::atomic<uint64_t> high_crossings_{0};
+  std::atomic<uint64_t> long_schedules_{0};
+  std::atomic<uint64_t> large_heaps_{0};
   std::atomic<uint64_t> dropped_[static_cast<size_t>(DropReason::count_)] = {};
   std::atomic<uint64_t> ref_counter_{1};
 

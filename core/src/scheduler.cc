@@ -175,21 +175,33 @@ void Scheduler::run() {
   tl_scheduler = this;
   tl_pool = &pool_;
   Runtime& rt = pool_.rt_;
+  // One timestamp serves as the end of a slice and the start of the next, so
+  // a slice costs no clock reads beyond the one per message.
+  uint64_t now = cycles();
   while (!pool_.stopping_.load(std::memory_order_acquire)) {
     Process* p = next_task();
     if (p == nullptr) {
+      observed_.store(kQuiescent, std::memory_order_seq_cst);
+      observed_cache_ = kQuiescent;
       park();
+      now = cycles();
       continue;
     }
-    const uint64_t start = cycles();
+    const uint64_t epoch = rt.reclamation_epoch();
+    if (epoch != observed_cache_) {
+      observed_.store(epoch, std::memory_order_seq_cst);
+      observed_cache_ = epoch;
+    }
+    const uint64_t start = now;
     slice_start_.store(start, std::memory_order_relaxed);
-    const bool exhausted = rt.run_slice(*this, p, start);
-    const uint64_t end = cycles();
+    bool exhausted = false;
+    now = rt.run_slice(*this, p, start, exhausted);
     slice_start_.store(0, std::memory_order_relaxed);
-    busy_cycles_.store(busy_cycles_.load(std::memory_order_relaxed) + (end - start), std::memory_order_relaxed);
+    busy_cycles_.store(busy_cycles_.load(std::memory_order_relaxed) + (now - start), std::memory_order_relaxed);
     slices_.store(slices_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (exhausted) exhausted_.store(exhausted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  observed_.store(kQuiescent, std::memory_order_seq_cst);
   tl_scheduler = nullptr;
   tl_pool = nullptr;
 }
@@ -267,6 +279,12 @@ std::vector<SchedulerStats> SchedulerPool::stats() const {
   std::vector<SchedulerStats> out;
   for (const auto& s : schedulers_) out.push_back(s->stats());
   return out;
+}
+
+uint64_t SchedulerPool::min_observed() const {
+  uint64_t m = Scheduler::kQuiescent;
+  for (const auto& s : schedulers_) m = std::min(m, s->observed_.load(std::memory_order_seq_cst));
+  return m;
 }
 
 uint64_t SchedulerPool::sent_from_schedulers() const {

@@ -78,6 +78,12 @@ class Scheduler {
   std::atomic<uint64_t> parks_{0};
   std::atomic<uint64_t> sent_{0};
 
+  // The reclamation epoch this thread saw when its current slice began, or
+  // kQuiescent while it runs no slice (see ProcessTable).
+  static constexpr uint64_t kQuiescent = UINT64_MAX;
+  std::atomic<uint64_t> observed_{kQuiescent};
+  uint64_t observed_cache_ = kQuiescent;  // owner thread only
+
   // Parking: a waker stores 1 and notifies.
   std::atomic<uint32_t> wake_{0};
   std::thread thread_;
@@ -103,6 +109,8 @@ class SchedulerPool {
   uint32_t reductions_per_slice() const { return reductions_per_slice_; }
   std::vector<SchedulerStats> stats() const;
   uint64_t sent_from_schedulers() const;
+  // The oldest reclamation epoch a scheduler may still be using.
+  uint64_t min_observed() const;
   size_t size() const { return schedulers_.size(); }
 
  private:

@@ -61,6 +61,22 @@ double utilization(const SchedulerStats& before, const SchedulerStats& after);
 enum class DropReason : uint8_t { dead_process, drop_newest, drop_oldest, rejected, process_exited, count_ };
 const char* to_string(DropReason reason);
 
+enum class SystemEventKind : uint8_t {
+  long_schedule,              // value: handler duration in ns
+  long_message_queue,         // value: mailbox length at the high watermark
+  long_message_queue_cleared, // value: mailbox length at the low watermark
+  large_heap,                 // value: heap bytes
+  large_heap_cleared,         // value: heap bytes
+};
+const char* to_string(SystemEventKind kind);
+
+struct SystemEvent {
+  SystemEventKind kind;
+  Pid pid;
+  uint64_t value = 0;
+  const std::type_info* message_type = nullptr;  // long_schedule: what was being handled
+};
+
 struct RuntimeStats {
   uint64_t processes = 0;        // live now
   uint64_t process_limit = 0;
@@ -69,7 +85,9 @@ struct RuntimeStats {
   uint64_t crashed = 0;          // exits with an error reason
   uint64_t messages_sent = 0;    // accepted into a mailbox
   uint64_t dropped[static_cast<size_t>(DropReason::count_)] = {};
-  uint64_t mailbox_high_watermark_crossings = 0;
+  uint64_t mailbox_high_watermark_crossings = 0;  // long_message_queue events
+  uint64_t long_schedules = 0;
+  uint64_t large_heap_crossings = 0;
   uint64_t mailbox_messages = 0;  // sum of all mailbox lengths
   double uptime_seconds = 0;
   uint64_t dropped_by(DropReason r) const { return dropped[static_cast<size_t>(r)]; }

@@ -3,6 +3,7 @@
 // config layer fills them from YAML.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,17 @@ struct MailboxOptions {
   uint32_t low_watermark = 5'000;
 };
 
+// What erlang:system_monitor watches. Each crossing is counted, logged once
+// with the process named, and passed to RuntimeOptions::on_system_event.
+struct SystemMonitorOptions {
+  // One handler invocation running longer than this; 0 disables.
+  std::chrono::milliseconds long_schedule{100};
+  // A process heap above this many bytes (cleared below 3/4 of it); 0 disables.
+  uint64_t large_heap_bytes = 0;
+};
+
+struct SystemEvent;
+
 struct RuntimeOptions {
   // Scheduler threads; 0 = one per hardware thread.
   unsigned schedulers = 0;
@@ -48,6 +60,10 @@ struct RuntimeOptions {
   std::chrono::milliseconds shutdown_report_after{5'000};
   // Logger for crash reports and runtime warnings; default "canopy.core".
   std::shared_ptr<spdlog::logger> logger;
+  SystemMonitorOptions system_monitor;
+  // Called on the thread that saw the event (often a scheduler): keep it
+  // short and never block. The telemetry layer attaches here.
+  std::function<void(const SystemEvent&)> on_system_event;
 };
 
 struct SpawnOptions {

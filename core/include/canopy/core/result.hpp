@@ -29,15 +29,20 @@ const char* to_string(Errc code);
 
 class Error {
  public:
-  Error(Errc code, std::string message) : code_(code), message_(std::move(message)) {}
+  Error(Errc code, std::string message, std::string cause = {})
+      : code_(code), message_(std::move(message)), cause_(std::move(cause)) {}
   Errc code() const { return code_; }
   const std::string& message() const { return message_; }
+  // The bare reason underneath the message (e.g. what init() said, without
+  // "init of X failed: "); the message itself when none was given.
+  const std::string& cause() const { return cause_.empty() ? message_ : cause_; }
   // "<code>: <message>"
   std::string to_string() const;
 
  private:
   Errc code_;
   std::string message_;
+  std::string cause_;
 };
 
 // A value or an Error, like std::expected (not in g++ 12's C++20).
