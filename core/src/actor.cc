@@ -14,6 +14,8 @@ void Actor::send_after_untyped(Pid to, std::chrono::milliseconds delay, std::uni
   process_->runtime.send_after(to, delay, std::move(message));
 }
 
+Pid Actor::parent() const { return process_->parent; }
+
 void Actor::stop(ExitReason reason) { process_->runtime.request_exit(*process_, std::move(reason)); }
 void Actor::trap_exit(bool on) { process_->trap_exit.store(on, std::memory_order_relaxed); }
 void Actor::link(Pid other) { process_->runtime.link(*process_, other); }

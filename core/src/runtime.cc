@@ -47,6 +47,16 @@ Status Runtime::unregister(const std::string& name) { return impl_->unregister(n
 Pid Runtime::whereis(const std::string& name) const { return impl_->whereis(name); }
 Registry Runtime::registry(const std::string& name, RegistryKeys keys) { return Registry(impl_->registry(name, keys)); }
 
+Result<Pid> Runtime::start_application(const std::string& name, SupervisorSpec root) {
+  return impl_->start_application(name, std::move(root));
+}
+Status Runtime::stop_application(const std::string& name, std::chrono::milliseconds timeout) {
+  return impl_->stop_application(name, timeout);
+}
+Runtime::Readiness Runtime::readiness() const { return impl_->readiness(); }
+std::map<std::string, uint64_t> Runtime::boot_failures() const { return impl_->boot_failures(); }
+std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) { return impl_->audit_orphans(audit); }
+
 std::optional<ProcessInfo> Runtime::process_info(Pid pid) const { return impl_->process_info(pid); }
 std::vector<ProcessInfo> Runtime::processes() const { return impl_->processes(); }
 std::vector<Pid> Runtime::pids() const { return impl_->pids(); }

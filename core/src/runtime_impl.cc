@@ -719,24 +719,32 @@ CallResult Runtime::call_blocking(Pid to, std::unique_ptr<Message> request, std:
   return std::move(*waiter->result);
 }
 
-void Runtime::call_async(Process& caller, Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout,
-                         std::function<void(CallResult)> then) {
+void Runtime::await_async(Process& caller, std::chrono::milliseconds timeout,
+                          const std::function<void(std::shared_ptr<ReplySlot>)>& attach,
+                          std::function<void(CallResult)> then) {
   const uint64_t ref = next_ref();
-  if (!caller.pending_calls) caller.pending_calls = std::make_unique<std::unordered_map<uint64_t, std::function<void(CallResult)>>>();
-  auto slot = std::make_shared<ReplySlot>(*this, caller.pid, ref);
-  if (!alive(to)) {
-    // Answer in order, as a reply would arrive: after this handler returns.
-    (*caller.pending_calls)[ref] = std::move(then);
-    slot->complete(Error(Errc::dead_process, "no process " + to.to_string() + " (it exited or never existed)"));
-    return;
+  if (!caller.pending_calls) {
+    caller.pending_calls = std::make_unique<std::unordered_map<uint64_t, std::function<void(CallResult)>>>();
   }
   (*caller.pending_calls)[ref] = std::move(then);
-  Status sent = send(&caller, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
-  if (!sent.ok()) {
-    slot->complete(sent.error());
-    return;
-  }
-  timers_.send_after(caller.pid, static_cast<uint64_t>(timeout.count()), make_signal(CallTimeoutSignal{ref}));
+  // The answer (or the timeout) arrives as a signal, after this handler returns.
+  timers_.send_after(caller.pid, timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count()),
+                     make_signal(CallTimeoutSignal{ref}));
+  attach(std::make_shared<ReplySlot>(*this, caller.pid, ref));
+}
+
+void Runtime::call_async(Process& caller, Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout,
+                         std::function<void(CallResult)> then) {
+  await_async(caller, timeout, [&](std::shared_ptr<ReplySlot> slot) {
+    Status sent = send(&caller, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
+    if (!sent.ok()) slot->complete(sent.error());
+  }, std::move(then));
+}
+
+Result<Pid> Runtime::spawn_under(Pid parent, std::unique_ptr<Actor> actor, SpawnOptions options) {
+  ProcessRef ref = table_.acquire(parent);
+  if (!ref) return Error(Errc::dead_process, "spawn: parent " + parent.to_string() + " is not alive");
+  return spawn(std::move(actor), std::move(options), ref.get(), nullptr);
 }
 
 void Runtime::send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message) {
@@ -853,6 +861,10 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
     i.links = p.meta->links;
     for (auto& [ref, w] : p.meta->monitored_by) i.monitored_by.push_back(w);
     for (auto& [ref, t] : p.meta->monitoring) i.monitors.push_back(t);
+    for (auto& [reg, key] : p.meta->registry_keys) {
+      auto r = reg.lock();
+      i.registry_keys.push_back((r ? r->name : std::string("?")) + "/" + key);
+    }
   }
   return i;
 }
@@ -892,6 +904,7 @@ RuntimeStats Runtime::stats() const {
   for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) s.dropped[r] = dropped_[r].load(std::memory_order_relaxed);
   s.mailbox_high_watermark_crossings = high_crossings_.load(std::memory_order_relaxed);
   s.long_schedules = long_schedules_.load(std::memory_order_relaxed);
+  s.supervisor_restarts = restarts_.load(std::memory_order_relaxed);
   s.large_heap_crossings = large_heaps_.load(std::memory_order_relaxed);
   const uint32_t hw = table_.high_water();
   for (uint32_t i = 0; i < hw; ++i) {

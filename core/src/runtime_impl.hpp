@@ -7,6 +7,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <map>
 #include <unordered_map>
 
 #include "canopy/core/runtime.hpp"
@@ -22,6 +23,8 @@ class logger;
 namespace canopy::detail {
 
 class RegistryState;
+class SupervisorState;
+class ReplySlot;
 
 // The process the calling thread is running a hook for, if any.
 Process* current_process();
@@ -41,6 +44,13 @@ class Runtime {
   CallResult call_blocking(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout);
   void call_async(Process& caller, Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout,
                   std::function<void(CallResult)> then);
+  // Registers `then` to run in `caller` when the slot given to `attach` is
+  // completed, or with Errc::timeout after `timeout`, whichever comes first.
+  void await_async(Process& caller, std::chrono::milliseconds timeout,
+                   const std::function<void(std::shared_ptr<ReplySlot>)>& attach,
+                   std::function<void(CallResult)> then);
+  // Spawns with `parent` (any live process) as the parent, from any thread.
+  Result<Pid> spawn_under(Pid parent, std::unique_ptr<Actor> actor, SpawnOptions options);
   void send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message);
 
   // Owner process only.
@@ -58,6 +68,21 @@ class Runtime {
   Status attach_registry_key(Pid pid, const std::shared_ptr<RegistryState>& reg, const std::string& key,
                              const std::function<Status()>& insert);
   void detach_registry_key(Pid pid, const RegistryState* reg, const std::string& key);
+
+  // Supervisors publish their state here for stats, readiness and audits.
+  void register_supervisor(Pid pid, std::shared_ptr<SupervisorState> state);
+  void unregister_supervisor(Pid pid);
+  std::shared_ptr<SupervisorState> supervisor_state(Pid pid) const;
+  std::vector<std::shared_ptr<SupervisorState>> supervisor_states() const;
+  void count_boot_failure(const std::string& child);
+  void count_restart() { restarts_.fetch_add(1, std::memory_order_relaxed); }
+  std::map<std::string, uint64_t> boot_failures() const;
+
+  Result<Pid> start_application(const std::string& name, SupervisorSpec root);
+  Status stop_application(const std::string& name, std::chrono::milliseconds timeout);
+  canopy::Runtime::Readiness readiness() const;
+  std::vector<ProcessInfo> audit_orphans(const OrphanAudit& audit);
+  std::shared_ptr<spdlog::logger> log_ptr() const { return logger_; }
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;
@@ -123,6 +148,12 @@ class Runtime {
 
   mutable std::shared_mutex names_mu_;
   std::unordered_map<std::string, Pid> names_;  // guarded by names_mu_
+
+  mutable std::mutex supervisors_mu_;
+  std::unordered_map<Pid, std::shared_ptr<SupervisorState>> supervisors_;  // guarded by supervisors_mu_
+  std::map<std::string, uint64_t> boot_failures_;                           // guarded by supervisors_mu_
+  std::vector<std::pair<std::string, Pid>> applications_;                   // guarded by supervisors_mu_
+  std::atomic<uint64_t> restarts_{0};
 
   std::mutex registries_mu_;
   std::unordered_map<std::string, std::shared_ptr<RegistryState>> registries_;  // guarded by registries_mu_

@@ -39,6 +39,8 @@ class Actor {
 
  protected:
   Pid self() const { return self_; }
+  // The process that spawned this one; invalid when spawned from outside.
+  Pid parent() const;
   Runtime& runtime() const { return *runtime_; }
 
   template <typename T>

@@ -12,3 +12,5 @@
 #include "canopy/core/registry.hpp"
 #include "canopy/core/result.hpp"
 #include "canopy/core/runtime.hpp"
+#include "canopy/core/supervisor.hpp"
+#include "canopy/core/task_supervisor.hpp"

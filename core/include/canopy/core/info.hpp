@@ -35,6 +35,7 @@ struct ProcessInfo {
   std::vector<Pid> links;
   std::vector<Pid> monitored_by;   // processes monitoring this one
   std::vector<Pid> monitors;       // processes this one monitors
+  std::vector<std::string> registry_keys;  // "registry/key" for each Registry key held
   double age_seconds = 0;
   std::chrono::system_clock::time_point spawned_at;
   std::string current_message_type;  // the type being handled, or the last one handled
@@ -86,6 +87,7 @@ struct RuntimeStats {
   uint64_t messages_sent = 0;    // accepted into a mailbox
   uint64_t dropped[static_cast<size_t>(DropReason::count_)] = {};
   uint64_t mailbox_high_watermark_crossings = 0;  // long_message_queue events
+  uint64_t supervisor_restarts = 0;
   uint64_t long_schedules = 0;
   uint64_t large_heap_crossings = 0;
   uint64_t mailbox_messages = 0;  // sum of all mailbox lengths

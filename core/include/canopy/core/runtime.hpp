@@ -4,6 +4,7 @@
 // in one program (tests do). Thread-safe: every method may be called from any
 // thread, inside or outside a process, unless it says otherwise.
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,8 +16,16 @@
 #include "canopy/core/options.hpp"
 #include "canopy/core/registry.hpp"
 #include "canopy/core/result.hpp"
+#include "canopy/core/supervisor.hpp"
 
 namespace canopy {
+
+// The orphan audit: processes nobody would notice dying or leaking.
+struct OrphanAudit {
+  // Only processes at least this old count (young ones may still be wired up).
+  std::chrono::milliseconds min_age{std::chrono::seconds(60)};
+  enum class Policy : uint8_t { report, terminate } policy = Policy::report;
+};
 
 class Runtime {
  public:
@@ -96,6 +105,29 @@ class Runtime {
   Pid whereis(const std::string& name) const;
   // A named key registry; the same name returns the same registry.
   Registry registry(const std::string& name, RegistryKeys keys = RegistryKeys::unique);
+
+  // --- applications ----------------------------------------------------------
+  // Starts an application: a root supervisor and its tree. A failure comes
+  // back (and is logged once at error level) naming the whole chain:
+  // "application 'shop' failed to start: supervisor 'root' → child 'db_pool' → init failed: ...".
+  Result<Pid> start_application(const std::string& name, SupervisorSpec root);
+  // Stops the application's tree (children in reverse order) and waits for it.
+  Status stop_application(const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  struct Readiness {
+    bool ready = false;
+    std::string reason;  // why not, naming the application, supervisor and child
+  };
+  // Ready when at least one application is running, its root tree booted and
+  // every non-optional child in every tree is running (what /readyz serves).
+  Readiness readiness() const;
+  // Boot failures per child id, since start.
+  std::map<std::string, uint64_t> boot_failures() const;
+
+  // --- detectors ----------------------------------------------------------------
+  // Processes not under any supervisor, not linked, not monitored, not
+  // registered (name or registry key) and older than `min_age`; with policy
+  // `terminate` they are also killed (and each is logged).
+  std::vector<ProcessInfo> audit_orphans(const OrphanAudit& audit = {});
 
   // --- introspection -----------------------------------------------------------
   std::optional<ProcessInfo> process_info(Pid pid) const;

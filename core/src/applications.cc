@@ -1,0 +1,157 @@
+// The runtime's view of supervision: the supervisor directory, applications,
+// readiness and the orphan audit.
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+#include "cycle_clock.hpp"
+#include "runtime_impl.hpp"
+#include "supervisor_state.hpp"
+
+namespace canopy::detail {
+
+void Runtime::register_supervisor(Pid pid, std::shared_ptr<SupervisorState> state) {
+  std::lock_guard lock(supervisors_mu_);
+  supervisors_[pid] = std::move(state);
+}
+
+void Runtime::unregister_supervisor(Pid pid) {
+  std::lock_guard lock(supervisors_mu_);
+  supervisors_.erase(pid);
+}
+
+std::shared_ptr<SupervisorState> Runtime::supervisor_state(Pid pid) const {
+  std::lock_guard lock(supervisors_mu_);
+  auto it = supervisors_.find(pid);
+  return it == supervisors_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<SupervisorState>> Runtime::supervisor_states() const {
+  std::lock_guard lock(supervisors_mu_);
+  std::vector<std::shared_ptr<SupervisorState>> out;
+  out.reserve(supervisors_.size());
+  for (auto& [pid, s] : supervisors_) out.push_back(s);
+  return out;
+}
+
+void Runtime::count_boot_failure(const std::string& child) {
+  std::lock_guard lock(supervisors_mu_);
+  ++boot_failures_[child];
+}
+
+std::map<std::string, uint64_t> Runtime::boot_failures() const {
+  std::lock_guard lock(supervisors_mu_);
+  return boot_failures_;
+}
+
+Result<Pid> Runtime::start_application(const std::string& name, SupervisorSpec root) {
+  {
+    std::lock_guard lock(supervisors_mu_);
+    for (auto& [n, pid] : applications_) {
+      if (n == name && alive(pid)) {
+        return Error(Errc::already_registered, "application '" + name + "' is already running as " + pid.to_string());
+      }
+    }
+  }
+  if (root.name.empty()) root.name = name;
+  Result<Pid> r = start_supervisor(*facade_, std::move(root));
+  if (!r.ok()) {
+    const std::string text = "application '" + name + "' failed to start: " + r.error().cause();
+    logger_->error("{}", text);
+    return Error(r.code(), text, r.error().cause());
+  }
+  std::lock_guard lock(supervisors_mu_);
+  std::erase_if(applications_, [&](auto& a) { return a.first == name; });
+  applications_.emplace_back(name, r.value());
+  return r;
+}
+
+Status Runtime::stop_application(const std::string& name, std::chrono::milliseconds timeout) {
+  Pid root;
+  {
+    std::lock_guard lock(supervisors_mu_);
+    for (auto& [n, pid] : applications_) {
+      if (n == name) root = pid;
+    }
+    std::erase_if(applications_, [&](auto& a) { return a.first == name; });
+  }
+  if (!root.valid()) return Error(Errc::not_registered, "no application '" + name + "'");
+  // The root stops its children newest first (each by its shutdown spec), then exits.
+  if (ProcessRef ref = table_.acquire(root)) {
+    signal(nullptr, root, make_signal(ExitSignal{Pid(), ExitReason::shutdown(), false}));
+  }
+  const uint64_t deadline = mono_ns() + static_cast<uint64_t>(timeout.count()) * 1'000'000;
+  while (alive(root)) {
+    if (mono_ns() > deadline) {
+      return Error(Errc::timeout, "application '" + name + "' did not stop within " + std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {};
+}
+
+canopy::Runtime::Readiness Runtime::readiness() const {
+  std::vector<std::pair<std::string, Pid>> apps;
+  {
+    std::lock_guard lock(supervisors_mu_);
+    apps = applications_;
+  }
+  if (apps.empty()) return {false, "no application has been started"};
+  const uint64_t now = mono_ns();
+  for (auto& [name, root] : apps) {
+    std::vector<Pid> pending{root};
+    while (!pending.empty()) {
+      const Pid sup = pending.back();
+      pending.pop_back();
+      auto state = supervisor_state(sup);
+      if (!state || !alive(sup)) {
+        return {false, "application '" + name + "': supervisor " + sup.to_string() + " is not running"};
+      }
+      const SupervisorStats stats = state->snapshot(now);
+      for (const ChildInfo& c : stats.children) {
+        if (c.optional) continue;
+        if (c.state != ChildState::running) {
+          std::string why = "application '" + name + "': supervisor '" + stats.name + "' → child '" + c.id + "' is " +
+                            to_string(c.state);
+          if (!c.last_start_error.empty()) why += " (" + c.last_start_error + ")";
+          return {false, why};
+        }
+        if (c.type == ChildType::supervisor) pending.push_back(c.pid);
+      }
+    }
+  }
+  return {true, ""};
+}
+
+std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) {
+  std::unordered_set<Pid> supervised;
+  {
+    std::lock_guard lock(supervisors_mu_);
+    for (auto& [name, root] : applications_) supervised.insert(root);
+    for (auto& [pid, state] : supervisors_) {
+      for (const ChildInfo& c : state->snapshot(0).children) {
+        if (c.pid.valid()) supervised.insert(c.pid);
+      }
+    }
+  }
+  const double min_age = static_cast<double>(audit.min_age.count()) / 1000.0;
+  std::vector<ProcessInfo> orphans;
+  for (ProcessInfo& info : processes()) {
+    if (info.age_seconds < min_age || supervised.count(info.pid) != 0) continue;
+    if (!info.links.empty() || !info.monitored_by.empty() || !info.registered_name.empty() ||
+        !info.registry_keys.empty()) {
+      continue;
+    }
+    orphans.push_back(std::move(info));
+  }
+  if (audit.policy == OrphanAudit::Policy::terminate) {
+    for (const ProcessInfo& o : orphans) {
+      logger_->warn("orphan audit: killing {} running {} (age {:.0f} s, mailbox {}, heap {} bytes)",
+                    o.pid.to_string(), o.behaviour, o.age_seconds, o.mailbox_length, o.heap_bytes);
+      (void)exit_signal(nullptr, o.pid, ExitReason::kill());
+    }
+  }
+  return orphans;
+}
+
+}  // namespace canopy::detail

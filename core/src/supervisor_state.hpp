@@ -1,0 +1,62 @@
+#pragma once
+// What a running supervisor shares with the rest of the runtime: its child
+// list and restart counters, read by stats, readiness and the orphan audit
+// without a call. Written only by the supervisor process. Thread-safe.
+#include <cstdint>
+#include <deque>
+#include <mutex>
+
+#include "canopy/core/supervisor.hpp"
+
+namespace canopy::detail {
+
+class SupervisorState {
+ public:
+  SupervisorState(std::string name, Pid pid, const SupervisorFlags& flags)
+      : flags_(flags) {
+    stats_.name = std::move(name);
+    stats_.pid = pid;
+    stats_.strategy = flags.strategy;
+  }
+
+  // A consistent copy, with the restart budget computed for `now_ns`.
+  SupervisorStats snapshot(uint64_t now_ns) const {
+    std::lock_guard lock(mu_);
+    SupervisorStats s = stats_;
+    s.restart_budget_remaining = budget(now_ns);
+    return s;
+  }
+
+  // Records one restart at `now_ns`; false when it exceeds the intensity.
+  bool record_restart(uint64_t now_ns) {
+    std::lock_guard lock(mu_);
+    forget_old(now_ns);
+    restart_times_.push_back(now_ns);
+    return restart_times_.size() <= flags_.intensity;
+  }
+
+  // Runs `fn(stats)` under the lock: the supervisor's way to change what it shares.
+  template <typename Fn>
+  void update(Fn&& fn) {
+    std::lock_guard lock(mu_);
+    fn(stats_);
+  }
+
+ private:
+  void forget_old(uint64_t now_ns) const {
+    const uint64_t period = static_cast<uint64_t>(flags_.period.count()) * 1'000'000;
+    while (!restart_times_.empty() && now_ns - restart_times_.front() >= period) restart_times_.pop_front();
+  }
+  uint32_t budget(uint64_t now_ns) const {
+    forget_old(now_ns);
+    const size_t used = restart_times_.size();
+    return used >= flags_.intensity ? 0 : static_cast<uint32_t>(flags_.intensity - used);
+  }
+
+  const SupervisorFlags flags_;
+  mutable std::mutex mu_;
+  SupervisorStats stats_;                     // guarded by mu_
+  mutable std::deque<uint64_t> restart_times_;  // guarded by mu_
+};
+
+}  // namespace canopy::detail
