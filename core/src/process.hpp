@@ -54,6 +54,7 @@ struct ProcessMeta {
   std::vector<std::pair<MonitorRef, Pid>> monitoring;    // (ref, target)
   std::string name;
   std::vector<std::pair<std::weak_ptr<RegistryState>, std::string>> registry_keys;
+  std::vector<std::function<void(Pid, const ExitReason&)>> exit_hooks;
 };
 
 struct Process {

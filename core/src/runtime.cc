@@ -42,6 +42,10 @@ CallResult Runtime::call_message(Pid to, std::unique_ptr<Message> request, std::
   return impl_->call_blocking(to, std::move(request), timeout);
 }
 
+Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
+  return impl_->when_exits(pid, std::move(hook));
+}
+
 Status Runtime::register_name(const std::string& name, Pid pid) { return impl_->register_name(name, pid); }
 Status Runtime::unregister(const std::string& name) { return impl_->unregister(name); }
 Pid Runtime::whereis(const std::string& name) const { return impl_->whereis(name); }

@@ -620,6 +620,15 @@ void Runtime::finish_exit(Process& p) {
         }
       }
     }
+    for (auto& hook : meta->exit_hooks) {
+      try {
+        hook(p.pid, reason);
+      } catch (const std::exception& e) {
+        logger_->error("process {}: an exit hook threw: {}", p.pid.to_string(), e.what());
+      } catch (...) {
+        logger_->error("process {}: an exit hook threw", p.pid.to_string());
+      }
+    }
     const ExitReason to_links = propagated(reason);
     for (Pid l : meta->links) signal(&p, l, make_signal(ExitSignal{p.pid, to_links, true}));
     for (auto& [ref, watcher] : meta->monitored_by) signal(&p, watcher, make_signal(DownMessage{ref, p.pid, reason}));
@@ -750,6 +759,15 @@ Result<Pid> Runtime::spawn_under(Pid parent, std::unique_ptr<Actor> actor, Spawn
 void Runtime::send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message) {
   if (Process* self = tl_current; self != nullptr && &self->runtime == this) message->sender_ = self->pid;
   timers_.send_after(to, delay.count() < 0 ? 0 : static_cast<uint64_t>(delay.count()), std::move(message));
+}
+
+Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return Error(Errc::dead_process, "when_exits: no process " + pid.to_string());
+  std::lock_guard lock(ref->meta_lock);
+  if (ref->meta_closed) return Error(Errc::dead_process, "when_exits: process " + pid.to_string() + " is exiting");
+  ref->meta_locked().exit_hooks.push_back(std::move(hook));
+  return {};
 }
 
 // --- names and registries ---------------------------------------------------------------

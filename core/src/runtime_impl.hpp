@@ -69,6 +69,8 @@ class Runtime {
                              const std::function<Status()>& insert);
   void detach_registry_key(Pid pid, const RegistryState* reg, const std::string& key);
 
+  Status when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook);
+
   // Supervisors publish their state here for stats, readiness and audits.
   void register_supervisor(Pid pid, std::shared_ptr<SupervisorState> state);
   void unregister_supervisor(Pid pid);

@@ -98,6 +98,10 @@ class Runtime {
   }
   CallResult call_message(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout);
 
+  // Runs `hook(pid, reason)` when `pid` exits, on the thread that finishes
+  // it (keep it short). For resources a process owns, such as tables.
+  Status when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook);
+
   // --- names -----------------------------------------------------------------
   Status register_name(const std::string& name, Pid pid);
   Status unregister(const std::string& name);
