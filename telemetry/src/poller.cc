@@ -1,0 +1,114 @@
+#include "canopy/telemetry/poller.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace canopy::telemetry {
+
+namespace {
+std::shared_ptr<spdlog::logger> poller_logger() {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  if (auto existing = spdlog::get("canopy.telemetry")) return existing;
+  return spdlog::stderr_color_mt("canopy.telemetry");
+}
+}  // namespace
+
+Poller::Poller(std::chrono::milliseconds interval, std::shared_ptr<spdlog::logger> logger)
+    : interval_(interval.count() > 0 ? interval : std::chrono::milliseconds(1'000)),
+      logger_(logger ? std::move(logger) : poller_logger()) {}
+
+Poller::~Poller() { stop(); }
+
+bool Poller::add(const std::string& name, std::function<void()> measure) {
+  std::lock_guard lock(mu_);
+  for (auto& m : measurements_) {
+    if (m->name == name) return false;
+  }
+  measurements_.push_back(std::make_shared<Measurement>(Measurement{name, std::move(measure), false}));
+  return true;
+}
+
+bool Poller::remove(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(measurements_.begin(), measurements_.end(), [&](auto& m) { return m->name == name; });
+  if (it == measurements_.end()) return false;
+  measurements_.erase(it);
+  return true;
+}
+
+void Poller::start() {
+  std::lock_guard lock(mu_);
+  if (running_) return;
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Poller::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) return;
+    running_ = false;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Poller::poll_now() {
+  std::lock_guard round(poll_mu_);
+  std::vector<std::shared_ptr<Measurement>> ms;
+  {
+    std::lock_guard lock(mu_);
+    ms = measurements_;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t failed = 0;
+  for (auto& m : ms) {
+    std::string what;
+    try {
+      m->fn();
+      if (m->failing) logger_->info("poller measurement '{}' works again", m->name);
+      m->failing = false;
+      continue;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "unknown exception";
+    }
+    ++failed;
+    if (!m->failing) logger_->error("poller measurement '{}' threw: {}; it runs again next tick", m->name, what);
+    m->failing = true;
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
+  std::lock_guard lock(mu_);
+  ++polls_;
+  failures_ += failed;
+  last_poll_ns_ = static_cast<uint64_t>(took.count());
+}
+
+void Poller::run() {
+  std::unique_lock lock(mu_);
+  while (running_) {
+    if (cv_.wait_for(lock, interval_, [&] { return !running_; })) break;
+    lock.unlock();
+    poll_now();
+    lock.lock();
+  }
+}
+
+uint64_t Poller::polls() const {
+  std::lock_guard lock(mu_);
+  return polls_;
+}
+uint64_t Poller::failures() const {
+  std::lock_guard lock(mu_);
+  return failures_;
+}
+uint64_t Poller::last_poll_ns() const {
+  std::lock_guard lock(mu_);
+  return last_poll_ns_;
+}
+
+}  // namespace canopy::telemetry
