@@ -36,6 +36,10 @@ class Args {
       std::exit(2);
     }
   }
+  std::string text(const std::string& name, const std::string& fallback) const {
+    auto it = values_.find(name);
+    return it == values_.end() ? fallback : it->second;
+  }
   uint64_t get(const std::string& name, uint64_t fallback) const {
     auto it = values_.find(name);
     if (it == values_.end()) return fallback;
@@ -67,6 +71,12 @@ RuntimeOptions runtime_options(const Args& args, uint32_t max_processes = 1u << 
   RuntimeOptions o;
   o.schedulers = static_cast<unsigned>(args.get("schedulers", 0));
   o.max_processes = max_processes;
+  const std::string telemetry = args.text("telemetry", "full");
+  if (telemetry != "full" && telemetry != "off") {
+    std::fprintf(stderr, "canopy-bench: --telemetry wants full or off, got '%s'\n", telemetry.c_str());
+    std::exit(2);
+  }
+  o.telemetry.enabled = telemetry == "full";
   return o;
 }
 
@@ -113,9 +123,9 @@ int ring(const Args& args) {
   (void)rt.send(pids[0], Token{hops});
   done.get_future().wait();
   const double wall = seconds_since(t0);
-  std::printf("bench=ring impl=canopy processes=%llu hops=%llu hops_per_s=%.0f wall_s=%.3f schedulers=%u\n",
+  std::printf("bench=ring impl=canopy processes=%llu hops=%llu hops_per_s=%.0f wall_s=%.3f schedulers=%u telemetry=%s\n",
               static_cast<unsigned long long>(n), static_cast<unsigned long long>(hops), hops / wall, wall,
-              scheduler_count(rt));
+              scheduler_count(rt), rt.options().telemetry.enabled ? "full" : "off");
   return 0;
 }
 
@@ -281,7 +291,8 @@ int main(int argc, char** argv) {
                  "  pingpong --roundtrips 1000000\n"
                  "  spawn    --processes 1000000\n"
                  "  fanin    --producers 8 --messages 1000000\n"
-                 "  every workload: --schedulers N (default: one per hardware thread)\n");
+                 "  every workload: --schedulers N (default: one per hardware thread),\n"
+                 "                  --telemetry full|off (default full: built-in metrics and the poller)\n");
     return 2;
   }
   const std::string workload = argv[1];

@@ -34,9 +34,27 @@ std::vector<std::shared_ptr<SupervisorState>> Runtime::supervisor_states() const
   return out;
 }
 
-void Runtime::count_boot_failure(const std::string& child) {
-  std::lock_guard lock(supervisors_mu_);
-  ++boot_failures_[child];
+void Runtime::count_boot_failure(const std::string& supervisor, const std::string& child, const std::string& reason) {
+  {
+    std::lock_guard lock(supervisors_mu_);
+    ++boot_failures_[child];
+  }
+  if (const auto& ev = *telemetry_.events().supervisor_boot_failure; ev.active()) {
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"supervisor", supervisor}, {"child", child}, {"reason", reason}});
+  }
+}
+
+void Runtime::count_restart(const std::string& supervisor, const std::string& child, const std::string& reason) {
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  if (const auto& ev = *telemetry_.events().supervisor_restart; ev.active()) {
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"supervisor", supervisor}, {"child", child}, {"reason", reason}});
+  }
+}
+
+void Runtime::count_intensity_exceeded(const std::string& supervisor) {
+  if (const auto& ev = *telemetry_.events().supervisor_intensity_exceeded; ev.active()) {
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"supervisor", supervisor}});
+  }
 }
 
 std::map<std::string, uint64_t> Runtime::boot_failures() const {

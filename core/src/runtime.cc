@@ -61,6 +61,12 @@ Runtime::Readiness Runtime::readiness() const { return impl_->readiness(); }
 std::map<std::string, uint64_t> Runtime::boot_failures() const { return impl_->boot_failures(); }
 std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) { return impl_->audit_orphans(audit); }
 
+telemetry::Bus& Runtime::telemetry_bus() { return impl_->telemetry().bus(); }
+telemetry::Metrics& Runtime::metrics() { return impl_->telemetry().metrics(); }
+telemetry::Poller& Runtime::poller() { return impl_->telemetry().poller(); }
+void Runtime::poll_now() { impl_->poll(); }
+std::vector<telemetry::Family> Runtime::collect() const { return impl_->telemetry().collect(); }
+
 std::optional<ProcessInfo> Runtime::process_info(Pid pid) const { return impl_->process_info(pid); }
 std::vector<ProcessInfo> Runtime::processes() const { return impl_->processes(); }
 std::vector<Pid> Runtime::pids() const { return impl_->pids(); }

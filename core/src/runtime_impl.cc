@@ -104,6 +104,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
                             ? static_cast<uint32_t>(options_.system_monitor.long_schedule.count())
                             : UINT32_MAX),
       large_heap_bytes_(options_.system_monitor.large_heap_bytes),
+      telemetry_(options_.telemetry, logger_),
       table_(options_.max_processes, &Runtime::reclaim),
       schedulers_(*this, options_.schedulers, options_.reductions_per_slice),
       timers_(
@@ -122,12 +123,17 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
   table_.set_quiescence([this] { return schedulers_.min_observed(); });
   schedulers_.start();
   timers_.start();
+  if (options_.telemetry.enabled) {
+    telemetry_.poller().add("canopy.runtime", [this] { poll(); });
+    telemetry_.poller().start();
+  }
 }
 
 Runtime::~Runtime() { shutdown(); }
 
 void Runtime::shutdown() {
   if (stopped_.exchange(true)) return;
+  telemetry_.poller().stop();
   shutting_down_.store(true, std::memory_order_seq_cst);
   if (tl_current != nullptr && &tl_current->runtime == this) {
     logger_->critical("Runtime::shutdown() called from inside process {}; it would wait for itself",
@@ -232,6 +238,10 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
     if (status.code() == Errc::already_registered) return status.error();
     return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why, why);
   }
+  if (const auto& ev = *telemetry_.events().spawn; ev.active()) {
+    const std::string behaviour = type_name(p->behaviour_type);
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"pid", pid->to_string()}, {"behaviour", behaviour}});
+  }
   uint8_t expected = kRunning;
   p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
   if (!p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) {
@@ -248,6 +258,9 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
 void Runtime::count_drop(DropReason reason, Process* target) {
   dropped_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
   if (target != nullptr) target->dropped.fetch_add(1, std::memory_order_relaxed);
+  if (const auto& ev = *telemetry_.events().drop; ev.active()) {
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"reason", to_string(reason)}});
+  }
 }
 
 void Runtime::make_runnable(Process& p) {
@@ -320,6 +333,11 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
     logger_->warn("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
                   describe(*p, registered_name(*p)), length);
     emit(SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr});
+    if (const auto& ev = *telemetry_.events().mailbox_high; ev.active()) {
+      const std::string name = registered_name(*p);
+      telemetry_.bus().execute(ev, {{"length", static_cast<double>(length)}},
+                               {{"pid", to.to_string()}, {"process", name.empty() ? to.to_string() : name}});
+    }
   }
   if (s != nullptr) {
     s->count_sent();
@@ -444,6 +462,12 @@ void Runtime::report_long_schedule(Process& p, uint32_t ms, const std::type_info
   logger_->warn("long_schedule: {} spent {} ms handling one message of type {}", describe(p, registered_name(p)), ms,
                 type_name(type));
   emit(SystemEvent{SystemEventKind::long_schedule, p.pid, uint64_t{ms} * 1'000'000, &type});
+  if (const auto& ev = *telemetry_.events().long_schedule; ev.active()) {
+    const std::string name = registered_name(p), message = type_name(type);
+    telemetry_.bus().execute(ev, {{"duration", static_cast<double>(ms) * 1e6}},
+                             {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name},
+                              {"message_type", message}});
+  }
 }
 
 void Runtime::report_mailbox_cleared(Process& p) {
@@ -451,6 +475,11 @@ void Runtime::report_mailbox_cleared(Process& p) {
   logger_->info("long_message_queue cleared: mailbox of {} is back to {} messages", describe(p, registered_name(p)),
                 length);
   emit(SystemEvent{SystemEventKind::long_message_queue_cleared, p.pid, length, nullptr});
+  if (const auto& ev = *telemetry_.events().mailbox_low; ev.active()) {
+    const std::string name = registered_name(p);
+    telemetry_.bus().execute(ev, {{"length", static_cast<double>(length)}},
+                             {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name}});
+  }
 }
 
 void Runtime::check_heap(Process& p) {
@@ -460,6 +489,11 @@ void Runtime::check_heap(Process& p) {
     large_heaps_.fetch_add(1, std::memory_order_relaxed);
     logger_->warn("large_heap: {} holds {} bytes (limit {})", describe(p, registered_name(p)), heap, large_heap_bytes_);
     emit(SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr});
+    if (const auto& ev = *telemetry_.events().large_heap; ev.active()) {
+      const std::string name = registered_name(p);
+      telemetry_.bus().execute(ev, {{"heap_bytes", static_cast<double>(heap)}},
+                               {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name}});
+    }
   } else if (p.large_heap && heap < large_heap_bytes_ / 4 * 3) {
     p.large_heap = false;
     emit(SystemEvent{SystemEventKind::large_heap_cleared, p.pid, heap, nullptr});
@@ -642,6 +676,11 @@ void Runtime::finish_exit(Process& p) {
   {
     CurrentProcess scope(&p);
     p.behaviour.reset();
+  }
+  if (const auto& ev = *telemetry_.events().exit; ev.active()) {
+    const std::string behaviour = type_name(p.behaviour_type);
+    telemetry_.bus().execute(ev, {{"count", 1}, {"lifetime", static_cast<double>(mono_ns() - p.spawn_mono_ns)}},
+                             {{"pid", p.pid.to_string()}, {"reason", reason.kind_name()}, {"behaviour", behaviour}});
   }
   live_.fetch_sub(1, std::memory_order_relaxed);
   exited_.fetch_add(1, std::memory_order_relaxed);
@@ -912,6 +951,23 @@ std::vector<Pid> Runtime::pids() const {
 }
 
 RuntimeStats Runtime::stats() const {
+  RuntimeStats s = stats_without_scan();
+  const uint32_t hw = table_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (ProcessRef ref = table_.acquire_index(i)) s.mailbox_messages += ref->mailbox.length();
+  }
+  return s;
+}
+
+void Runtime::set_table_hooks(std::function<size_t()> count, std::function<uint64_t()> memory,
+                              std::function<void()> poll) {
+  std::lock_guard lock(poll_mu_);
+  table_count_ = std::move(count);
+  table_memory_ = std::move(memory);
+  table_poll_ = std::move(poll);
+}
+
+RuntimeStats Runtime::stats_without_scan() const {
   RuntimeStats s;
   s.processes = live_.load(std::memory_order_relaxed);
   s.process_limit = table_.capacity();
@@ -924,10 +980,6 @@ RuntimeStats Runtime::stats() const {
   s.long_schedules = long_schedules_.load(std::memory_order_relaxed);
   s.supervisor_restarts = restarts_.load(std::memory_order_relaxed);
   s.large_heap_crossings = large_heaps_.load(std::memory_order_relaxed);
-  const uint32_t hw = table_.high_water();
-  for (uint32_t i = 0; i < hw; ++i) {
-    if (ProcessRef ref = table_.acquire_index(i)) s.mailbox_messages += ref->mailbox.length();
-  }
   s.uptime_seconds = static_cast<double>(mono_ns() - start_ns_) / 1e9;
   return s;
 }

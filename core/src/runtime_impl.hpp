@@ -13,6 +13,7 @@
 #include "canopy/core/runtime.hpp"
 #include "process.hpp"
 #include "process_table.hpp"
+#include "runtime_telemetry.hpp"
 #include "scheduler.hpp"
 #include "timer_service.hpp"
 
@@ -76,8 +77,10 @@ class Runtime {
   void unregister_supervisor(Pid pid);
   std::shared_ptr<SupervisorState> supervisor_state(Pid pid) const;
   std::vector<std::shared_ptr<SupervisorState>> supervisor_states() const;
-  void count_boot_failure(const std::string& child);
-  void count_restart() { restarts_.fetch_add(1, std::memory_order_relaxed); }
+  // Supervisors report here: counted, and emitted as [canopy, supervisor, ...].
+  void count_boot_failure(const std::string& supervisor, const std::string& child, const std::string& reason);
+  void count_restart(const std::string& supervisor, const std::string& child, const std::string& reason);
+  void count_intensity_exceeded(const std::string& supervisor);
   std::map<std::string, uint64_t> boot_failures() const;
 
   Result<Pid> start_application(const std::string& name, SupervisorSpec root);
@@ -85,6 +88,11 @@ class Runtime {
   canopy::Runtime::Readiness readiness() const;
   std::vector<ProcessInfo> audit_orphans(const OrphanAudit& audit);
   std::shared_ptr<spdlog::logger> log_ptr() const { return logger_; }
+  RuntimeTelemetry& telemetry() { return telemetry_; }
+  // One poller round: emits the vm, scheduler, process, supervisor events.
+  void poll();
+  // Installed by the table layer so the poller can count and measure tables.
+  void set_table_hooks(std::function<size_t()> count, std::function<uint64_t()> memory, std::function<void()> poll);
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;
@@ -93,6 +101,7 @@ class Runtime {
   bool alive(Pid pid) const { return static_cast<bool>(table_.acquire(pid)); }
   std::vector<SchedulerStats> scheduler_stats() const { return schedulers_.stats(); }
   RuntimeStats stats() const;
+  RuntimeStats stats_without_scan() const;  // all but mailbox_messages
   const RuntimeOptions& options() const { return options_; }
   spdlog::logger& log() const { return *logger_; }
   uint32_t now_ms() const { return timers_.now_ms(); }
@@ -130,6 +139,14 @@ class Runtime {
   const uint64_t start_ns_;
   const uint32_t long_schedule_ms_;  // UINT32_MAX when disabled
   const uint64_t large_heap_bytes_;      // 0 when disabled
+
+  // Declared before the table and the schedulers: built first, gone last.
+  RuntimeTelemetry telemetry_;
+  std::mutex poll_mu_;
+  std::vector<SchedulerStats> last_poll_stats_;  // guarded by poll_mu_
+  std::function<size_t()> table_count_;           // guarded by poll_mu_
+  std::function<uint64_t()> table_memory_;        // guarded by poll_mu_
+  std::function<void()> table_poll_;              // guarded by poll_mu_
 
   ProcessTable table_;
   SchedulerPool schedulers_;

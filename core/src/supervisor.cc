@@ -103,7 +103,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
       Result<Pid> r = start_entry(i);
       if (r.ok()) continue;
       Entry& e = entries_[i];
-      runtime().impl().count_boot_failure(e.spec.id);
+      runtime().impl().count_boot_failure(spec_.name, e.spec.id, e.last_error);
       if (e.spec.optional) {
         log_->warn("supervisor '{}': optional child '{}' failed to start ({}); retrying in {} ms", spec_.name,
                    e.spec.id, e.last_error, e.backoff.count());
@@ -399,6 +399,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     if (!state_->record_restart(mono_ns())) {
       state_->update([](SupervisorStats& s) { ++s.intensity_exceeded; });
+      runtime().impl().count_intensity_exceeded(spec_.name);
       log_->error("supervisor '{}': child '{}' exited ({}); restart intensity reached ({} restarts in {} ms): "
                   "stopping all children and exiting with reason shutdown",
                   spec_.name, id, reason.to_string(), spec_.flags.intensity, spec_.flags.period.count());
@@ -407,7 +408,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     update_info(i, [](ChildInfo& c) { ++c.restarts; });
     state_->update([](SupervisorStats& s) { ++s.restarts_total; });
-    runtime().impl().count_restart();
+    runtime().impl().count_restart(spec_.name, id, reason.to_string());
     switch (spec_.flags.strategy) {
       case Strategy::one_for_one:
       case Strategy::simple_one_for_one:

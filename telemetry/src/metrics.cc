@@ -462,6 +462,7 @@ std::vector<Family> Metrics::collect() const {
   dropped.type = FamilyType::counter;
   for (auto& m : copy) {
     out.push_back(m->collect(now));
+    if (m->def().tags.empty()) continue;  // one series: nothing to overflow
     Sample s;
     s.labels.emplace_back("metric", m->def().name);
     s.value = static_cast<double>(m->dropped());

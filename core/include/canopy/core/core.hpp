@@ -7,6 +7,7 @@
 #include "canopy/core/gen_server.hpp"
 #include "canopy/core/info.hpp"
 #include "canopy/core/message.hpp"
+#include "canopy/core/metric_names.hpp"
 #include "canopy/core/options.hpp"
 #include "canopy/core/pid.hpp"
 #include "canopy/core/registry.hpp"

@@ -45,6 +45,21 @@ struct SystemMonitorOptions {
 
 struct SystemEvent;
 
+// The runtime's own telemetry: events on its bus, the built-in metric set
+// and the poller that measures the runtime.
+struct TelemetryOptions {
+  // Built-in metrics and the poller; events are emitted either way (and
+  // cost one atomic load each while nothing listens).
+  bool enabled = true;
+  std::chrono::milliseconds poll_interval{1'000};
+  // Per-process series: registered processes plus the top N by mailbox
+  // length, heap bytes and reductions.
+  uint32_t top_n = 10;
+  // Processes younger than this are not counted as orphans.
+  std::chrono::milliseconds orphan_min_age{60'000};
+  size_t max_series_per_metric = 1'000;
+};
+
 struct RuntimeOptions {
   // Scheduler threads; 0 = one per hardware thread.
   unsigned schedulers = 0;
@@ -61,6 +76,7 @@ struct RuntimeOptions {
   // Logger for crash reports and runtime warnings; default "canopy.core".
   std::shared_ptr<spdlog::logger> logger;
   SystemMonitorOptions system_monitor;
+  TelemetryOptions telemetry;
   // Called on the thread that saw the event (often a scheduler): keep it
   // short and never block. The telemetry layer attaches here.
   std::function<void(const SystemEvent&)> on_system_event;

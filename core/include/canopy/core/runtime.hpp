@@ -17,6 +17,10 @@
 #include "canopy/core/registry.hpp"
 #include "canopy/core/result.hpp"
 #include "canopy/core/supervisor.hpp"
+#include "canopy/telemetry/bus.hpp"
+#include "canopy/telemetry/collect.hpp"
+#include "canopy/telemetry/metrics.hpp"
+#include "canopy/telemetry/poller.hpp"
 
 namespace canopy {
 
@@ -142,6 +146,18 @@ class Runtime {
   std::vector<SchedulerStats> scheduler_stats() const;
   RuntimeStats stats() const;
   const RuntimeOptions& options() const;
+
+  // --- telemetry ---------------------------------------------------------------
+  // The runtime's event bus: attach handlers to [canopy, ...] events here.
+  telemetry::Bus& telemetry_bus();
+  // The metric definitions in force (the built-in set unless disabled); add your own.
+  telemetry::Metrics& metrics();
+  // The poller that measures the runtime; add your own measurements.
+  telemetry::Poller& poller();
+  // Runs one poller round now, on this thread (tests, scripts).
+  void poll_now();
+  // Every metric family, as an exporter serves it.
+  std::vector<telemetry::Family> collect() const;
 
   // The implementation, for the layers that build on the runtime.
   detail::Runtime& impl() { return *impl_; }
