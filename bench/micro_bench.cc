@@ -3,6 +3,7 @@
 
 #include <canopy/core/core.hpp>
 
+#include <algorithm>
 #include <atomic>
 
 namespace {
@@ -57,6 +58,109 @@ void BM_ProcessInfo(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ProcessInfo);
+
+// --- telemetry ------------------------------------------------------------------
+
+namespace tel = canopy::telemetry;
+
+tel::Bus& shared_bus() {
+  static tel::Bus bus;
+  return bus;
+}
+
+void BM_Execute_NoHandler(benchmark::State& state) {
+  tel::Bus& bus = shared_bus();
+  const tel::Event& e = bus.event({"bench", "nobody", "listens"});
+  for (auto _ : state) bus.execute(e, {{"count", 1}});
+}
+BENCHMARK(BM_Execute_NoHandler)->Threads(1)->Threads(2);
+
+void attach_counters(tel::Bus& bus, const tel::EventName& name, int n) {
+  const std::vector<std::string> ids = bus.handler_ids();
+  for (int i = 0; i < n; ++i) {
+    const std::string id = tel::to_string(name) + "#" + std::to_string(i);
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+    auto counter = std::make_shared<std::atomic<uint64_t>>(0);
+    bus.attach(id, {name}, [counter](const tel::EventName&, const tel::Measurements&, const tel::Metadata&, const std::any&) {
+      counter->fetch_add(1, std::memory_order_relaxed);
+    });
+  }
+}
+
+void BM_Execute_OneHandler(benchmark::State& state) {
+  tel::Bus& bus = shared_bus();
+  const tel::EventName name{"bench", "one"};
+  if (state.thread_index() == 0) attach_counters(bus, name, 1);
+  const tel::Event& e = bus.event(name);
+  for (auto _ : state) bus.execute(e, {{"count", 1}}, {{"reason", "x"}});
+}
+BENCHMARK(BM_Execute_OneHandler)->Threads(1)->Threads(2);
+
+void BM_Execute_FourHandlers(benchmark::State& state) {
+  tel::Bus& bus = shared_bus();
+  const tel::EventName name{"bench", "four"};
+  if (state.thread_index() == 0) attach_counters(bus, name, 4);
+  const tel::Event& e = bus.event(name);
+  for (auto _ : state) bus.execute(e, {{"count", 1}}, {{"reason", "x"}});
+}
+BENCHMARK(BM_Execute_FourHandlers)->Threads(1)->Threads(2);
+
+struct MetricFixture {
+  tel::Bus bus;
+  tel::Metrics metrics{bus};
+  MetricFixture() {
+    tel::MetricDef counter;
+    counter.type = tel::MetricType::counter;
+    counter.name = "bench_counter_total";
+    counter.event = {"bench", "counter"};
+    metrics.add(counter);
+    tel::MetricDef dist;
+    dist.type = tel::MetricType::distribution;
+    dist.name = "bench_duration_seconds";
+    dist.event = {"bench", "dist"};
+    dist.measurement = "duration";
+    dist.unit_from = tel::Unit::native_time;
+    dist.unit_to = tel::Unit::second;
+    dist.buckets = {0.001, 0.01, 0.1, 1, 10};
+    metrics.add(dist);
+    tel::MetricDef tagged;
+    tagged.type = tel::MetricType::counter;
+    tagged.name = "bench_tagged_total";
+    tagged.event = {"bench", "tagged"};
+    tagged.tags = {"reason"};
+    metrics.add(tagged);
+  }
+};
+
+MetricFixture& fixture() {
+  static MetricFixture f;
+  return f;
+}
+
+void BM_Counter(benchmark::State& state) {
+  MetricFixture& f = fixture();
+  const tel::Event& e = f.bus.event({"bench", "counter"});
+  for (auto _ : state) f.bus.execute(e, {{"count", 1}});
+}
+BENCHMARK(BM_Counter)->Threads(1)->Threads(2);
+
+void BM_CounterTagged(benchmark::State& state) {
+  MetricFixture& f = fixture();
+  const tel::Event& e = f.bus.event({"bench", "tagged"});
+  for (auto _ : state) f.bus.execute(e, {{"count", 1}}, {{"reason", "dead_process"}});
+}
+BENCHMARK(BM_CounterTagged)->Threads(1)->Threads(2);
+
+void BM_Distribution(benchmark::State& state) {
+  MetricFixture& f = fixture();
+  const tel::Event& e = f.bus.event({"bench", "dist"});
+  double d = 0;
+  for (auto _ : state) {
+    d = d > 2e9 ? 0 : d + 1e5;
+    f.bus.execute(e, {{"duration", d}});
+  }
+}
+BENCHMARK(BM_Distribution)->Threads(1)->Threads(2);
 
 }  // namespace
 

@@ -4,7 +4,10 @@
 // inline arrays of string_views, so emitting allocates nothing; they borrow
 // the caller's strings for the duration of the (synchronous) call.
 // Threading rule: plain values; an Event handle is thread-safe.
+#include <algorithm>
 #include <array>
+#include <new>
+#include <type_traits>
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
@@ -24,34 +27,45 @@ template <typename V, size_t N>
 class SmallMap {
  public:
   using Entry = std::pair<std::string_view, V>;
+  static_assert(std::is_trivially_destructible_v<Entry>, "entries live in raw storage");
   SmallMap() = default;
   SmallMap(std::initializer_list<Entry> entries) {
     for (const auto& e : entries) set(e.first, e.second);
+  }
+  SmallMap(const SmallMap& o) : size_(o.size_) { std::copy(o.begin(), o.end(), data()); }
+  SmallMap& operator=(const SmallMap& o) {
+    size_ = o.size_;
+    std::copy(o.begin(), o.end(), data());
+    return *this;
   }
   // Replaces the value of `key`, or appends it. Entries past N are ignored
   // (a deliberate bound: events carry a handful of values).
   void set(std::string_view key, V value) {
     for (size_t i = 0; i < size_; ++i) {
-      if (entries_[i].first == key) {
-        entries_[i].second = value;
+      if (data()[i].first == key) {
+        data()[i].second = value;
         return;
       }
     }
-    if (size_ < N) entries_[size_++] = Entry(key, value);
+    if (size_ < N) new (data() + size_++) Entry(key, value);
   }
   const V* find(std::string_view key) const {
     for (size_t i = 0; i < size_; ++i) {
-      if (entries_[i].first == key) return &entries_[i].second;
+      if (data()[i].first == key) return &data()[i].second;
     }
     return nullptr;
   }
   size_t size() const { return size_; }
-  const Entry* begin() const { return entries_.data(); }
-  const Entry* end() const { return entries_.data() + size_; }
+  const Entry* begin() const { return data(); }
+  const Entry* end() const { return data() + size_; }
 
  private:
-  std::array<Entry, N> entries_{};
+  // Raw storage: building an empty or small map touches only what it uses,
+  // so an execute() that finds no handler costs next to nothing.
+  Entry* data() { return std::launder(reinterpret_cast<Entry*>(storage_)); }
+  const Entry* data() const { return std::launder(reinterpret_cast<const Entry*>(storage_)); }
   size_t size_ = 0;
+  alignas(Entry) unsigned char storage_[N * sizeof(Entry)];
 };
 
 // Metadata values: text or a number.
