@@ -24,6 +24,9 @@ Pid Pid::parse(const std::string& text) {
   if (std::sscanf(text.c_str(), "<0.%llu.%llu>%c", &a, &b, &tail) == 2 && a <= UINT32_MAX && b <= UINT32_MAX && b != 0) {
     return from_parts(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
   }
+  if (std::sscanf(text.c_str(), "0.%llu.%llu%c", &a, &b, &tail) == 2 && a <= UINT32_MAX && b <= UINT32_MAX && b != 0) {
+    return from_parts(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
+  }
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 20) {
     return from_raw(std::strtoull(text.c_str(), nullptr, 10));
   }

@@ -83,6 +83,7 @@ struct Process {
   std::atomic<uint64_t> dropped{0};
   std::atomic<const std::type_info*> current_type{nullptr};
   std::atomic<bool> trap_exit{false};
+  std::atomic<bool> traced{false};
   std::atomic<uint64_t> reported_heap{0};
   CountingResource heap;
 
@@ -93,6 +94,9 @@ struct Process {
   ExitReason exit_reason;
   uint32_t extra_reductions = 0;
   std::unique_ptr<std::unordered_map<uint64_t, std::function<void(CallResult)>>> pending_calls;
+  // Trace rate limit (the process's own thread writes both).
+  uint32_t trace_window_ms = 0;
+  uint32_t trace_lines = 0;
 
   // Guarded by meta_lock.
   SpinLock meta_lock;

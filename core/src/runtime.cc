@@ -42,6 +42,8 @@ CallResult Runtime::call_message(Pid to, std::unique_ptr<Message> request, std::
   return impl_->call_blocking(to, std::move(request), timeout);
 }
 
+Status Runtime::trace(Pid pid, bool on) { return impl_->trace(pid, on); }
+
 Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
   return impl_->when_exits(pid, std::move(hook));
 }
@@ -57,6 +59,7 @@ Result<Pid> Runtime::start_application(const std::string& name, SupervisorSpec r
 Status Runtime::stop_application(const std::string& name, std::chrono::milliseconds timeout) {
   return impl_->stop_application(name, timeout);
 }
+std::vector<std::pair<std::string, Pid>> Runtime::applications() const { return impl_->applications(); }
 Runtime::Readiness Runtime::readiness() const { return impl_->readiness(); }
 std::map<std::string, uint64_t> Runtime::boot_failures() const { return impl_->boot_failures(); }
 std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) { return impl_->audit_orphans(audit); }
@@ -75,5 +78,7 @@ bool Runtime::alive(Pid pid) const { return impl_->alive(pid); }
 std::vector<SchedulerStats> Runtime::scheduler_stats() const { return impl_->scheduler_stats(); }
 RuntimeStats Runtime::stats() const { return impl_->stats(); }
 const RuntimeOptions& Runtime::options() const { return impl_->options(); }
+void Runtime::set_default_mailbox(const MailboxOptions& mailbox) { impl_->set_default_mailbox(mailbox); }
+MailboxOptions Runtime::default_mailbox() const { return impl_->default_mailbox(); }
 
 }  // namespace canopy

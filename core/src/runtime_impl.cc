@@ -120,6 +120,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
             table_.collect(schedulers_.min_observed());
           }) {
   (void)ns_per_cycle();  // calibrate before any scheduler measures
+  default_mailbox_ = options_.default_mailbox;
   table_.set_quiescence([this] { return schedulers_.min_observed(); });
   schedulers_.start();
   timers_.start();
@@ -184,7 +185,7 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
     return Error(Errc::process_limit, "spawn: process limit of " + std::to_string(table_.capacity()) +
                                           " reached (RuntimeOptions::max_processes)");
   }
-  auto* p = new Process(*this, *pid, parent ? parent->pid : Pid(), options.mailbox.value_or(options_.default_mailbox),
+  auto* p = new Process(*this, *pid, parent ? parent->pid : Pid(), options.mailbox ? *options.mailbox : default_mailbox(),
                         std::move(actor));
   p->behaviour->runtime_ = facade_;
   p->behaviour->process_ = p;
@@ -282,7 +283,10 @@ void Runtime::make_runnable(Process& p) {
 
 Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   if (!m) return Error(Errc::invalid_argument, "send: null message");
-  if (from != nullptr) m->sender_ = from->pid;
+  if (from != nullptr) {
+    m->sender_ = from->pid;
+    if (from->traced.load(std::memory_order_relaxed) && from == tl_current) trace_line(*from, "out", *m, to);
+  }
   // A scheduler thread is inside a slice here and may skip the reference
   // count (ProcessTable's quiescent-state reclamation); others take one.
   Scheduler* s = schedulers_.current();
@@ -502,6 +506,7 @@ void Runtime::check_heap(Process& p) {
 
 void Runtime::dispatch(Process& p, std::unique_ptr<Message> m) {
   p.current_type.store(&m->type(), std::memory_order_relaxed);
+  if (p.traced.load(std::memory_order_relaxed)) trace_line(p, "in", *m, m->sender());
   bump(p.messages_handled);
   if (m->kind() == MessageKind::signal) {
     handle_signal(p, m);
@@ -798,6 +803,31 @@ Result<Pid> Runtime::spawn_under(Pid parent, std::unique_ptr<Actor> actor, Spawn
 void Runtime::send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message) {
   if (Process* self = tl_current; self != nullptr && &self->runtime == this) message->sender_ = self->pid;
   timers_.send_after(to, delay.count() < 0 ? 0 : static_cast<uint64_t>(delay.count()), std::move(message));
+}
+
+Status Runtime::trace(Pid pid, bool on) {
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return Error(Errc::dead_process, "trace: no process " + pid.to_string());
+  ref->traced.store(on, std::memory_order_relaxed);
+  logger_->info("trace {} for process {}", on ? "on" : "off", pid.to_string());
+  return {};
+}
+
+void Runtime::trace_line(Process& p, const char* direction, const Message& m, Pid peer) {
+  // At most kTraceLinesPerSecond lines per process per second; the rest are
+  // counted and summarised when the next second starts.
+  constexpr uint32_t kTraceLinesPerSecond = 100;
+  const uint32_t now = timers_.now_ms();
+  if (now - p.trace_window_ms >= 1000) {
+    if (p.trace_lines > kTraceLinesPerSecond) {
+      logger_->info("trace {}: {} more lines suppressed", p.pid.to_string(), p.trace_lines - kTraceLinesPerSecond);
+    }
+    p.trace_window_ms = now;
+    p.trace_lines = 0;
+  }
+  if (++p.trace_lines > kTraceLinesPerSecond) return;
+  logger_->info("trace {}: {} {} {} {} ({} bytes)", p.pid.to_string(), direction, type_name(m.type()),
+                direction[0] == 'i' ? "from" : "to", peer.valid() ? peer.to_string() : std::string("outside"), m.bytes());
 }
 
 Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {

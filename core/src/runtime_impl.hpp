@@ -71,6 +71,7 @@ class Runtime {
   void detach_registry_key(Pid pid, const RegistryState* reg, const std::string& key);
 
   Status when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook);
+  Status trace(Pid pid, bool on);
 
   // Supervisors publish their state here for stats, readiness and audits.
   void register_supervisor(Pid pid, std::shared_ptr<SupervisorState> state);
@@ -86,6 +87,10 @@ class Runtime {
   Result<Pid> start_application(const std::string& name, SupervisorSpec root);
   Status stop_application(const std::string& name, std::chrono::milliseconds timeout);
   canopy::Runtime::Readiness readiness() const;
+  std::vector<std::pair<std::string, Pid>> applications() const {
+    std::lock_guard lock(supervisors_mu_);
+    return applications_;
+  }
   std::vector<ProcessInfo> audit_orphans(const OrphanAudit& audit);
   std::shared_ptr<spdlog::logger> log_ptr() const { return logger_; }
   RuntimeTelemetry& telemetry() { return telemetry_; }
@@ -103,6 +108,14 @@ class Runtime {
   RuntimeStats stats() const;
   RuntimeStats stats_without_scan() const;  // all but mailbox_messages
   const RuntimeOptions& options() const { return options_; }
+  void set_default_mailbox(const MailboxOptions& m) {
+    std::lock_guard lock(default_mailbox_mu_);
+    default_mailbox_ = m;
+  }
+  MailboxOptions default_mailbox() const {
+    std::lock_guard lock(default_mailbox_mu_);
+    return default_mailbox_;
+  }
   spdlog::logger& log() const { return *logger_; }
   uint32_t now_ms() const { return timers_.now_ms(); }
 
@@ -126,6 +139,7 @@ class Runtime {
   void make_runnable(Process& p);
   static void reclaim(Process* p);
   static std::string registered_name(Process& p);
+  void trace_line(Process& p, const char* direction, const Message& m, Pid peer);
   void emit(const SystemEvent& event);
   void report_long_schedule(Process& p, uint32_t ms, const std::type_info& type);
   void report_mailbox_cleared(Process& p);
@@ -151,6 +165,9 @@ class Runtime {
   ProcessTable table_;
   SchedulerPool schedulers_;
   TimerService timers_;
+
+  mutable std::mutex default_mailbox_mu_;
+  MailboxOptions default_mailbox_;  // guarded by default_mailbox_mu_
 
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> stopped_{false};

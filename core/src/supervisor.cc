@@ -321,6 +321,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     log_->warn("supervisor '{}': child '{}' failed to start again ({}); retrying in {} ms", spec_.name, id,
                entries_[*i].last_error, entries_[*i].backoff.count());
+    runtime().impl().count_boot_failure(spec_.name, id, entries_[*i].last_error);
     schedule_retry(*i);
   }
 
@@ -485,6 +486,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
           if (start_entry(*i).ok()) break;
           Entry& e = entries_[*i];
           log_->error("supervisor '{}': child '{}' failed to restart: {}", spec_.name, step.id, e.last_error);
+          runtime().impl().count_boot_failure(spec_.name, e.spec.id, e.last_error);
           if (e.spec.optional) {
             schedule_retry(*i);
           } else {

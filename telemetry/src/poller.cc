@@ -91,11 +91,28 @@ void Poller::poll_now() {
 void Poller::run() {
   std::unique_lock lock(mu_);
   while (running_) {
-    if (cv_.wait_for(lock, interval_, [&] { return !running_; })) break;
+    const auto interval = interval_;
+    if (cv_.wait_for(lock, interval, [&] { return !running_ || interval_ != interval; })) {
+      if (!running_) break;
+      continue;  // a new interval: wait again with it
+    }
     lock.unlock();
     poll_now();
     lock.lock();
   }
+}
+
+std::chrono::milliseconds Poller::interval() const {
+  std::lock_guard lock(mu_);
+  return interval_;
+}
+
+void Poller::set_interval(std::chrono::milliseconds interval) {
+  {
+    std::lock_guard lock(mu_);
+    interval_ = interval.count() > 0 ? interval : std::chrono::milliseconds(1'000);
+  }
+  cv_.notify_all();
 }
 
 uint64_t Poller::polls() const {

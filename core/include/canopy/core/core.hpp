@@ -14,4 +14,5 @@
 #include "canopy/core/result.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/core/supervisor.hpp"
+#include "canopy/core/table.hpp"
 #include "canopy/core/task_supervisor.hpp"

@@ -102,6 +102,9 @@ class Runtime {
   }
   CallResult call_message(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout);
 
+  // Logs every message `pid` receives and sends (at most 100 lines a second).
+  Status trace(Pid pid, bool on);
+
   // Runs `hook(pid, reason)` when `pid` exits, on the thread that finishes
   // it (keep it short). For resources a process owns, such as tables.
   Status when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook);
@@ -128,6 +131,8 @@ class Runtime {
   // Ready when at least one application is running, its root tree booted and
   // every non-optional child in every tree is running (what /readyz serves).
   Readiness readiness() const;
+  // Running applications: (name, root supervisor).
+  std::vector<std::pair<std::string, Pid>> applications() const;
   // Boot failures per child id, since start.
   std::map<std::string, uint64_t> boot_failures() const;
 
@@ -146,6 +151,10 @@ class Runtime {
   std::vector<SchedulerStats> scheduler_stats() const;
   RuntimeStats stats() const;
   const RuntimeOptions& options() const;
+  // The mailbox options of spawns that give none (watermarks, bounds); takes
+  // effect for processes spawned after the call (config reload).
+  void set_default_mailbox(const MailboxOptions& mailbox);
+  MailboxOptions default_mailbox() const;
 
   // --- telemetry ---------------------------------------------------------------
   // The runtime's event bus: attach handlers to [canopy, ...] events here.

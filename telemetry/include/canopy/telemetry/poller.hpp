@@ -36,7 +36,9 @@ class Poller {
   // Runs every measurement once, now, on the calling thread.
   void poll_now();
 
-  std::chrono::milliseconds interval() const { return interval_; }
+  std::chrono::milliseconds interval() const;
+  // Takes effect from the next tick.
+  void set_interval(std::chrono::milliseconds interval);
   uint64_t polls() const;
   uint64_t failures() const;
   // Wall time of the last complete round, in nanoseconds.
@@ -50,7 +52,7 @@ class Poller {
     bool failing = false;  // logged once per failure streak
   };
 
-  const std::chrono::milliseconds interval_;
+  std::chrono::milliseconds interval_;  // guarded by mu_
   std::shared_ptr<spdlog::logger> logger_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,0 +1,82 @@
+#include "logging.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace canopy::app {
+
+namespace {
+
+const char* const kLoggers[] = {"canopy", "canopy.core", "canopy.telemetry", "canopy.http"};
+
+// %* : the message, escaped for a JSON string.
+class JsonMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
+
+}  // namespace
+
+std::string configure_logging(const config::LoggingConfig& logging) {
+  spdlog::sink_ptr sink;
+  if (logging.file.empty()) {
+    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  } else {
+    try {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(logging.file);
+    } catch (const spdlog::spdlog_ex& e) {
+      return "logging.file: cannot open " + logging.file + ": " + e.what();
+    }
+  }
+  if (logging.format == config::LogFormat::json) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","message":"%*"})");
+    sink->set_formatter(std::move(formatter));
+  }
+  for (const char* name : kLoggers) {
+    spdlog::drop(name);
+    auto logger = std::make_shared<spdlog::logger>(name, sink);
+    logger->set_level(static_cast<spdlog::level::level_enum>(logging.level));
+    logger->flush_on(spdlog::level::warn);
+    spdlog::register_logger(logger);
+  }
+  spdlog::set_default_logger(spdlog::get("canopy"));
+  return "";
+}
+
+std::string set_log_level(const std::string& level) {
+  const auto l = spdlog::level::from_str(level);
+  // from_str maps anything unknown to "off": accept "off" only when asked for.
+  if (l == spdlog::level::off && level != "off") {
+    return "unknown log level '" + level + "' (trace, debug, info, warn, error, critical, off)";
+  }
+  for (const char* name : kLoggers) {
+    if (auto logger = spdlog::get(name)) logger->set_level(l);
+  }
+  spdlog::get("canopy")->info("log level set to {}", level);
+  return "";
+}
+
+}  // namespace canopy::app

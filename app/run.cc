@@ -1,0 +1,195 @@
+#include "run.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <mutex>
+#include <optional>
+
+#include "canopy/config/config.hpp"
+#include "canopy/config/rules.hpp"
+#include "canopy/core/runtime.hpp"
+#include "canopy/exporters/exposition.hpp"
+#include "canopy/exporters/http_server.hpp"
+#include "canopy/exporters/push.hpp"
+#include "logging.hpp"
+#include "workload.hpp"
+
+namespace canopy::app {
+
+namespace {
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+
+std::string alerts_json(const config::Config& cfg) {
+  std::string out = "[";
+  for (const auto& rule : cfg.alerts.rules) {
+    if (out.size() > 1) out += ",";
+    out += "{\"alert\":\"" + json_escape(rule.name) + "\",\"expr\":\"" + json_escape(config::alert_expr(rule)) +
+           "\",\"for_seconds\":" + std::to_string(rule.for_duration.count() / 1000.0) + ",\"severity\":\"" +
+           json_escape(config::to_string(rule.severity)) + "\",\"summary\":\"" + json_escape(rule.summary) + "\"}";
+  }
+  return out + "]";
+}
+
+// The parts of the config that change live; the rest needs a restart.
+class LiveConfig {
+ public:
+  LiveConfig(std::string path, config::Config cfg) : path_(std::move(path)), cfg_(std::move(cfg)) {}
+
+  const config::Config& current() const { return cfg_; }
+
+  // Loads the file again and applies what can change live; on any error the
+  // running config stays and the error says why.
+  std::string reload(Runtime& rt) {
+    std::lock_guard lock(mu_);
+    if (path_.empty()) return "no config file was given (canopy run --config FILE); nothing to reload";
+    config::LoadResult r = config::load_file(path_);
+    if (!r.ok()) {
+      std::string all;
+      for (const auto& e : r.errors) all += (all.empty() ? "" : "; ") + e.to_string();
+      spdlog::get("canopy")->error("reload refused, keeping the running config: {}", all);
+      return all;
+    }
+    config::Config next = std::move(*r.config);
+    if (const std::string e = set_log_level(config::to_string(next.logging.level)); !e.empty()) return e;
+    rt.poller().set_interval(next.telemetry.poll_interval);
+    rt.set_default_mailbox(config::runtime_options(next).default_mailbox);
+    for (const auto& m : cfg_.telemetry.metrics) rt.metrics().remove(m.name);
+    std::string errors;
+    const auto defs = config::user_metrics(next);
+    for (size_t i = 0; i < defs.size(); ++i) {
+      const std::string e = rt.metrics().add(defs[i]);
+      if (!e.empty()) errors += (errors.empty() ? "" : "; ") + next.error_at("telemetry.metrics[" + std::to_string(i) + "]", e).to_string();
+    }
+    cfg_ = std::move(next);
+    spdlog::get("canopy")->info("config reloaded from {}", path_);
+    return errors;
+  }
+
+  std::string alerts() const {
+    std::lock_guard lock(mu_);
+    return alerts_json(cfg_);
+  }
+
+ private:
+  const std::string path_;
+  mutable std::mutex mu_;
+  config::Config cfg_;  // guarded by mu_
+};
+
+}  // namespace
+
+int run(const std::string& config_path) {
+  config::Config cfg;
+  if (!config_path.empty()) {
+    config::LoadResult r = config::load_file(config_path);
+    if (!r.ok()) {
+      for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
+      std::cerr << "canopy run: " << r.errors.size() << " error(s) in " << config_path << "\n";
+      return 1;
+    }
+    cfg = std::move(*r.config);
+  }
+  if (auto e = config::apply_admin_token(cfg)) {
+    std::cerr << e->to_string() << "\n";
+    return 1;
+  }
+  if (const std::string e = configure_logging(cfg.logging); !e.empty()) {
+    std::cerr << "canopy run: " << e << "\n";
+    return 1;
+  }
+  auto log = spdlog::get("canopy");
+
+  // Signals go to this thread only: block them before any other thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Runtime rt(config::runtime_options(cfg));
+  const auto defs = config::user_metrics(cfg);
+  for (size_t i = 0; i < defs.size(); ++i) {
+    const std::string e = rt.metrics().add(defs[i]);
+    if (!e.empty()) {
+      std::cerr << cfg.error_at("telemetry.metrics[" + std::to_string(i) + "]", e).to_string() << "\n";
+      return 1;
+    }
+  }
+  LiveConfig live(config_path, cfg);
+
+  exporters::Exposition exposition(config::exposition_options(cfg));
+  exposition.add_source([&rt] { return rt.collect(); });
+
+  std::optional<Workload> workload;
+  exporters::ServerHooks hooks;
+  hooks.reload = [&] { return live.reload(rt); };
+  hooks.set_log_level = [](const std::string& level) { return set_log_level(level); };
+  hooks.alerts_json = [&] { return live.alerts(); };
+  hooks.extra_api = [&](const std::string& method, const std::vector<std::string>& parts, const std::string& body,
+                        int& status, std::string& json) {
+    return workload && workload->route(method, parts, body, status, json);
+  };
+  exporters::HttpServer server(rt, exposition, config::server_options(cfg), hooks);
+  if (Status st = server.start(); !st.ok()) {
+    log->error("canopy run: {}", st.error().message());
+    return 1;
+  }
+  log->info("canopy {} serving /metrics, /healthz, /readyz and /api/v1/ at {}", exporters::version(), server.url());
+
+  std::unique_ptr<exporters::Pusher> pusher;
+  if (!cfg.server.push.url.empty()) {
+    pusher = std::make_unique<exporters::Pusher>(exposition, config::push_options(cfg), cfg.node.name);
+    if (Status st = pusher->start(); !st.ok()) {
+      log->error("canopy run: {}", st.error().message());
+      return 1;
+    }
+    log->info("pushing to {} every {} ms", cfg.server.push.url, cfg.server.push.interval.count());
+  }
+
+  if (cfg.workload.enabled) {
+    workload.emplace(rt, cfg.workload);
+    if (Status st = workload->start(); !st.ok()) {
+      log->error("demo workload failed to start: {}", st.error().message());
+      workload.reset();
+    } else {
+      log->info("demo workload 'orders' running ({} workers, {} producers, {} orders/s)", cfg.workload.workers,
+                cfg.workload.producers, cfg.workload.message_rate);
+    }
+  }
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      const std::string e = live.reload(rt);
+      if (!e.empty()) log->error("SIGHUP reload: {}", e);
+      continue;
+    }
+    log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+  if (workload) workload->stop();
+  server.stop();
+  rt.shutdown();
+  if (pusher) pusher->stop();  // a final push with the final numbers
+  log->info("canopy stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace canopy::app

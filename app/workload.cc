@@ -1,0 +1,419 @@
+#include "workload.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "canopy/core/gen_server.hpp"
+#include "canopy/core/supervisor.hpp"
+#include "canopy/core/task_supervisor.hpp"
+
+namespace canopy::app {
+
+using namespace std::chrono_literals;
+
+struct Workload::Shared {
+  config::WorkloadConfig cfg;
+  std::atomic<bool> mailbox_flood{false};
+  std::atomic<bool> table_leak{false};
+  std::atomic<bool> orphans{false};
+  std::atomic<bool> crash_loop{false};
+  std::atomic<bool> runaway{false};
+  std::atomic<bool> boot_failure{false};
+  std::atomic<uint64_t> orders_done{0};
+  std::mutex mu;
+  std::vector<Pid> orphan_pids;                 // guarded by mu
+  std::optional<TaskSupervisor> jobs;           // set before the tree starts
+};
+
+namespace {
+
+// ---------------------------------------------------------------- messages
+struct Tick {};
+struct Order {
+  uint64_t id;
+  uint32_t amount;
+  std::string customer;
+  size_t dynamic_size() const { return canopy::dynamic_size(customer); }
+};
+struct LedgerEntry {
+  uint64_t order;
+  uint32_t amount;
+};
+struct Crash {};
+
+constexpr const char* kIntake = "order_intake";
+constexpr const char* kLedger = "slow_ledger";
+constexpr const char* kReports = "report_builder";
+constexpr const char* kFraud = "fraud_check";
+constexpr const char* kFlakySup = "flaky_sup";
+constexpr const char* kWorkersRegistry = "workers";
+// Bounds that keep every fault from exhausting the machine.
+constexpr uint32_t kFloodMailboxCap = 200'000;
+constexpr uint32_t kOrphans = 25;
+
+using SharedPtr = std::shared_ptr<Workload::Shared>;
+
+uint64_t spin_work(uint64_t seed, int rounds) {
+  uint64_t h = seed;
+  for (int i = 0; i < rounds; ++i) h = (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(i);
+  return h;
+}
+
+// Sends orders to the intake at the configured rate (ticks every 10 ms).
+class Producer final : public Actor {
+ public:
+  Producer(SharedPtr s, uint32_t per_tick) : s_(std::move(s)), per_tick_(std::max(1u, per_tick)) {}
+  Status init() override { return send(self(), Tick{}); }
+  void handle(Message& m) override {
+    if (!m.is<Tick>()) return;
+    const Pid intake = runtime().whereis(kIntake);
+    for (uint32_t i = 0; i < per_tick_ && intake.valid(); ++i) {
+      (void)send(intake, Order{next_++, static_cast<uint32_t>(next_ * 7919 % 500), "customer-" + std::to_string(next_ % 97)});
+    }
+    send_after(self(), 10ms, Tick{});
+  }
+
+ private:
+  SharedPtr s_;
+  uint32_t per_tick_;
+  uint64_t next_ = 1;
+};
+
+// Routes orders to the workers; under `mailbox_flood` it also buries the
+// ledger in entries (until the ledger's mailbox reaches its cap).
+class OrderIntake final : public Actor {
+ public:
+  explicit OrderIntake(SharedPtr s) : s_(std::move(s)) {}
+  void handle(Message& m) override {
+    auto* order = m.as<Order>();
+    if (order == nullptr) return;
+    if (workers_.empty() || ++routed_ % 256 == 0) refresh_workers();
+    if (!workers_.empty()) (void)send(workers_[routed_ % workers_.size()], std::move(*order));
+    const Pid ledger = runtime().whereis(kLedger);
+    if (!ledger.valid()) return;
+    int entries = 1;
+    if (s_->mailbox_flood.load(std::memory_order_relaxed)) {
+      if (routed_ % 64 == 0) {
+        const auto info = runtime().process_info(ledger);
+        flood_room_ = info && info->mailbox_length < kFloodMailboxCap;
+      }
+      if (flood_room_) entries = 50;
+    }
+    for (int i = 0; i < entries; ++i) (void)send(ledger, LedgerEntry{routed_, 1});
+  }
+
+ private:
+  void refresh_workers() {
+    workers_.clear();
+    for (const auto& e : runtime().registry(kWorkersRegistry, RegistryKeys::duplicate).lookup("worker")) {
+      workers_.push_back(e.pid);
+    }
+  }
+  SharedPtr s_;
+  std::vector<Pid> workers_;
+  uint64_t routed_ = 0;
+  bool flood_room_ = true;
+};
+
+// Books ledger entries; each one takes a little while, so a flood backs up.
+class Ledger final : public Actor {
+ public:
+  explicit Ledger(SharedPtr) {}
+  void handle(Message& m) override {
+    if (auto* e = m.as<LedgerEntry>()) {
+      total_ += e->amount;
+      sink_ = spin_work(total_, 2'000);
+    }
+  }
+
+ private:
+  uint64_t total_ = 0;
+  uint64_t sink_ = 0;
+};
+
+// Processes orders; every 50th order starts a heavy job on the task supervisor.
+class Worker final : public Actor {
+ public:
+  explicit Worker(SharedPtr s) : s_(std::move(s)) {}
+  Status init() override {
+    return runtime().registry(kWorkersRegistry, RegistryKeys::duplicate).register_key(self(), "worker");
+  }
+  void handle(Message& m) override {
+    if (m.is<Crash>()) throw std::runtime_error("order validation failed: corrupt order (chaos)");
+    auto* order = m.as<Order>();
+    if (order == nullptr) return;
+    sink_ = spin_work(order->id, 200);
+    s_->orders_done.fetch_add(1, std::memory_order_relaxed);
+    if (order->id % 50 == 0 && s_->jobs) {
+      const uint64_t id = order->id;
+      (void)s_->jobs->async_nolink([id] { return spin_work(id, 50'000); });
+    }
+  }
+
+ private:
+  SharedPtr s_;
+  uint64_t sink_ = 0;
+};
+
+// Crashes a random worker every crash_interval: the everyday background of
+// restarts a healthy tree absorbs.
+class Chaos final : public Actor {
+ public:
+  explicit Chaos(SharedPtr s) : s_(std::move(s)) {}
+  Status init() override {
+    if (s_->cfg.crash_interval.count() > 0) send_after(self(), s_->cfg.crash_interval, Tick{});
+    return {};
+  }
+  void handle(Message& m) override {
+    if (!m.is<Tick>()) return;
+    const auto workers = runtime().registry(kWorkersRegistry, RegistryKeys::duplicate).lookup("worker");
+    if (!workers.empty()) (void)send(workers[rng_() % workers.size()].pid, Crash{});
+    send_after(self(), s_->cfg.crash_interval, Tick{});
+  }
+
+ private:
+  SharedPtr s_;
+  std::minstd_rand rng_{42};
+};
+
+// Under `crash_loop` it dies 100 ms after every start: its supervisor
+// (intensity 3 in 5 s) gives up and escalates.
+class Flaky final : public Actor {
+ public:
+  explicit Flaky(SharedPtr s) : s_(std::move(s)) {}
+  Status init() override {
+    send_after(self(), 100ms, Tick{});
+    return {};
+  }
+  void handle(Message& m) override {
+    if (!m.is<Tick>()) return;
+    if (s_->crash_loop.load(std::memory_order_relaxed)) throw std::runtime_error("payment gateway handshake failed (crash_loop fault)");
+    send_after(self(), 100ms, Tick{});
+  }
+
+ private:
+  SharedPtr s_;
+};
+
+// Builds a report every second; under `runaway` each build spins for 300 ms.
+class ReportBuilder final : public Actor {
+ public:
+  explicit ReportBuilder(SharedPtr s) : s_(std::move(s)) {}
+  Status init() override { return send(self(), Tick{}); }
+  void handle(Message& m) override {
+    if (!m.is<Tick>()) return;
+    if (s_->runaway.load(std::memory_order_relaxed)) {
+      const auto until = std::chrono::steady_clock::now() + 300ms;
+      uint64_t h = 1;
+      while (std::chrono::steady_clock::now() < until) h = spin_work(h, 1'000);
+      sink_ = h;
+      add_reductions(100'000);
+    }
+    send_after(self(), 1s, Tick{});
+  }
+
+ private:
+  SharedPtr s_;
+  uint64_t sink_ = 0;
+};
+
+// An optional dependency; its init fails while `boot_failure` is on.
+class FraudCheck final : public Actor {
+ public:
+  explicit FraudCheck(SharedPtr s) : s_(std::move(s)) {}
+  Status init() override {
+    if (s_->boot_failure.load(std::memory_order_relaxed)) {
+      return Error(Errc::init_failed, "fraud service unreachable: connection refused (boot_failure fault)");
+    }
+    return {};
+  }
+  void handle(Message&) override {}
+
+ private:
+  SharedPtr s_;
+};
+
+class OrphanWorker final : public Actor {
+ public:
+  void handle(Message&) override {}
+};
+
+template <typename A>
+ChildSpec named(const std::string& name, SharedPtr s) {
+  ChildSpec c = ChildSpec::worker<A>(name, s);
+  c.spawn.name = name;
+  return c;
+}
+
+}  // namespace
+
+Workload::Workload(Runtime& rt, config::WorkloadConfig config)
+    : rt_(rt), config_(std::move(config)), shared_(std::make_shared<Shared>()) {
+  shared_->cfg = config_;
+}
+
+Workload::~Workload() { stop(); }
+
+const std::vector<std::string>& Workload::fault_names() {
+  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans", "crash_loop", "runaway", "boot_failure"};
+  return names;
+}
+
+Status Workload::start() {
+  auto jobs = TaskSupervisor::start(rt_, {.name = "jobs", .max_children = 64});
+  if (!jobs.ok()) return jobs.error();
+  shared_->jobs = jobs.value();
+  SharedPtr s = shared_;
+
+  SupervisorSpec workers{.name = "workers_sup", .flags = {.strategy = Strategy::one_for_one, .intensity = 100, .period = 10s}};
+  for (uint32_t i = 0; i < std::max(1u, config_.workers); ++i) {
+    workers.children.push_back(ChildSpec::worker<Worker>("worker_" + std::to_string(i), s));
+  }
+  const uint32_t producers = std::max(1u, config_.producers);
+  const uint32_t per_tick = std::max(1u, config_.message_rate / producers / 100);
+  SupervisorSpec producer_sup{.name = "producers_sup"};
+  for (uint32_t i = 0; i < producers; ++i) {
+    producer_sup.children.push_back(ChildSpec::worker<Producer>("producer_" + std::to_string(i), s, per_tick));
+  }
+  SupervisorSpec flaky{.name = kFlakySup, .flags = {.strategy = Strategy::one_for_one, .intensity = 3, .period = 5s}};
+  flaky.children.push_back(ChildSpec::worker<Flaky>("payment_gateway", s));
+
+  ChildSpec fraud = named<FraudCheck>(kFraud, s);
+  fraud.optional = true;
+  SupervisorSpec root{.name = "orders",
+                      .flags = {.strategy = Strategy::one_for_one, .intensity = 1'000, .period = 60s,
+                                .backoff_initial = 500ms, .backoff_max = 5s}};
+  root.children = {named<Ledger>(kLedger, s),
+                   named<OrderIntake>(kIntake, s),
+                   ChildSpec::supervisor("workers_sup", workers),
+                   ChildSpec::supervisor(kFlakySup, flaky),
+                   named<ReportBuilder>(kReports, s),
+                   fraud,
+                   ChildSpec::worker<Chaos>("chaos", s),
+                   ChildSpec::supervisor("producers_sup", producer_sup)};
+  Result<Pid> r = rt_.start_application("orders", std::move(root));
+  if (!r.ok()) return r.error();
+  root_ = r.value();
+  return {};
+}
+
+void Workload::stop() {
+  if (!root_.valid()) return;
+  (void)set_fault("orphans", false);
+  (void)rt_.stop_application("orders", 10s);
+  if (shared_->jobs) shared_->jobs->stop();
+  root_ = Pid();
+}
+
+std::vector<FaultState> Workload::faults() const {
+  auto state = [&](const std::string& name, bool on, std::string culprit, std::string what) {
+    return FaultState{name, on, std::move(culprit), std::move(what)};
+  };
+  return {
+      state("mailbox_flood", shared_->mailbox_flood, kLedger, "the intake sends the ledger 50 entries per order; its mailbox grows (capped at 200000)"),
+      state("table_leak", shared_->table_leak, "session_cache", "sessions go into a table with no TTL and no bound"),
+      state("orphans", shared_->orphans, "OrphanWorker", "25 processes spawned outside the supervision tree, unlinked"),
+      state("crash_loop", shared_->crash_loop, kFlakySup, "payment_gateway crashes 100 ms after each start; flaky_sup exceeds its intensity"),
+      state("runaway", shared_->runaway, kReports, "report_builder spins for 300 ms in each handler"),
+      state("boot_failure", shared_->boot_failure, kFraud, "the optional child fraud_check fails init and is retried with backoff"),
+  };
+}
+
+Result<FaultState> Workload::set_fault(const std::string& name, bool enabled) {
+  if (name == "mailbox_flood") {
+    shared_->mailbox_flood = enabled;
+  } else if (name == "table_leak") {
+    shared_->table_leak = enabled;
+  } else if (name == "crash_loop") {
+    shared_->crash_loop = enabled;
+  } else if (name == "runaway") {
+    shared_->runaway = enabled;
+  } else if (name == "boot_failure") {
+    const bool was = shared_->boot_failure.exchange(enabled);
+    // A running fraud_check must restart to meet (or leave) the fault.
+    if (enabled && !was) {
+      if (const Pid fraud = rt_.whereis(kFraud); fraud.valid()) (void)rt_.exit(fraud, ExitReason::kill());
+    }
+  } else if (name == "orphans") {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->orphans.exchange(enabled) == enabled) return faults()[2];
+    if (enabled && shared_->orphan_pids.empty()) {
+      for (uint32_t i = 0; i < kOrphans; ++i) {
+        if (auto pid = rt_.spawn<OrphanWorker>(); pid.ok()) shared_->orphan_pids.push_back(*pid);
+      }
+    } else if (!enabled) {
+      for (Pid p : shared_->orphan_pids) (void)rt_.exit(p, ExitReason::kill());
+      shared_->orphan_pids.clear();
+    }
+  } else {
+    std::string known;
+    for (const auto& n : fault_names()) known += (known.empty() ? "" : ", ") + n;
+    return Error(Errc::invalid_argument, "no fault '" + name + "' (faults: " + known + ")");
+  }
+  spdlog::get("canopy")->warn("workload fault {} switched {}", name, enabled ? "on" : "off");
+  for (auto& f : faults()) {
+    if (f.name == name) return f;
+  }
+  return Error(Errc::invalid_argument, "no fault '" + name + "'");
+}
+
+namespace {
+std::string fault_json(const FaultState& f) {
+  auto esc = [](const std::string& s) {
+    std::string o;
+    for (char c : s) {
+      if (c == '"' || c == '\\') o += '\\';
+      o += c;
+    }
+    return o;
+  };
+  return "{\"fault\":\"" + esc(f.name) + "\",\"enabled\":" + (f.enabled ? "true" : "false") + ",\"culprit\":\"" +
+         esc(f.culprit) + "\",\"description\":\"" + esc(f.description) + "\"}";
+}
+}  // namespace
+
+bool Workload::route(const std::string& method, const std::vector<std::string>& parts, const std::string& body,
+                     int& status, std::string& json) {
+  if (parts.size() < 2 || parts[0] != "workload" || parts[1] != "faults") return false;
+  if (parts.size() == 2) {
+    if (method != "GET" && method != "HEAD") {
+      status = 405;
+      json = "{\"error\":\"use GET on /api/v1/workload/faults\"}";
+      return true;
+    }
+    json = "[";
+    for (const auto& f : faults()) json += (json.size() > 1 ? "," : "") + fault_json(f);
+    json += "]";
+    return true;
+  }
+  if (parts.size() != 3) return false;
+  if (method != "PUT") {
+    status = 405;
+    json = "{\"error\":\"use PUT with {\\\"enabled\\\": true|false} on /api/v1/workload/faults/" + parts[2] + "\"}";
+    return true;
+  }
+  std::optional<bool> enabled;
+  if (const size_t at = body.find("\"enabled\""); at != std::string::npos) {
+    const size_t v = body.find_first_not_of(" \t\r\n:", at + 9);
+    if (v != std::string::npos && body.compare(v, 4, "true") == 0) enabled = true;
+    if (v != std::string::npos && body.compare(v, 5, "false") == 0) enabled = false;
+  }
+  if (!enabled) {
+    status = 400;
+    json = "{\"error\":\"send {\\\"enabled\\\": true} or {\\\"enabled\\\": false}\"}";
+    return true;
+  }
+  Result<FaultState> r = set_fault(parts[2], *enabled);
+  if (!r.ok()) {
+    status = 404;
+    json = "{\"error\":\"" + r.error().message() + "\"}";
+    return true;
+  }
+  json = fault_json(r.value());
+  return true;
+}
+
+}  // namespace canopy::app

@@ -1,0 +1,57 @@
+#pragma once
+// The Prometheus exposition: gathers metric families from its sources at
+// scrape time, adds the node labels, the standard process_* metrics, the
+// build info and its own scrape statistics, and writes the text format
+// through prometheus-cpp (gzip when asked). Thread-safe.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "canopy/exporters/options.hpp"
+#include "canopy/telemetry/collect.hpp"
+
+namespace canopy::exporters {
+
+using Source = std::function<std::vector<telemetry::Family>()>;
+
+class Exposition {
+ public:
+  explicit Exposition(ExpositionOptions options = {});
+  ~Exposition();
+  Exposition(const Exposition&) = delete;
+  Exposition& operator=(const Exposition&) = delete;
+
+  void add_source(Source source);
+
+  // Every family, labelled and sorted by name (what a scrape sees).
+  std::vector<telemetry::Family> gather() const;
+  // The text exposition format (version 0.0.4).
+  std::string render_text() const;
+  // A scrape: the text, gzip-compressed when `gzip` (and allowed by the
+  // options); counts the scrape and its duration.
+  std::string scrape(bool gzip, bool* compressed = nullptr);
+
+  uint64_t scrapes() const { return scrapes_.load(std::memory_order_relaxed); }
+
+ private:
+  const ExpositionOptions options_;
+  mutable std::mutex mu_;
+  std::vector<Source> sources_;  // guarded by mu_
+  std::atomic<uint64_t> scrapes_{0};
+  std::atomic<double> last_scrape_seconds_{0};
+};
+
+// The standard process metrics every official client library exports
+// (process_cpu_seconds_total, process_resident_memory_bytes, ...), from /proc.
+std::vector<telemetry::Family> process_metrics();
+
+// gzip (RFC 1952) of `data`.
+std::string gzip(const std::string& data);
+
+// "0.1.0"
+const char* version();
+
+}  // namespace canopy::exporters

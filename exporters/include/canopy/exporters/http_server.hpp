@@ -1,0 +1,79 @@
+#pragma once
+// The HTTP server (civetweb): /metrics, /healthz, /readyz, the JSON API under
+// /api/v1/ and the admin routes. Binds 127.0.0.1:9568 by default. Admin
+// routes need `Authorization: Bearer <token>` when a token is configured,
+// and are refused (403) to non-loopback peers when none is. Errors are JSON
+// `{"error": "..."}` with the right status. Thread-safe.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "canopy/core/result.hpp"
+#include "canopy/exporters/exposition.hpp"
+#include "canopy/exporters/options.hpp"
+
+struct mg_context;
+struct mg_connection;
+
+namespace canopy {
+class Runtime;
+}
+
+namespace canopy::exporters {
+
+// What the server asks of the application for admin and extra routes.
+struct ServerHooks {
+  // POST /-/reload: "" on success, else why the new config was refused.
+  std::function<std::string()> reload;
+  // PUT /api/v1/log-level: "" on success, else why the level was refused.
+  std::function<std::string(const std::string& level)> set_log_level;
+  // GET /api/v1/alerts: the configured alert rules, as a JSON array.
+  std::function<std::string()> alerts_json;
+  // GET /api/v1/tables: the tables, as a JSON array.
+  std::function<std::string()> tables_json;
+  // Routes under /api/v1/ the application adds (the demo workload's faults).
+  // Gets the method, the path parts after /api/v1/ and the body; returns
+  // false when it has no such route, else sets status and a JSON body.
+  // Anything but GET/HEAD is an admin route (the server checks first).
+  std::function<bool(const std::string& method, const std::vector<std::string>& parts, const std::string& body,
+                     int& status, std::string& json)>
+      extra_api;
+};
+
+class HttpServer {
+ public:
+  // `runtime` and `exposition` must outlive the server.
+  HttpServer(Runtime& runtime, Exposition& exposition, ServerOptions options, ServerHooks hooks = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving; an error names the address and the reason.
+  Status start();
+  void stop();
+  // The bound port (useful with port 0).
+  int port() const { return port_; }
+  // "http://127.0.0.1:9568"
+  std::string url() const;
+
+  struct Request;
+  struct Response;
+
+ private:
+  static int dispatch(mg_connection* conn, void* self);
+  Response handle(const Request& request);
+  Response route_api(const Request& request);
+  bool admin_allowed(const Request& request, Response& refusal) const;
+
+  Runtime& runtime_;
+  Exposition& exposition_;
+  const ServerOptions options_;
+  const ServerHooks hooks_;
+  mg_context* context_ = nullptr;
+  int port_ = 0;
+  bool tls_ = false;
+  std::string tls_pem_;  // combined key+cert file civetweb reads
+};
+
+}  // namespace canopy::exporters

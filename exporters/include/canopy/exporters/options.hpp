@@ -1,0 +1,41 @@
+#pragma once
+// Options of the exporter layer, filled by canopy::config from canopy.yaml.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace canopy::exporters {
+
+struct TlsOptions {
+  std::string cert_file;  // PEM; TLS is on when both files are set
+  std::string key_file;
+};
+
+struct ServerOptions {
+  // host:port; loopback by default. Port 0 picks a free port (tests).
+  std::string listen = "127.0.0.1:9568";
+  unsigned threads = 4;
+  // Requests with a larger body get 413.
+  uint64_t max_request_bytes = 64 * 1024;
+  // Bearer token for admin routes; empty = admin only from loopback peers.
+  // Filled from server.admin_token_file, overridden by $CANOPY_ADMIN_TOKEN.
+  std::string admin_token;
+  TlsOptions tls;
+};
+
+struct PushOptions {
+  // Push gateway URL, e.g. http://127.0.0.1:9091; empty = no pushing.
+  std::string url;
+  std::string job = "canopy";
+  std::chrono::milliseconds interval{15'000};
+};
+
+struct ExpositionOptions {
+  // Added as labels to every series (node identity across a fleet).
+  std::map<std::string, std::string> node_labels;
+  std::string node_name;  // exported as label `node` when not empty
+  bool gzip = true;       // when the scraper accepts it
+};
+
+}  // namespace canopy::exporters

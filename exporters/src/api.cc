@@ -1,0 +1,290 @@
+#include "api.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <unordered_map>
+
+#include "canopy/core/runtime.hpp"
+#include "canopy/exporters/exposition.hpp"
+#include "json.hpp"
+
+namespace canopy::exporters::api {
+
+namespace {
+
+Pid parse_pid(const std::string& text) { return Pid::parse(text); }
+
+Reply error(int status, const std::string& message) { return Reply{status, json_error(message)}; }
+
+void write_process(Json& j, const ProcessInfo& p, bool full) {
+  j.begin_object();
+  j.field("pid", p.pid.to_string());
+  j.field("name", p.registered_name);
+  j.field("behaviour", p.behaviour);
+  j.field("status", to_string(p.status));
+  j.field("mailbox_length", p.mailbox_length);
+  j.field("mailbox_bytes", p.mailbox_bytes);
+  j.field("mailbox_oldest_age_seconds", p.mailbox_oldest_age_seconds);
+  j.field("heap_bytes", p.heap_bytes);
+  j.field("reductions", p.reductions);
+  j.field("cpu_seconds", static_cast<double>(p.cpu_ns) / 1e9);
+  j.field("age_seconds", p.age_seconds);
+  if (full) {
+    j.field("parent", p.parent.valid() ? p.parent.to_string() : std::string());
+    j.field("mailbox_capacity", p.mailbox_capacity);
+    j.field("mailbox_overloaded", p.mailbox_overloaded);
+    j.field("messages_dropped", p.messages_dropped);
+    j.field("messages_handled", p.messages_handled);
+    j.field("trap_exit", p.trap_exit);
+    j.field("current_message_type", p.current_message_type);
+    auto pids = [&](const char* key, const std::vector<Pid>& v) {
+      j.key(key).begin_array();
+      for (Pid x : v) j.value(x.to_string());
+      j.end_array();
+    };
+    pids("links", p.links);
+    pids("monitored_by", p.monitored_by);
+    pids("monitors", p.monitors);
+    j.key("registry_keys").begin_array();
+    for (const auto& k : p.registry_keys) j.value(k);
+    j.end_array();
+    j.field("spawned_at_unix_seconds",
+            std::chrono::duration<double>(p.spawned_at.time_since_epoch()).count());
+  }
+  j.end_object();
+}
+
+void write_supervisor(Json& j, Runtime& rt, Pid pid, int depth) {
+  const auto stats = supervisor::stats(rt, pid);
+  if (!stats || depth > 64) {
+    j.null();
+    return;
+  }
+  j.begin_object();
+  j.field("name", stats->name);
+  j.field("pid", stats->pid.to_string());
+  j.field("strategy", to_string(stats->strategy));
+  j.field("restarts", stats->restarts_total);
+  j.field("intensity_exceeded", stats->intensity_exceeded);
+  j.field("restart_budget_remaining", stats->restart_budget_remaining);
+  j.key("children").begin_array();
+  for (const ChildInfo& c : stats->children) {
+    j.begin_object();
+    j.field("id", c.id);
+    j.field("pid", c.pid.valid() ? c.pid.to_string() : std::string());
+    j.field("type", to_string(c.type));
+    j.field("restart", to_string(c.restart));
+    j.field("state", to_string(c.state));
+    j.field("optional", c.optional);
+    j.field("restarts", c.restarts);
+    j.field("last_exit_reason", c.last_exit_reason);
+    j.field("last_start_error", c.last_start_error);
+    if (c.type == ChildType::supervisor && c.pid.valid()) {
+      j.key("supervisor");
+      write_supervisor(j, rt, c.pid, depth + 1);
+    }
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+}
+
+}  // namespace
+
+std::pair<bool, std::string> readiness(Runtime& rt) {
+  const auto r = rt.readiness();
+  return {r.ready, r.ready ? "ready" : "not ready: " + r.reason};
+}
+
+Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
+  static const std::unordered_map<std::string, std::function<uint64_t(const ProcessInfo&)>> keys = {
+      {"mailbox", [](const ProcessInfo& p) { return p.mailbox_length; }},
+      {"heap", [](const ProcessInfo& p) { return p.heap_bytes; }},
+      {"reductions", [](const ProcessInfo& p) { return p.reductions; }},
+      {"cpu", [](const ProcessInfo& p) { return p.cpu_ns; }},
+  };
+  for (const auto& [k, v] : query) {
+    if (k != "sort" && k != "limit" && k != "prefix") {
+      return error(400, "unknown query parameter '" + k + "' (use sort, limit, prefix)");
+    }
+  }
+  const std::string sort = query.count("sort") ? query.at("sort") : "mailbox";
+  auto key = keys.find(sort);
+  if (key == keys.end()) return error(400, "sort must be mailbox, heap, reductions or cpu, not '" + sort + "'");
+  size_t limit = 100;
+  if (auto it = query.find("limit"); it != query.end()) {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || n == 0 || n > 100'000) {
+      return error(400, "limit must be a whole number from 1 to 100000, not '" + it->second + "'");
+    }
+    limit = static_cast<size_t>(n);
+  }
+  const std::string prefix = query.count("prefix") ? query.at("prefix") : "";
+  std::vector<ProcessInfo> all = rt.processes();
+  if (!prefix.empty()) {
+    std::erase_if(all, [&](const ProcessInfo& p) { return p.registered_name.rfind(prefix, 0) != 0; });
+  }
+  const auto& f = key->second;
+  const size_t n = std::min(limit, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<long>(n), all.end(),
+                    [&](const ProcessInfo& a, const ProcessInfo& b) { return f(a) > f(b); });
+  Json j;
+  j.begin_object();
+  j.field("total", static_cast<uint64_t>(all.size()));
+  j.field("sort", sort);
+  j.key("processes").begin_array();
+  for (size_t i = 0; i < n; ++i) write_process(j, all[i], false);
+  j.end_array();
+  j.end_object();
+  return Reply{200, j.str()};
+}
+
+Reply process(Runtime& rt, const std::string& pid_text) {
+  const Pid pid = parse_pid(pid_text);
+  if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid (use <0.INDEX.GEN>, 0.INDEX.GEN or the raw number)");
+  const auto info = rt.process_info(pid);
+  if (!info) return error(404, "no process " + pid.to_string() + " (it exited or never existed)");
+  Json j;
+  write_process(j, *info, true);
+  return Reply{200, j.str()};
+}
+
+Reply kill(Runtime& rt, const std::string& pid_text, const std::string& body) {
+  const Pid pid = parse_pid(pid_text);
+  if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid");
+  const std::string reason = json_string_field(body, "reason").value_or("kill");
+  ExitReason r = reason == "kill" ? ExitReason::kill() : reason == "shutdown" ? ExitReason::shutdown()
+                 : reason == "normal"                   ? ExitReason::normal()
+                                                        : ExitReason::error(reason);
+  const Status st = rt.exit(pid, r);
+  if (!st.ok()) return error(404, st.error().message());
+  Json j;
+  j.begin_object().field("pid", pid.to_string()).field("signal", r.to_string()).end_object();
+  return Reply{200, j.str()};
+}
+
+Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body) {
+  const Pid pid = parse_pid(pid_text);
+  if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid");
+  const std::optional<bool> on = json_bool_field(body, "on");
+  if (!on) return error(400, "trace: send {\"on\": true} or {\"on\": false}");
+  const Status st = rt.trace(pid, *on);
+  if (!st.ok()) return error(404, st.error().message());
+  Json j;
+  j.begin_object().field("pid", pid.to_string()).field("trace", *on).end_object();
+  return Reply{200, j.str()};
+}
+
+Reply supervision_tree(Runtime& rt) {
+  Json j;
+  j.begin_object();
+  j.key("applications").begin_array();
+  for (const auto& [name, root] : rt.applications()) {
+    j.begin_object();
+    j.field("name", name);
+    j.key("root");
+    write_supervisor(j, rt, root, 0);
+    j.end_object();
+  }
+  j.end_array();
+  const auto r = rt.readiness();
+  j.field("ready", r.ready);
+  j.field("reason", r.reason);
+  j.end_object();
+  return Reply{200, j.str()};
+}
+
+Reply schedulers(Runtime& rt) {
+  Json j;
+  j.begin_object();
+  j.key("schedulers").begin_array();
+  for (const SchedulerStats& s : rt.scheduler_stats()) {
+    j.begin_object();
+    j.field("id", s.id);
+    j.field("busy_seconds", static_cast<double>(s.busy_ns) / 1e9);
+    j.field("idle_seconds", static_cast<double>(s.idle_ns) / 1e9);
+    j.field("utilization_since_start", s.wall_ns ? static_cast<double>(s.busy_ns) / static_cast<double>(s.wall_ns) : 0.0);
+    j.field("run_queue_length", s.run_queue_length);
+    j.field("slices", s.slices);
+    j.field("exhausted_slices", s.exhausted_slices);
+    j.field("steal_attempts", s.steal_attempts);
+    j.field("steals", s.steals);
+    j.field("parks", s.parks);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+  return Reply{200, j.str()};
+}
+
+Reply system(Runtime& rt) {
+  const RuntimeStats s = rt.stats();
+  Json j;
+  j.begin_object();
+  j.field("version", version());
+  j.field("uptime_seconds", s.uptime_seconds);
+  j.field("process_count", s.processes);
+  j.field("process_limit", s.process_limit);
+  j.field("spawned", s.spawned);
+  j.field("exited", s.exited);
+  j.field("crashed", s.crashed);
+  j.field("messages_sent", s.messages_sent);
+  j.field("mailbox_messages", s.mailbox_messages);
+  j.key("messages_dropped").begin_object();
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) {
+    j.field(to_string(static_cast<DropReason>(r)), s.dropped[r]);
+  }
+  j.end_object();
+  j.field("long_schedules", s.long_schedules);
+  j.field("supervisor_restarts", s.supervisor_restarts);
+  j.field("schedulers", static_cast<uint64_t>(rt.scheduler_stats().size()));
+  j.key("memory").begin_object();
+  for (const auto& f : rt.collect()) {
+    if (f.name != "canopy_memory_bytes") continue;
+    for (const auto& sample : f.samples) {
+      for (const auto& [k, v] : sample.labels) {
+        if (k == "kind") j.field(v, sample.value);
+      }
+    }
+  }
+  j.end_object();
+  j.end_object();
+  return Reply{200, j.str()};
+}
+
+std::optional<std::string> json_string_field(const std::string& body, const std::string& field) {
+  const std::string needle = "\"" + field + "\"";
+  size_t at = body.find(needle);
+  if (at == std::string::npos) return std::nullopt;
+  at = body.find(':', at + needle.size());
+  if (at == std::string::npos) return std::nullopt;
+  at = body.find_first_not_of(" \t\r\n", at + 1);
+  if (at == std::string::npos || body[at] != '"') return std::nullopt;
+  std::string out;
+  for (size_t i = at + 1; i < body.size(); ++i) {
+    if (body[i] == '\\' && i + 1 < body.size()) {
+      out += body[++i];
+    } else if (body[i] == '"') {
+      return out;
+    } else {
+      out += body[i];
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> json_bool_field(const std::string& body, const std::string& field) {
+  const std::string needle = "\"" + field + "\"";
+  size_t at = body.find(needle);
+  if (at == std::string::npos) return std::nullopt;
+  at = body.find(':', at + needle.size());
+  if (at == std::string::npos) return std::nullopt;
+  at = body.find_first_not_of(" \t\r\n", at + 1);
+  if (at == std::string::npos) return std::nullopt;
+  if (body.compare(at, 4, "true") == 0) return true;
+  if (body.compare(at, 5, "false") == 0) return false;
+  return std::nullopt;
+}
+
+}  // namespace canopy::exporters::api

@@ -1,0 +1,35 @@
+#pragma once
+// The JSON API's handlers, kept apart from the HTTP plumbing. Private.
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace canopy {
+class Runtime;
+}
+
+namespace canopy::exporters::api {
+
+struct Reply {
+  int status = 200;
+  std::string body;
+};
+
+// (ready, reason-or-"ready")
+std::pair<bool, std::string> readiness(Runtime& rt);
+// ?sort=mailbox|heap|reductions|cpu&limit=N&prefix=NAME
+Reply processes(Runtime& rt, const std::map<std::string, std::string>& query);
+Reply process(Runtime& rt, const std::string& pid_text);
+Reply kill(Runtime& rt, const std::string& pid_text, const std::string& body);
+Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body);
+Reply supervision_tree(Runtime& rt);
+Reply schedulers(Runtime& rt);
+Reply system(Runtime& rt);
+
+// The string value of a top-level field in a small JSON object, if present.
+std::optional<std::string> json_string_field(const std::string& body, const std::string& field);
+// The boolean value of a top-level field, if present.
+std::optional<bool> json_bool_field(const std::string& body, const std::string& field);
+
+}  // namespace canopy::exporters::api

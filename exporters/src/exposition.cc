@@ -1,0 +1,170 @@
+#include "canopy/exporters/exposition.hpp"
+
+#include "prometheus_adapter.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <sstream>
+
+namespace canopy::exporters {
+
+namespace {
+
+prometheus::MetricType to_prometheus_type(telemetry::FamilyType t) {
+  switch (t) {
+    case telemetry::FamilyType::counter: return prometheus::MetricType::Counter;
+    case telemetry::FamilyType::gauge: return prometheus::MetricType::Gauge;
+    case telemetry::FamilyType::histogram: return prometheus::MetricType::Histogram;
+    case telemetry::FamilyType::summary: return prometheus::MetricType::Summary;
+  }
+  return prometheus::MetricType::Untyped;
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> to_prometheus(const std::vector<telemetry::Family>& families) {
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(families.size());
+  for (const auto& f : families) {
+    prometheus::MetricFamily pf;
+    pf.name = f.name;
+    pf.help = f.help;
+    pf.type = to_prometheus_type(f.type);
+    for (const auto& s : f.samples) {
+      prometheus::ClientMetric m;
+      for (const auto& [k, v] : s.labels) m.label.push_back({k, v});
+      std::sort(m.label.begin(), m.label.end());
+      switch (f.type) {
+        case telemetry::FamilyType::counter: m.counter.value = s.value; break;
+        case telemetry::FamilyType::gauge: m.gauge.value = s.value; break;
+        case telemetry::FamilyType::summary:
+          m.summary.sample_count = s.count;
+          m.summary.sample_sum = s.sum;
+          break;
+        case telemetry::FamilyType::histogram:
+          m.histogram.sample_count = s.count;
+          m.histogram.sample_sum = s.sum;
+          for (size_t i = 0; i < s.bucket_counts.size(); ++i) {
+            const double bound = i < f.bounds.size() ? f.bounds[i] : std::numeric_limits<double>::infinity();
+            m.histogram.bucket.push_back({s.bucket_counts[i], bound});
+          }
+          break;
+      }
+      pf.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(pf));
+  }
+  return out;
+}
+
+const char* version() { return "0.1.0"; }
+
+Exposition::Exposition(ExpositionOptions options) : options_(std::move(options)) {}
+Exposition::~Exposition() = default;
+
+void Exposition::add_source(Source source) {
+  std::lock_guard lock(mu_);
+  sources_.push_back(std::move(source));
+}
+
+std::vector<telemetry::Family> Exposition::gather() const {
+  std::vector<Source> sources;
+  {
+    std::lock_guard lock(mu_);
+    sources = sources_;
+  }
+  std::vector<telemetry::Family> all;
+  for (const auto& s : sources) {
+    std::vector<telemetry::Family> part = s();
+    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  std::vector<telemetry::Family> proc = process_metrics();
+  all.insert(all.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
+
+  telemetry::Family build;
+  build.name = "canopy_build_info";
+  build.help = "Build information; always 1";
+  build.type = telemetry::FamilyType::gauge;
+  build.samples.push_back(telemetry::Sample{{{"version", version()}, {"compiler", "g++ " __VERSION__}}, 1, {}, 0, 0});
+  all.push_back(std::move(build));
+
+  telemetry::Family scrapes;
+  scrapes.name = "canopy_scrapes_total";
+  scrapes.help = "Scrapes of /metrics served";
+  scrapes.type = telemetry::FamilyType::counter;
+  scrapes.samples.push_back(telemetry::Sample{{}, static_cast<double>(scrapes_.load(std::memory_order_relaxed)), {}, 0, 0});
+  all.push_back(std::move(scrapes));
+  telemetry::Family duration;
+  duration.name = "canopy_scrape_duration_seconds";
+  duration.help = "Time the last scrape took to collect and encode";
+  duration.type = telemetry::FamilyType::gauge;
+  duration.samples.push_back(telemetry::Sample{{}, last_scrape_seconds_.load(std::memory_order_relaxed), {}, 0, 0});
+  all.push_back(std::move(duration));
+
+  // Node identity on every series; a series' own label of the same name wins.
+  telemetry::Labels extra(options_.node_labels.begin(), options_.node_labels.end());
+  if (!options_.node_name.empty()) extra.emplace_back("node", options_.node_name);
+  if (!extra.empty()) {
+    for (auto& f : all) {
+      for (auto& s : f.samples) {
+        for (const auto& [k, v] : extra) {
+          const bool present = std::any_of(s.labels.begin(), s.labels.end(), [&](auto& l) { return l.first == k; });
+          if (!present) s.labels.emplace_back(k, v);
+        }
+      }
+    }
+  }
+  // One family per name (sources may not repeat a name; if one does, merge).
+  std::stable_sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::vector<telemetry::Family> merged;
+  for (auto& f : all) {
+    if (!merged.empty() && merged.back().name == f.name) {
+      auto& into = merged.back().samples;
+      into.insert(into.end(), std::make_move_iterator(f.samples.begin()), std::make_move_iterator(f.samples.end()));
+    } else {
+      merged.push_back(std::move(f));
+    }
+  }
+  return merged;
+}
+
+std::string Exposition::render_text() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, to_prometheus(gather()));
+  return out.str();
+}
+
+std::string Exposition::scrape(bool want_gzip, bool* compressed) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string body = render_text();
+  const bool zip = want_gzip && options_.gzip;
+  if (zip) body = gzip(body);
+  if (compressed != nullptr) *compressed = zip;
+  scrapes_.fetch_add(1, std::memory_order_relaxed);
+  last_scrape_seconds_.store(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                             std::memory_order_relaxed);
+  return body;
+}
+
+std::string gzip(const std::string& data) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return data;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())));
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+}  // namespace canopy::exporters
