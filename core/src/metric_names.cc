@@ -9,7 +9,7 @@ namespace canopy {
 const std::vector<MetricName>& metric_names() {
   static const std::vector<MetricName> names = {
       // processes
-      {"canopy_process_count", "gauge", "Live processes"},
+      {"canopy_processes", "gauge", "Live processes (named so, not _count: that suffix belongs to histograms)"},
       {"canopy_process_limit", "gauge", "Maximum number of processes (max_processes)"},
       {"canopy_process_usage_ratio", "gauge", "Live processes / process limit"},
       {"canopy_process_spawns_total", "counter", "Processes spawned"},
@@ -22,8 +22,8 @@ const std::vector<MetricName>& metric_names() {
       {"canopy_process_heap_bytes", "gauge", "Heap bytes of a process (registered and top-N processes)"},
       {"canopy_process_reductions_total", "counter", "Reductions of a process (registered and top-N processes)"},
       {"canopy_process_cpu_seconds_total", "counter", "CPU time in a process's handlers (registered and top-N processes)"},
-      {"canopy_processes_by_mailbox_length", "gauge", "Processes with at most `le` messages waiting (whole population)"},
-      {"canopy_processes_by_heap_bytes", "gauge", "Processes with at most `le` heap bytes (whole population)"},
+      {"canopy_processes_by_mailbox_length", "histogram", "Mailbox lengths of all processes, now (a snapshot, not a rate)"},
+      {"canopy_processes_by_heap_bytes", "histogram", "Heap sizes of all processes, now (a snapshot, not a rate)"},
       {"canopy_long_schedules_total", "counter", "Handler invocations longer than the long_schedule threshold"},
       {"canopy_large_heap_total", "counter", "Processes crossing the large_heap threshold"},
       // messages and mailboxes
@@ -42,7 +42,7 @@ const std::vector<MetricName>& metric_names() {
       // memory
       {"canopy_memory_bytes", "gauge", "Memory by kind: total (resident), processes, mailboxes, tables, system"},
       // tables
-      {"canopy_table_count", "gauge", "Tables"},
+      {"canopy_tables", "gauge", "Tables"},
       {"canopy_table_entries", "gauge", "Entries in a table"},
       {"canopy_table_memory_bytes", "gauge", "Bytes held by a table"},
       {"canopy_table_usage_ratio", "gauge", "Table entries / max_entries or bytes / max_bytes, whichever is closer to its bound"},

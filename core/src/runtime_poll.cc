@@ -48,35 +48,39 @@ class TopN {
   std::vector<std::pair<uint64_t, Pid>> heap_;
 };
 
-// A whole-population view: how many processes have at most `le` of something.
+// A whole-population view: the distribution of something over all
+// processes right now, exported as a histogram snapshot (count = processes).
 struct Population {
   Population(std::string name, std::string help, std::vector<double> bounds)
       : name(std::move(name)), help(std::move(help)), bounds(std::move(bounds)), counts(this->bounds.size() + 1, 0) {}
   void add(double v) {
     const size_t i = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
     ++counts[i];
+    ++total;
+    sum += v;
   }
   telemetry::Family family() const {
     telemetry::Family f;
     f.name = name;
     f.help = help;
-    f.type = telemetry::FamilyType::gauge;
+    f.type = telemetry::FamilyType::histogram;
+    f.bounds = bounds;
+    telemetry::Sample s;
     uint64_t running = 0;
-    for (size_t i = 0; i <= bounds.size(); ++i) {
-      running += counts[i];
-      char le[32];
-      if (i < bounds.size()) {
-        std::snprintf(le, sizeof le, "%.17g", bounds[i]);
-      } else {
-        std::snprintf(le, sizeof le, "+Inf");
-      }
-      f.samples.push_back(telemetry::Sample{{{"le", le}}, static_cast<double>(running), {}, 0, 0});
+    for (uint64_t c : counts) {
+      running += c;
+      s.bucket_counts.push_back(running);
     }
+    s.count = total;
+    s.sum = sum;
+    f.samples.push_back(std::move(s));
     return f;
   }
   std::string name, help;
   std::vector<double> bounds;
   std::vector<uint64_t> counts;
+  uint64_t total = 0;
+  double sum = 0;
 };
 
 telemetry::Family gauge_family(std::string name, std::string help, telemetry::FamilyType type, double value) {
@@ -107,9 +111,9 @@ void Runtime::poll() {
 
   TopN by_mailbox(topt.top_n), by_heap(topt.top_n), by_reductions(topt.top_n);
   std::vector<std::pair<Pid, std::string>> registered;
-  Population mailboxes("canopy_processes_by_mailbox_length", "Processes with at most `le` messages waiting (whole population)",
+  Population mailboxes("canopy_processes_by_mailbox_length", "Mailbox lengths of all processes, now (a snapshot, not a rate)",
                        {0, 1, 10, 100, 1'000, 10'000, 100'000});
-  Population heaps("canopy_processes_by_heap_bytes", "Processes with at most `le` heap bytes (whole population)",
+  Population heaps("canopy_processes_by_heap_bytes", "Heap sizes of all processes, now (a snapshot, not a rate)",
                    {0, 1'024, 16'384, 262'144, 4'194'304, 67'108'864, 1'073'741'824});
   uint64_t processes = 0, mailbox_messages = 0, mailbox_bytes = 0, heap_bytes = 0, orphans = 0, registry_keys = 0;
   uint32_t oldest_ms = 0;

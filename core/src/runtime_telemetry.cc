@@ -100,11 +100,11 @@ void RuntimeTelemetry::add_builtin_metrics() {
   counter("canopy_table_expirations_total", {"canopy", "table", "expire"}, {"table"}, "Entries expired from a table");
 
   // Poller: node-wide.
-  gauge("canopy_process_count", counts, "process_count", {}, "Live processes");
+  gauge("canopy_processes", counts, "process_count", {}, "Live processes");
   gauge("canopy_process_limit", counts, "process_limit", {}, "Maximum number of processes (max_processes)");
   gauge("canopy_process_usage_ratio", counts, "process_usage_ratio", {}, "Live processes / process limit");
   gauge("canopy_registered_names", counts, "registered_count", {}, "Registered process names and registry keys");
-  gauge("canopy_table_count", counts, "table_count", {}, "Tables");
+  gauge("canopy_tables", counts, "table_count", {}, "Tables");
   gauge("canopy_orphan_processes", counts, "orphan_count", {},
         "Processes not supervised, linked, monitored or registered, older than the orphan age");
   gauge("canopy_messages_sent_total", counts, "messages_sent", {}, "Messages accepted into a mailbox", true);

@@ -26,7 +26,7 @@ struct Sample {
 };
 
 struct Family {
-  std::string name;  // full name, e.g. canopy_process_count
+  std::string name;  // full name, e.g. canopy_processes
   std::string help;
   std::string unit;  // "seconds", "bytes", "" ...
   FamilyType type = FamilyType::gauge;

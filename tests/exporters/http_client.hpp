@@ -1,0 +1,88 @@
+#pragma once
+// A minimal HTTP/1.1 client over a loopback socket, for testing the real
+// server with real requests (no mocks). One request per connection.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+
+namespace canopy::test {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+// Sends `raw` bytes as they are and reads the answer until the peer closes
+// (or 10 s pass). Status 0 when nothing sensible came back.
+inline HttpResponse raw_request(int port, const std::string& raw) {
+  HttpResponse r;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return r;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return r;
+  }
+  size_t sent = 0;
+  while (sent < raw.size()) {
+    const ssize_t n = send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string in;
+  char buf[65536];
+  for (int rounds = 0; rounds < 10'000; ++rounds) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10'000) <= 0) break;
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+    // Stop once a Content-Length body is complete (keep-alive servers).
+    const size_t end = in.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      const size_t cl = in.find("Content-Length: ");
+      if (cl != std::string::npos && cl < end) {
+        const size_t len = std::stoul(in.substr(cl + 16));
+        if (in.size() >= end + 4 + len) break;
+      }
+    }
+  }
+  close(fd);
+  const size_t end = in.find("\r\n\r\n");
+  if (in.rfind("HTTP/1.", 0) != 0 || end == std::string::npos) return r;
+  r.status = std::stoi(in.substr(9, 3));
+  size_t pos = in.find("\r\n") + 2;
+  while (pos < end) {
+    const size_t eol = in.find("\r\n", pos);
+    const std::string line = in.substr(pos, eol - pos);
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+    pos = eol + 2;
+  }
+  r.body = in.substr(end + 4);
+  return r;
+}
+
+inline HttpResponse request(int port, const std::string& method, const std::string& path, const std::string& body = "",
+                            const std::map<std::string, std::string>& headers = {}) {
+  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& [k, v] : headers) raw += k + ": " + v + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  raw += "\r\n" + body;
+  return raw_request(port, raw);
+}
+
+}  // namespace canopy::test
