@@ -1,0 +1,188 @@
+// The canopy binary as a user runs it: exit codes, `run` on a free port,
+// reload on SIGHUP, clean shutdown on SIGTERM.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../exporters/http_client.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct TempDir {
+  TempDir() {
+    char t[] = "/tmp/canopy-cli-XXXXXX";
+    path = mkdtemp(t);
+  }
+  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+  std::string file(const std::string& name, const std::string& content) const {
+    const std::string p = path + "/" + name;
+    std::ofstream(p) << content;
+    return p;
+  }
+  std::string path;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs canopy with `args`, stdout+stderr to `out`; returns the pid.
+pid_t start(const std::vector<std::string>& args, const std::string& out) {
+  std::vector<std::string> all = {CANOPY_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, CANOPY_BINARY, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
+// Waits (bounded) for the child's exit code; kills it if it overstays.
+int finish(pid_t pid, std::chrono::seconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(10ms);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+int run_to_end(const std::vector<std::string>& args, std::string& output) {
+  TempDir d;
+  const std::string out = d.path + "/out.txt";
+  const int code = finish(start(args, out));
+  output = slurp(out);
+  return code;
+}
+
+// The port a running canopy logged ("... at http://127.0.0.1:PORT").
+int wait_for_port(const std::string& log) {
+  const std::regex re("at https?://127\\.0\\.0\\.1:([0-9]+)");
+  for (int i = 0; i < 3000; ++i) {
+    std::smatch m;
+    const std::string text = slurp(log);
+    if (std::regex_search(text, m, re)) return std::stoi(m[1]);
+    std::this_thread::sleep_for(10ms);
+  }
+  return 0;
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::seconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("canopy --version, --help and bad commands have the right exit codes", "[cli]") {
+  std::string out;
+  CHECK(run_to_end({"--version"}, out) == 0);
+  CHECK(out.find("canopy 0.") == 0);
+  CHECK(run_to_end({"--help"}, out) == 0);
+  CHECK(out.find("usage: canopy") != std::string::npos);
+  CHECK(run_to_end({"launch"}, out) == 2);
+  CHECK(out.find("unknown command 'launch'") != std::string::npos);
+  CHECK(run_to_end({"run", "--colour"}, out) == 2);
+  CHECK(out.find("unknown option '--colour'") != std::string::npos);
+  CHECK(run_to_end({}, out) == 2);
+}
+
+TEST_CASE("canopy check passes the shipped configs and lists every error of a bad one", "[cli][config]") {
+  std::string out;
+  CHECK(run_to_end({"check", CANOPY_SOURCE_DIR "/config/canopy.yaml"}, out) == 0);
+  CHECK(run_to_end({"check", CANOPY_SOURCE_DIR "/config/canopy.example.yaml"}, out) == 0);
+  TempDir d;
+  const std::string bad = d.file("bad.yaml",
+                                 "server:\n"
+                                 "  listen: nowhere\n"
+                                 "telemetry:\n"
+                                 "  pol_interval: 1s\n");
+  CHECK(run_to_end({"check", bad}, out) == 1);
+  CHECK(out.find(bad + ":2:") != std::string::npos);
+  CHECK(out.find(bad + ":4:3") != std::string::npos);
+  CHECK(out.find("poll_interval") != std::string::npos);
+  CHECK(run_to_end({"check", d.path + "/missing.yaml"}, out) == 1);
+  CHECK(run_to_end({"check"}, out) == 2);
+}
+
+TEST_CASE("canopy rules renders the alerts of the shipped config", "[cli][rules]") {
+  std::string out;
+  CHECK(run_to_end({"rules", CANOPY_SOURCE_DIR "/config/canopy.example.yaml"}, out) == 0);
+  CHECK(out.find("groups:") != std::string::npos);
+  CHECK(out.find("alert:") != std::string::npos);
+}
+
+TEST_CASE("canopy run serves metrics, reloads on SIGHUP, keeps the old config on a bad reload and stops on SIGTERM",
+          "[cli][run]") {
+  TempDir d;
+  const std::string log = d.path + "/canopy.log";
+  const std::string good =
+      "server:\n  listen: \"127.0.0.1:0\"\n"
+      "workload:\n  enabled: false\n"
+      "logging:\n  level: info\n";
+  const std::string cfg = d.file("canopy.yaml", good);
+  const pid_t pid = start({"run", "--config", cfg}, log);
+  const int port = wait_for_port(log);
+  REQUIRE(port > 0);
+  CHECK(canopy::test::request(port, "GET", "/healthz").status == 200);
+  auto metrics = canopy::test::request(port, "GET", "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find("canopy_processes") != std::string::npos);
+
+  // A good reload changes the level live.
+  std::ofstream(cfg) << "server:\n  listen: \"127.0.0.1:0\"\nworkload:\n  enabled: false\nlogging:\n  level: debug\n";
+  REQUIRE(kill(pid, SIGHUP) == 0);
+  CHECK(eventually([&] { return slurp(log).find("config reloaded") != std::string::npos; }));
+
+  // A bad one is refused and the server keeps running.
+  std::ofstream(cfg) << "server:\n  listen: \"127.0.0.1:0\"\ntelemetry:\n  poll_interval: soon\n";
+  auto reload = canopy::test::request(port, "POST", "/-/reload");
+  CHECK(reload.status == 400);
+  CHECK(reload.body.find("poll_interval") != std::string::npos);
+  CHECK(canopy::test::request(port, "GET", "/healthz").status == 200);
+
+  REQUIRE(kill(pid, SIGTERM) == 0);
+  CHECK(finish(pid) == 0);
+  CHECK(slurp(log).find("canopy stopped") != std::string::npos);
+}
+
+TEST_CASE("canopy run with a broken config exits 1 and names the error", "[cli][run]") {
+  TempDir d;
+  const std::string cfg = d.file("canopy.yaml", "runtime:\n  max_processes: lots\n");
+  std::string out;
+  CHECK(run_to_end({"run", "--config", cfg}, out) == 1);
+  CHECK(out.find(cfg + ":2:") != std::string::npos);
+}
