@@ -1,0 +1,105 @@
+// canopy-bench scrape --series N: how long a /metrics scrape takes and how
+// big it is, through the real HTTP server, for N series. And the scraper the
+// ring uses for --scrape-every-ms.
+#include <canopy/core/core.hpp>
+#include <canopy/exporters/http_server.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../tests/exporters/http_client.hpp"
+
+using namespace canopy;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+uint64_t arg(int argc, char** argv, const std::string& name, uint64_t fallback) {
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (argv[i] == "--" + name) return std::strtoull(argv[i + 1], nullptr, 10);
+  }
+  return fallback;
+}
+
+struct Served {
+  explicit Served(Runtime& rt) : exposition({.node_name = "bench"}) {
+    exposition.add_source([&rt] { return rt.collect(); });
+    exporters::ServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 1;
+    server = std::make_unique<exporters::HttpServer>(rt, exposition, o);
+    if (!server->start().ok()) {
+      std::fprintf(stderr, "canopy-bench: cannot start the HTTP server\n");
+      std::exit(1);
+    }
+  }
+  exporters::Exposition exposition;
+  std::unique_ptr<exporters::HttpServer> server;
+};
+
+}  // namespace
+
+// Starts scraping /metrics of `rt` every `every_ms`; the returned function
+// stops it and returns how many scrapes were made.
+std::function<uint64_t()> start_scraper(Runtime& rt, uint64_t every_ms) {
+  auto served = std::make_shared<Served>(rt);
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  auto count = std::make_shared<std::atomic<uint64_t>>(0);
+  auto thread = std::make_shared<std::thread>([served, stop, count, every_ms] {
+    while (!stop->load()) {
+      const auto r = canopy::test::request(served->server->port(), "GET", "/metrics");
+      if (r.status == 200) count->fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
+    }
+  });
+  return [served, stop, count, thread] {
+    stop->store(true);
+    thread->join();
+    served->server->stop();
+    return count->load();
+  };
+}
+
+int scrape_bench(int argc, char** argv) {
+  const uint64_t series = arg(argc, argv, "series", 10'000);
+  const uint64_t rounds = arg(argc, argv, "rounds", 20);
+  Runtime rt(RuntimeOptions{.telemetry = {.enabled = true, .max_series_per_metric = series + 10}});
+  // N series: a user gauge tagged by key, fed once per key.
+  telemetry::MetricDef def;
+  def.type = telemetry::MetricType::last_value;
+  def.name = "bench_series_value";
+  def.event = {"bench", "series"};
+  def.measurement = "value";
+  def.tags = {"key"};
+  def.max_series = series + 10;
+  rt.metrics().add(def);
+  const auto& event = rt.telemetry_bus().event({"bench", "series"});
+  for (uint64_t i = 0; i < series; ++i) {
+    const std::string key = "key_" + std::to_string(i);
+    rt.telemetry_bus().execute(event, {{"value", static_cast<double>(i)}}, {{"key", key}});
+  }
+  rt.poll_now();
+  Served served(rt);
+  const int port = served.server->port();
+  std::vector<double> ms;
+  size_t bytes = 0, gzip_bytes = 0;
+  for (uint64_t r = 0; r < rounds; ++r) {
+    const auto t0 = Clock::now();
+    const auto plain = canopy::test::request(port, "GET", "/metrics");
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    bytes = plain.body.size();
+  }
+  const auto z = canopy::test::request(port, "GET", "/metrics", "", {{"Accept-Encoding", "gzip"}});
+  gzip_bytes = z.body.size();
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  std::printf("bench=scrape impl=canopy series=%llu scrape_ms=%.2f scrape_ms_max=%.2f bytes=%zu gzip_bytes=%zu\n",
+              static_cast<unsigned long long>(series), median, ms.back(), bytes, gzip_bytes);
+  return 0;
+}
