@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libspdlog-dev catch2 libconcurrentqueue-dev libbenchmark-dev
+  prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev zlib1g-dev nlohmann-json3-dev
   libcaf-dev
   "$@"
 )
