@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libspdlog-dev catch2 libconcurrentqueue-dev libbenchmark-dev
+  libspdlog-dev catch2 libbenchmark-dev
   prometheus-cpp-dev libcivetweb-dev libyaml-cpp-dev zlib1g-dev nlohmann-json3-dev
   libcaf-dev
   "$@"

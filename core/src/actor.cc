@@ -15,6 +15,7 @@ void Actor::send_after_untyped(Pid to, std::chrono::milliseconds delay, std::uni
 }
 
 Pid Actor::parent() const { return process_->parent; }
+bool Actor::kill_pending() const { return process_->kill_pending.load(std::memory_order_relaxed); }
 
 void Actor::stop(ExitReason reason) { process_->runtime.request_exit(*process_, std::move(reason)); }
 void Actor::trap_exit(bool on) { process_->trap_exit.store(on, std::memory_order_relaxed); }

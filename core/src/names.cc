@@ -1,6 +1,7 @@
 // Text forms of the core's value types.
 #include <cxxabi.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -20,15 +21,17 @@ std::string Pid::to_string() const {
 
 Pid Pid::parse(const std::string& text) {
   unsigned long long a = 0, b = 0;
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "<0.%llu.%llu>%c", &a, &b, &tail) == 2 && a <= UINT32_MAX && b <= UINT32_MAX && b != 0) {
+  int used = 0;
+  // "<0.INDEX.GEN>" or "0.INDEX.GEN", nothing after it.
+  if ((std::sscanf(text.c_str(), "<0.%llu.%llu>%n", &a, &b, &used) == 2 ||
+       std::sscanf(text.c_str(), "0.%llu.%llu%n", &a, &b, &used) == 2) &&
+      used > 0 && static_cast<size_t>(used) == text.size() && a <= UINT32_MAX && b <= UINT32_MAX && b != 0) {
     return from_parts(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
   }
-  if (std::sscanf(text.c_str(), "0.%llu.%llu%c", &a, &b, &tail) == 2 && a <= UINT32_MAX && b <= UINT32_MAX && b != 0) {
-    return from_parts(static_cast<uint32_t>(a), static_cast<uint32_t>(b));
-  }
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 20) {
-    return from_raw(std::strtoull(text.c_str(), nullptr, 10));
+  if (!text.empty() && text.size() <= 20 && text.find_first_not_of("0123456789") == std::string::npos) {
+    errno = 0;
+    const unsigned long long raw = std::strtoull(text.c_str(), nullptr, 10);
+    if (errno != ERANGE) return from_raw(raw);
   }
   return {};
 }

@@ -84,6 +84,7 @@ struct Process {
   std::atomic<const std::type_info*> current_type{nullptr};
   std::atomic<bool> trap_exit{false};
   std::atomic<bool> traced{false};
+  std::atomic<bool> kill_pending{false};  // a `kill` exit signal is on its way
   std::atomic<uint64_t> reported_heap{0};
   CountingResource heap;
 

@@ -12,6 +12,9 @@ namespace canopy::detail {
 
 namespace {
 thread_local Process* tl_current = nullptr;
+// Set on runtime-owned threads outside the schedulers (the timer thread):
+// a send from them must never wait for room in a `block` mailbox.
+thread_local bool tl_never_block = false;
 
 // Makes `p` the current process of this thread for a scope (hooks may nest:
 // a spawn runs the child's init inside the parent's handler).
@@ -109,6 +112,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
       schedulers_(*this, options_.schedulers, options_.reductions_per_slice),
       timers_(
           [this](Pid to, std::unique_ptr<Message> m) {
+            tl_never_block = true;
             if (m->kind() == MessageKind::signal) {
               signal(nullptr, to, std::move(m));
             } else {
@@ -222,13 +226,17 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
   if (!status.ok()) {
     // The spawner gets the error instead of an exit signal: quietly drop the
     // links made above, then exit without calling terminate().
-    if (options.link) {
+    if (options.link || monitor_ref != nullptr) {
+      const MonitorRef ref = monitor_ref != nullptr ? *monitor_ref : 0;
+      auto same_ref = [&](auto& e) { return e.first == ref; };
       {
         std::lock_guard lock(p->meta_lock);
         erase_value(p->meta_locked().links, parent->pid);
+        std::erase_if(p->meta_locked().monitored_by, same_ref);
       }
       std::lock_guard lock(parent->meta_lock);
       erase_value(parent->meta_locked().links, *pid);
+      std::erase_if(parent->meta_locked().monitoring, same_ref);
     }
     const std::string behaviour = type_name(p->behaviour_type);
     const std::string why = status.error().message();
@@ -305,7 +313,7 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
     }
     return Error(Errc::dead_process, "no process " + to.to_string() + " (it exited or never existed)");
   }
-  const bool may_block = s == nullptr && tl_current == nullptr;
+  const bool may_block = s == nullptr && tl_current == nullptr && !tl_never_block;
   Mailbox::PushResult r = p->mailbox.push(m.get(), timers_.now_ms(), may_block);
   switch (r.outcome) {
     case Mailbox::Outcome::accepted:
@@ -358,7 +366,18 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   return {};
 }
 
-void Runtime::signal(Process* from, Pid to, std::unique_ptr<Message> sig) { (void)send(from, to, std::move(sig)); }
+void Runtime::signal(Process* from, Pid to, std::unique_ptr<Message> sig) {
+  if (const auto* e = sig->as<ExitSignal>(); e != nullptr && e->reason.kind() != ExitKind::normal) {
+    // An exit signal that will take the target down: let a long handler know.
+    const bool untrappable = !e->from_link && e->reason.kind() == ExitKind::kill;
+    if (ProcessRef target = table_.acquire(to)) {
+      if (untrappable || !target->trap_exit.load(std::memory_order_relaxed)) {
+        target->kill_pending.store(true, std::memory_order_relaxed);
+      }
+    }
+  }
+  (void)send(from, to, std::move(sig));
+}
 
 Status Runtime::exit_signal(Process* from, Pid to, ExitReason reason) {
   if (!alive(to)) return Error(Errc::dead_process, "exit: no process " + to.to_string());
@@ -584,7 +603,10 @@ void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
     {
       std::lock_guard lock(p.meta_lock);
       auto& v = p.meta_locked().monitoring;
-      v.erase(std::remove_if(v.begin(), v.end(), [&](auto& e) { return e.first == down->ref; }), v.end());
+      auto it = std::find_if(v.begin(), v.end(), [&](auto& e) { return e.first == down->ref; });
+      // Demonitored meanwhile: the DOWN that crossed the demonitor is dropped (as demonitor/2 with flush).
+      if (it == v.end()) return;
+      v.erase(it);
     }
     deliver_to_behaviour(p, *m);
   } else if (auto* r = m->as<ReplySignal>()) {

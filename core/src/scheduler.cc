@@ -78,7 +78,7 @@ bool Scheduler::has_stealable_work() const {
 
 Process* Scheduler::next_task() {
   Process* p = nullptr;
-  if (++tick_ % kInjectedEvery == 0 && pool_.injected_.try_dequeue(p)) return p;
+  if (++tick_ % kInjectedEvery == 0 && pool_.take_injected(p)) return p;
   if (next_streak_ < kMaxNextStreak || queue_len_.load(std::memory_order_relaxed) == 0) {
     p = next_.exchange(nullptr, std::memory_order_acq_rel);
     if (p != nullptr) {
@@ -97,7 +97,7 @@ Process* Scheduler::next_task() {
     }
   }
   if ((p = next_.exchange(nullptr, std::memory_order_acq_rel)) != nullptr) return p;
-  if (pool_.injected_.try_dequeue(p)) return p;
+  if (pool_.take_injected(p)) return p;
   return steal_from_others();
 }
 
@@ -232,6 +232,22 @@ void SchedulerPool::stop() {
   }
 }
 
+bool SchedulerPool::take_injected(Process*& p) {
+  if (injected_size_.load(std::memory_order_relaxed) == 0) return false;
+  std::lock_guard lock(injected_lock_);
+  if (injected_.empty()) return false;
+  p = injected_.front();
+  injected_.pop_front();
+  injected_size_.store(injected_.size(), std::memory_order_relaxed);
+  return true;
+}
+
+void SchedulerPool::inject(Process* p) {
+  std::lock_guard lock(injected_lock_);
+  injected_.push_back(p);
+  injected_size_.store(injected_.size(), std::memory_order_relaxed);
+}
+
 Scheduler* SchedulerPool::current() const { return tl_pool == this ? tl_scheduler : nullptr; }
 
 void SchedulerPool::schedule(Process* p) {
@@ -239,7 +255,7 @@ void SchedulerPool::schedule(Process* p) {
     s->push_next(p);
     return;
   }
-  injected_.enqueue(p);
+  inject(p);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (idle_count_.load(std::memory_order_relaxed) > 0) wake_one();
 }
@@ -258,7 +274,7 @@ void SchedulerPool::wake_one() {
 }
 
 bool SchedulerPool::any_work() const {
-  if (injected_.size_approx() > 0) return true;
+  if (injected_size_.load(std::memory_order_relaxed) > 0) return true;
   for (const auto& s : schedulers_) {
     if (s->has_stealable_work()) return true;
   }

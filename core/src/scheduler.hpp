@@ -6,7 +6,6 @@
 // work spins briefly, then parks on a futex until woken.
 // Threading rule: thread-safe unless a method says "owner thread only".
 #include <atomic>
-#include <concurrentqueue/concurrentqueue.h>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -121,7 +120,14 @@ class SchedulerPool {
   Runtime& rt_;
   const uint32_t reductions_per_slice_;
   std::vector<std::unique_ptr<Scheduler>> schedulers_;
-  moodycamel::ConcurrentQueue<Process*> injected_;
+  // Runnable processes from threads outside the pool (timers, the HTTP
+  // server, user threads). A plain locked deque: this path is not hot, and
+  // ThreadSanitizer cannot check moodycamel's fence-based queue under g++.
+  mutable SpinLock injected_lock_;
+  std::deque<Process*> injected_;            // guarded by injected_lock_
+  std::atomic<size_t> injected_size_{0};
+  bool take_injected(Process*& p);
+  void inject(Process* p);
   std::atomic<bool> stopping_{false};
 
   std::mutex idle_mu_;

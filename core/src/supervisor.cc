@@ -218,6 +218,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     return std::nullopt;
   }
   std::optional<size_t> index_of(Pid pid) const {
+    if (!pid.valid()) return std::nullopt;  // a stopped child holds no pid
     for (size_t i = 0; i < entries_.size(); ++i) {
       if (entries_[i].pid == pid) return i;
     }
@@ -375,8 +376,9 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
       on_child_exit(*i, reason);
       return;
     }
-    if (from == parent_ && parent_.valid()) {
-      // Our own supervisor (or starter) is gone: stop the tree and follow it.
+    if ((from == parent_ && parent_.valid()) || !from.valid()) {
+      // Our own supervisor (or starter) is gone, or the runtime itself asks
+      // (stop_application signals from no process): stop the tree and follow.
       give_up(reason);
     }
   }

@@ -79,6 +79,7 @@ struct TaskSupervisorShared {
   std::string name;
   uint32_t max_children = 0;
   std::atomic<uint32_t> running{0};
+  std::atomic<bool> stopped{false};  // stop() was called: every task is being killed
 };
 
 namespace {
@@ -98,7 +99,13 @@ class TaskActor final : public Actor {
   void handle(Message& m) override {
     if (!m.is<RunTask>()) return;
     try {
-      state_->complete(work_());
+      std::unique_ptr<Message> result = work_();
+      // Killed while it ran (a handler cannot be preempted): the kill wins.
+      if (kill_pending() || shared_->stopped.load(std::memory_order_relaxed)) {
+        state_->complete(Error(Errc::callee_exited, "task " + self().to_string() + " was killed"));
+      } else {
+        state_->complete(std::move(result));
+      }
     } catch (const std::exception& e) {
       state_->complete(Error(Errc::callee_exited, "task " + self().to_string() + " crashed: " + e.what()));
       throw;  // crash this process (and log it), as an uncaught task error does
@@ -161,7 +168,10 @@ Result<TaskHandle> TaskSupervisor::spawn_task(std::function<std::unique_ptr<Mess
 
 size_t TaskSupervisor::running() const { return shared_->running.load(std::memory_order_relaxed); }
 
-void TaskSupervisor::stop() { (void)rt_->exit(pid_, ExitReason::kill()); }
+void TaskSupervisor::stop() {
+  shared_->stopped.store(true, std::memory_order_relaxed);
+  (void)rt_->exit(pid_, ExitReason::kill());
+}
 
 CallResult TaskHandle::await_untyped(std::chrono::milliseconds timeout) {
   if (detail::Process* p = detail::current_process(); p != nullptr && &p->runtime == &rt_->impl()) {

@@ -50,6 +50,11 @@ class Actor {
   template <typename T>
   void send_after(Pid to, std::chrono::milliseconds delay, T&& value);
 
+  // True when an exit signal that will end this process is on its way
+  // (a kill, or a link's exit it does not trap): it exits right after the
+  // current hook. Long handlers may check
+  // it to stop early; results they produce now will not be seen.
+  bool kill_pending() const;
   // Exit with `reason` once the current hook returns.
   void stop(ExitReason reason = ExitReason::normal());
   // Exit signals from links arrive as ExitMessage instead of killing us.
