@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -17,6 +18,12 @@
 
 using namespace canopy;
 using Clock = std::chrono::steady_clock;
+
+// bench/table_bench.cc
+int table_bench(int argc, char** argv);
+// bench/scrape_bench.cc
+int scrape_bench(int argc, char** argv);
+std::function<uint64_t()> start_scraper(canopy::Runtime& rt, uint64_t every_ms);
 
 namespace {
 
@@ -119,13 +126,20 @@ int ring(const Args& args) {
   std::vector<Pid> pids;
   for (uint64_t i = 0; i < n; ++i) pids.push_back(rt.spawn<RingNode>(&done).value());
   for (uint64_t i = 0; i < n; ++i) (void)rt.send(pids[i], Next{pids[(i + 1) % n]});
+  const uint64_t scrape_every = args.get("scrape-every-ms", 0);
+  std::function<uint64_t()> stop_scraper;
+  if (scrape_every > 0) stop_scraper = start_scraper(rt, scrape_every);
   const auto t0 = Clock::now();
   (void)rt.send(pids[0], Token{hops});
   done.get_future().wait();
   const double wall = seconds_since(t0);
-  std::printf("bench=ring impl=canopy processes=%llu hops=%llu hops_per_s=%.0f wall_s=%.3f schedulers=%u telemetry=%s\n",
-              static_cast<unsigned long long>(n), static_cast<unsigned long long>(hops), hops / wall, wall,
-              scheduler_count(rt), rt.options().telemetry.enabled ? "full" : "off");
+  const uint64_t scrapes = stop_scraper ? stop_scraper() : 0;
+  std::printf(
+      "bench=ring impl=canopy processes=%llu hops=%llu hops_per_s=%.0f wall_s=%.3f schedulers=%u telemetry=%s "
+      "scrape_every_ms=%llu scrapes=%llu\n",
+      static_cast<unsigned long long>(n), static_cast<unsigned long long>(hops), hops / wall, wall, scheduler_count(rt),
+      rt.options().telemetry.enabled ? "full" : "off", static_cast<unsigned long long>(scrape_every),
+      static_cast<unsigned long long>(scrapes));
   return 0;
 }
 
@@ -291,6 +305,9 @@ int main(int argc, char** argv) {
                  "  pingpong --roundtrips 1000000\n"
                  "  spawn    --processes 1000000\n"
                  "  fanin    --producers 8 --messages 1000000\n"
+                 "  table    --threads 2 --entries 1000000\n"
+                 "  scrape   --series 10000 (--rounds 20)\n"
+                 "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --telemetry full|off (default full: built-in metrics and the poller)\n");
     return 2;
@@ -301,6 +318,8 @@ int main(int argc, char** argv) {
   if (workload == "pingpong") return pingpong(args);
   if (workload == "spawn") return spawn(args);
   if (workload == "fanin") return fanin(args);
-  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin)\n", workload.c_str());
+  if (workload == "table") return table_bench(argc, argv);
+  if (workload == "scrape") return scrape_bench(argc, argv);
+  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, table, scrape)\n", workload.c_str());
   return 2;
 }

@@ -285,7 +285,10 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
       e.pid = r.value();
       e.last_error.clear();
       e.backoff = spec_.flags.backoff_initial;
+      // A dynamic child is named by its pid: a restarted one answers to its new pid.
+      if (dynamic()) e.spec.id = e.pid.to_string();
       update_info(i, [&](ChildInfo& c) {
+        if (dynamic()) c.id = e.spec.id;
         c.pid = e.pid;
         c.state = ChildState::running;
         c.last_start_error.clear();

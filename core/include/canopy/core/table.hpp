@@ -157,7 +157,9 @@ class Table {
   }
   // Iteration (ets:first / ets:next), safe under concurrent writes: every key
   // present for the whole iteration is visited exactly once, removed keys
-  // are skipped, and a cursor pins nothing.
+  // are skipped, keys inserted meanwhile may or may not be visited, the
+  // iteration always ends, and a cursor pins nothing. Order: key order for an
+  // ordered_set, unspecified (stripe by stripe, oldest first) for a set.
   //   for (auto c = t.first(); c.ok() && !c->end(); c = t.next(*c)) use(c->key(), c->value());
   Result<Cursor> first() const {
     if (!impl_) return empty_error();

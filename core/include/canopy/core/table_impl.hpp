@@ -307,10 +307,13 @@ class TableCursor {
  private:
   template <typename, typename, typename, typename, typename>
   friend class TableImpl;
-  TableCursor(size_t stripe, uint64_t seq, std::pair<K, V> entry)
-      : stripe_(stripe), seq_(seq), entry_(std::move(entry)) {}
+  TableCursor(size_t stripe, uint64_t seq, uint64_t limit, std::pair<K, V> entry)
+      : stripe_(stripe), seq_(seq), limit_(limit), entry_(std::move(entry)) {}
   size_t stripe_ = 0;
   uint64_t seq_ = 0;
+  // Entries of this stripe numbered above limit_ arrived after the
+  // iteration reached it: skipped, so an iteration always ends.
+  uint64_t limit_ = kTableNone;
   std::optional<std::pair<K, V>> entry_;
 };
 
@@ -342,10 +345,29 @@ class TableImpl final : public TableBase {
     Node* node;  // null once removed
   };
 
+  // A set's index slot. Small trivially copyable keys and values are also
+  // kept in the slot, with the deadline, so a lookup reads the slot and never
+  // the node: one memory access instead of two.
+  static constexpr bool kInline = kHashable && std::is_trivially_copyable_v<K> && std::is_trivially_copyable_v<V> &&
+                                  std::is_default_constructible_v<K> && std::is_default_constructible_v<V> &&
+                                  sizeof(K) <= 16 && sizeof(V) <= 16;
+  struct InlineSlot {
+    Node* node;  // null = empty
+    K key;
+    V value;
+    uint64_t expires_at;
+  };
+  struct NodeSlot {
+    uint64_t hash;
+    Node* node;  // null = empty
+  };
+  using Slot = std::conditional_t<kInline, InlineSlot, NodeSlot>;
+
   // Bookkeeping bytes per entry: the node beyond key and value, the index's
-  // share (an rb-tree node header, or about two open-addressing slots) and
-  // the log slot.
-  static constexpr size_t kEntryOverhead = (sizeof(Node) - sizeof(K) - sizeof(V)) + 32 + sizeof(LogSlot);
+  // share (an rb-tree node header, or two open-addressing slots: the index
+  // stays at most 3/4 full, and at least 3/8 after growing) and the log slot.
+  static constexpr size_t kIndexShare = std::max<size_t>(32, 2 * sizeof(Slot));
+  static constexpr size_t kEntryOverhead = (sizeof(Node) - sizeof(K) - sizeof(V)) + kIndexShare + sizeof(LogSlot);
   // An entry with a deadline also has a node in the expiry index.
   static constexpr size_t kExpiryOverhead = 32 + sizeof(typename ExpiryIndex::value_type);
 
@@ -377,6 +399,21 @@ class TableImpl final : public TableBase {
     const uint64_t h = hash_key(key);
     const size_t s = stripe_of(h);
     TableThreadSlot& me = locks_.my_slot();
+    if constexpr (kInline) {
+      if (!ordered_) {
+        // The slot has everything: the node is not touched (but by evict_lru).
+        ReadGuard g(locks_, s, me);
+        const Slot* slot = stripe_data_[s].index.find_slot(h, key);
+        if (slot != nullptr && (slot->expires_at == 0 || slot->expires_at > clock_->now_ms())) {
+          if (lru_) slot->node->second.last_access.store(next_tick(), std::memory_order_relaxed);
+          Result<V> r(slot->value);
+          me.hits.fetch_add(1, std::memory_order_relaxed);
+          return r;
+        }
+        me.misses.fetch_add(1, std::memory_order_relaxed);
+        return Error(Errc::not_registered, "key not found");
+      }
+    }
     {
       ReadGuard g(locks_, s, me);
       Node* n = find_locked(stripe_data_[s], h, key);
@@ -445,7 +482,9 @@ class TableImpl final : public TableBase {
   // The first entry after `after` (or the first of all): in key order for an
   // ordered_set; stripe by stripe in insertion order for a set. A key present
   // for the whole iteration is returned exactly once whatever else is written
-  // meanwhile (an overwrite keeps the key's place).
+  // meanwhile (an overwrite keeps the key's place); a key inserted during the
+  // iteration may or may not be; and the iteration always ends (entries that
+  // arrive in a stripe after the iteration reached it are skipped).
   Result<Cursor> next(const Cursor* after) const {
     if (Status st = check_read(after == nullptr ? "first" : "next"); !st.ok()) return st.error();
     if (after != nullptr && after->end()) return Cursor{};
@@ -454,23 +493,29 @@ class TableImpl final : public TableBase {
     if (ordered_) {
       if constexpr (kOrdered) {
         ReadGuard g(locks_, 0, me);
-        const Tree& tree = stripe_data_[0].tree;
-        for (auto it = after != nullptr ? tree.upper_bound(after->key()) : tree.begin(); it != tree.end(); ++it) {
-          if (expired_lazy(&*it, now)) continue;
-          return Cursor(0, it->second.seq, std::pair<K, V>(it->first, it->second.value));
+        const Stripe& st = stripe_data_[0];
+        const uint64_t limit = after != nullptr ? after->limit_ : newest_seq_locked(st);
+        for (auto it = after != nullptr ? st.tree.upper_bound(after->key()) : st.tree.begin(); it != st.tree.end();
+             ++it) {
+          if (it->second.seq > limit || expired_lazy(&*it, now)) continue;
+          return Cursor(0, it->second.seq, limit, std::pair<K, V>(it->first, it->second.value));
         }
       }
       return Cursor{};
     }
     size_t s = after != nullptr ? after->stripe_ : 0;
     uint64_t seq = after != nullptr ? after->seq_ : 0;
-    for (; s < stripes_; ++s, seq = 0) {
+    uint64_t limit = after != nullptr ? after->limit_ : kTableNone;
+    for (; s < stripes_; ++s, seq = 0, limit = kTableNone) {
       ReadGuard g(locks_, s, me);
-      const Log& log = stripe_data_[s].log;
+      const Stripe& st = stripe_data_[s];
+      if (limit == kTableNone) limit = newest_seq_locked(st);
+      const Log& log = st.log;
       for (size_t i = log.upper_index(seq); i < log.end_index(); ++i) {
         Node* n = log.node_at(i);
         if (n == nullptr || expired_lazy(n, now)) continue;
-        return Cursor(s, n->second.seq, std::pair<K, V>(n->first, n->second.value));
+        if (n->second.seq > limit) break;  // the log is in seq order
+        return Cursor(s, n->second.seq, limit, std::pair<K, V>(n->first, n->second.value));
       }
     }
     return Cursor{};
@@ -508,10 +553,17 @@ class TableImpl final : public TableBase {
         Payload& p = n->second;
         if (const char* bound = account(0, bytes, p.bytes)) return reject(op, bound, bytes - p.bytes);
         set_deadline_locked(st, n, expires_at);
-        p.value = std::move(value);
-        table_add(st.bytes, bytes, p.bytes);
-        p.bytes = bytes;
+        // Swap rather than assign: the entry takes the new value's storage
+        // (assigning into a string may keep its old, larger buffer), and the
+        // old value is destroyed after the lock.
+        using std::swap;
+        swap(p.value, value);
+        const size_t now_bytes = entry_bytes(n->first, p.value, expires_at != 0);
+        if (now_bytes != bytes) (void)account(0, now_bytes, bytes);
+        table_add(st.bytes, now_bytes, p.bytes);
+        p.bytes = now_bytes;
         if (lru_) p.last_access.store(next_tick(), std::memory_order_relaxed);
+        refresh_locked(st, h, n);
       } else {
         if (const char* bound = account(1, bytes, 0)) return reject(op, bound, bytes);
         try {
@@ -563,6 +615,7 @@ class TableImpl final : public TableBase {
         p.bytes = bytes;
       }
       if (lru_) p.last_access.store(next_tick(), std::memory_order_relaxed);
+      refresh_locked(st, h, n);
       table_bump(st.updates);
       result.emplace(p.value);
     }
@@ -710,36 +763,53 @@ class TableImpl final : public TableBase {
 
  private:
   static constexpr size_t kSweepLockBatch = 1024;
-  static constexpr size_t kExactLruLimit = 64;
+  static constexpr size_t kExactLruLimit = 128;
   static constexpr int kLruSamples = 16;
 
   // --- an open-addressing index (linear probing, backward-shift deletion)
-  // of node pointers with their full hashes. It does not own the nodes.
-  struct Slot {
-    uint64_t hash;
-    Node* node;  // null = empty
-  };
+  // of node pointers (see Slot). It does not own the nodes.
   class HashIndex {
    public:
-    Node* find(uint64_t h, const K& key) const {
+    const Slot* find_slot(uint64_t h, const K& key) const {
       if (count_ == 0) return nullptr;
       for (size_t i = h & mask_;; i = (i + 1) & mask_) {
         const Slot& slot = slots_[i];
         if (slot.node == nullptr) return nullptr;
-        if (slot.hash == h && Eq{}(slot.node->first, key)) return slot.node;
+        if constexpr (kInline) {
+          if (Eq{}(slot.key, key)) return &slot;
+        } else {
+          if (slot.hash == h && Eq{}(slot.node->first, key)) return &slot;
+        }
       }
+    }
+    Node* find(uint64_t h, const K& key) const {
+      const Slot* slot = find_slot(h, key);
+      return slot != nullptr ? slot->node : nullptr;
     }
     // Makes room for one more (may throw; nothing changes then).
     void reserve_one() {
       if ((count_ + 1) * 4 > capacity() * 3) rehash(capacity() == 0 ? 8 : capacity() * 2);
     }
+    // After reserve_one(); `n` must be complete (an inline slot copies it).
     void insert(uint64_t h, Node* n) noexcept {
       for (size_t i = h & mask_;; i = (i + 1) & mask_) {
         if (slots_[i].node == nullptr) {
-          slots_[i] = Slot{h, n};
+          slots_[i] = make_slot(h, n);
           ++count_;
           return;
         }
+      }
+    }
+    // The node's value or deadline changed: update its inline copy.
+    void refresh(uint64_t h, const Node* n) noexcept {
+      if constexpr (kInline) {
+        size_t i = h & mask_;
+        while (slots_[i].node != n) i = (i + 1) & mask_;
+        slots_[i].value = n->second.value;
+        slots_[i].expires_at = n->second.expires_at;
+      } else {
+        (void)h;
+        (void)n;
       }
     }
     void erase(uint64_t h, const Node* n) noexcept {
@@ -748,7 +818,7 @@ class TableImpl final : public TableBase {
       for (size_t j = i;;) {
         j = (j + 1) & mask_;
         if (slots_[j].node == nullptr) break;
-        const size_t home = slots_[j].hash & mask_;
+        const size_t home = hash_of(slots_[j]) & mask_;
         // Slot j may move back to the hole at i unless its home lies in (i, j].
         const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
@@ -756,7 +826,7 @@ class TableImpl final : public TableBase {
           i = j;
         }
       }
-      slots_[i] = Slot{0, nullptr};
+      slots_[i] = Slot{};
       --count_;
       // Give memory back after mass removals (a sweep, a clear).
       if (capacity() > 64 && count_ * 8 < capacity()) {
@@ -772,13 +842,28 @@ class TableImpl final : public TableBase {
     size_t capacity() const { return slots_ ? mask_ + 1 : 0; }
 
    private:
+    static Slot make_slot(uint64_t h, Node* n) {
+      if constexpr (kInline) {
+        (void)h;
+        return Slot{n, n->first, n->second.value, n->second.expires_at};
+      } else {
+        return Slot{h, n};
+      }
+    }
+    static uint64_t hash_of(const Slot& slot) {
+      if constexpr (kInline) {
+        return table_mix(static_cast<uint64_t>(Hash{}(slot.key)));
+      } else {
+        return slot.hash;
+      }
+    }
     void rehash(size_t cap) {
       auto fresh = std::make_unique<Slot[]>(cap);
       const size_t mask = cap - 1;
       for (size_t i = 0, n = capacity(); i < n; ++i) {
         const Slot& slot = slots_[i];
         if (slot.node == nullptr) continue;
-        size_t j = slot.hash & mask;
+        size_t j = hash_of(slot) & mask;
         while (fresh[j].node != nullptr) j = (j + 1) & mask;
         fresh[j] = slot;
       }
@@ -898,6 +983,11 @@ class TableImpl final : public TableBase {
   }
   size_t stripe_of(uint64_t h) const { return static_cast<size_t>(h >> 40) & stripe_mask_; }
   uint64_t next_tick() const { return tick_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // The highest seq an entry of this stripe has now (under its lock): later
+  // inserts into it are numbered above.
+  uint64_t newest_seq_locked(const Stripe& st) const {
+    return fifo_ ? seq_.load(std::memory_order_relaxed) : st.next_seq - 1;
+  }
 
   static bool expired(const Node* n, uint64_t now) { return n->second.expires_at != 0 && n->second.expires_at <= now; }
   bool expired_lazy(const Node* n, uint64_t& now) const {
@@ -959,7 +1049,6 @@ class TableImpl final : public TableBase {
         st.index.reserve_one();
         n = new Node(std::piecewise_construct, std::forward_as_tuple(std::move(key)),
                      std::forward_as_tuple(std::move(value)));
-        st.index.insert(h, n);
       }
     }
     Payload& p = n->second;
@@ -967,7 +1056,12 @@ class TableImpl final : public TableBase {
       try {
         p.expiry = st.expiry.emplace(expires_at, n);
       } catch (...) {
-        drop_node_locked(st, h, n);
+        // Not yet in the index or the log.
+        if (ordered_) {
+          if constexpr (kOrdered) st.tree.erase(n->first);
+        } else {
+          delete n;
+        }
         throw;
       }
       p.expires_at = expires_at;
@@ -976,21 +1070,24 @@ class TableImpl final : public TableBase {
     p.seq = fifo_ ? seq_.fetch_add(1, std::memory_order_relaxed) + 1 : st.next_seq++;
     p.bytes = bytes;
     if (lru_) p.last_access.store(next_tick(), std::memory_order_relaxed);
+    if constexpr (kHashable) {
+      if (!ordered_) st.index.insert(h, n);  // complete now: an inline slot copies it
+    }
+    (void)h;
     st.log.append(p.seq, n);
     st.front_seq.store(st.log.front_seq(), std::memory_order_relaxed);
     table_add(st.entries, 1, 0);
     table_add(st.bytes, bytes, 0);
   }
 
-  // Removes a node that is in the index or tree only (a failed add).
-  void drop_node_locked(Stripe& st, uint64_t h, Node* n) {
-    if (ordered_) {
-      if constexpr (kOrdered) st.tree.erase(n->first);
+  // The entry's value or deadline changed: refresh the index's inline copy.
+  void refresh_locked(Stripe& st, uint64_t h, const Node* n) {
+    if constexpr (kInline) {
+      if (!ordered_) st.index.refresh(h, n);
     } else {
-      if constexpr (kHashable) {
-        st.index.erase(h, n);
-        delete n;
-      }
+      (void)st;
+      (void)h;
+      (void)n;
     }
   }
 

@@ -37,7 +37,7 @@ enum class TableConcurrency : uint8_t { read_heavy, write_heavy };
 //   evict_oldest  the entry inserted first goes (FIFO; overwriting a key
 //                 keeps its place, it does not make it younger);
 //   evict_lru     the least recently used entry goes: exact while the table
-//                 holds at most 64 entries, beyond that the least recently used
+//                 holds at most 128 entries, beyond that the least recently used
 //                 of 16 random samples (Redis's approximation).
 enum class EvictionPolicy : uint8_t { reject, evict_oldest, evict_lru };
 

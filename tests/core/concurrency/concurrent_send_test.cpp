@@ -1,0 +1,176 @@
+// Many threads sending to one process, through unbounded and bounded mailboxes.
+#include <latch>
+
+#include "test_support.hpp"
+
+using namespace canopy;
+using namespace canopy_test;
+
+namespace {
+
+struct Seq {
+  int sender;
+  int n;
+};
+
+// Counts Seq messages and checks that each sender's numbers arrive in order.
+struct SeqSink {
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> out_of_order{0};
+};
+
+FunctionActor::Fn seq_consumer(SeqSink& sink, int senders) {
+  return [&sink, last = std::vector<int>(senders, -1)](FunctionActor&, Message& m) mutable {
+    if (auto* s = m.as<Seq>()) {
+      if (s->sender < 0 || s->sender >= static_cast<int>(last.size()) || s->n <= last[s->sender]) {
+        sink.out_of_order.fetch_add(1);
+      } else {
+        last[s->sender] = s->n;
+      }
+      sink.received.fetch_add(1);
+    }
+  };
+}
+
+SpawnOptions bounded(uint32_t capacity, OverflowPolicy policy) {
+  MailboxOptions m;
+  m.capacity = capacity;
+  m.overflow = policy;
+  SpawnOptions o;
+  o.mailbox = m;
+  return o;
+}
+
+// Runs `threads` senders, each sending `per_thread` Seq messages to `to`.
+// Returns the codes counted per kind.
+struct SendTally {
+  std::atomic<uint64_t> ok{0};
+  std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> full{0};
+  std::atomic<uint64_t> other{0};
+};
+
+void blast(Runtime& rt, Pid to, int threads, int per_thread, SendTally& tally) {
+  std::latch start(threads);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t) {
+    senders.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int n = 0; n < per_thread; ++n) {
+        switch (rt.send(to, Seq{t, n}).code()) {
+          case Errc::ok: tally.ok.fetch_add(1); break;
+          case Errc::dropped: tally.dropped.fetch_add(1); break;
+          case Errc::mailbox_full: tally.full.fetch_add(1); break;
+          default: tally.other.fetch_add(1); break;
+        }
+      }
+    });
+  }
+  for (auto& s : senders) s.join();
+}
+
+}  // namespace
+
+TEST_CASE("many threads sending to one process: every message arrives, each sender's in order",
+          "[core][concurrency][mailbox]") {
+  constexpr int kThreads = 8;
+  const int per_thread = scaled(20'000);
+  const uint64_t total = static_cast<uint64_t>(kThreads) * per_thread;
+  SeqSink sink;
+  SendTally tally;
+  Runtime rt(schedulers(2));
+  const Pid consumer = spawn_fn(rt, seq_consumer(sink, kThreads));
+  blast(rt, consumer, kThreads, per_thread, tally);
+  CHECK(tally.ok.load() == total);
+  CHECK(tally.other.load() == 0u);
+  REQUIRE(eventually([&] { return sink.received.load() == total; }));
+  CHECK(sink.out_of_order.load() == 0u);
+  CHECK(rt.stats().messages_sent >= total);
+  CHECK(info_of(rt, consumer).messages_handled == total);
+}
+
+TEST_CASE("many threads sending into a small block-policy mailbox: nothing is lost",
+          "[core][concurrency][mailbox]") {
+  constexpr int kThreads = 4;
+  const int per_thread = scaled(5'000);
+  const uint64_t total = static_cast<uint64_t>(kThreads) * per_thread;
+  SeqSink sink;
+  SendTally tally;
+  Runtime rt(schedulers(2));
+  const Pid consumer = spawn_fn(rt, seq_consumer(sink, kThreads), bounded(8, OverflowPolicy::block));
+  blast(rt, consumer, kThreads, per_thread, tally);
+  CHECK(tally.ok.load() == total);
+  REQUIRE(eventually([&] { return sink.received.load() == total; }));
+  CHECK(sink.out_of_order.load() == 0u);
+  const auto s = rt.stats();
+  CHECK(s.dropped_by(DropReason::rejected) == 0u);
+  CHECK(s.dropped_by(DropReason::drop_newest) == 0u);
+  CHECK(s.dropped_by(DropReason::drop_oldest) == 0u);
+}
+
+TEST_CASE("many threads sending into a small lossy mailbox: sends, drops and receipts add up",
+          "[core][concurrency][mailbox]") {
+  constexpr int kThreads = 4;
+  const int per_thread = scaled(10'000);
+  const uint64_t total = static_cast<uint64_t>(kThreads) * per_thread;
+  SeqSink sink;
+  SendTally tally;
+  Runtime rt(schedulers(2));
+
+  SECTION("drop_newest") {
+    const Pid consumer = spawn_fn(rt, seq_consumer(sink, kThreads), bounded(8, OverflowPolicy::drop_newest));
+    blast(rt, consumer, kThreads, per_thread, tally);
+    CHECK(tally.ok.load() + tally.dropped.load() == total);
+    CHECK(tally.other.load() + tally.full.load() == 0u);
+    REQUIRE(eventually([&] { return sink.received.load() == tally.ok.load(); }));
+    CHECK(rt.stats().dropped_by(DropReason::drop_newest) == tally.dropped.load());
+    CHECK(info_of(rt, consumer).messages_dropped == tally.dropped.load());
+  }
+  SECTION("reject") {
+    const Pid consumer = spawn_fn(rt, seq_consumer(sink, kThreads), bounded(8, OverflowPolicy::reject));
+    blast(rt, consumer, kThreads, per_thread, tally);
+    CHECK(tally.ok.load() + tally.full.load() == total);
+    CHECK(tally.other.load() + tally.dropped.load() == 0u);
+    REQUIRE(eventually([&] { return sink.received.load() == tally.ok.load(); }));
+    CHECK(rt.stats().dropped_by(DropReason::rejected) == tally.full.load());
+  }
+  SECTION("drop_oldest") {
+    const Pid consumer = spawn_fn(rt, seq_consumer(sink, kThreads), bounded(8, OverflowPolicy::drop_oldest));
+    blast(rt, consumer, kThreads, per_thread, tally);
+    CHECK(tally.ok.load() == total);
+    REQUIRE(eventually([&] {
+      return sink.received.load() + rt.stats().dropped_by(DropReason::drop_oldest) == total &&
+             info_of(rt, consumer).mailbox_length == 0;
+    }));
+    CHECK(info_of(rt, consumer).messages_dropped == rt.stats().dropped_by(DropReason::drop_oldest));
+  }
+  // Whatever was kept arrived in each sender's order.
+  CHECK(sink.out_of_order.load() == 0u);
+}
+
+TEST_CASE("many processes sending to many: every message arrives", "[core][concurrency][mailbox]") {
+  constexpr int kProcesses = 100;
+  const int per_process = scaled(1'000);
+  const uint64_t total = static_cast<uint64_t>(kProcesses) * per_process;
+  struct Go {};
+  auto peers = std::make_shared<std::vector<Pid>>();
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> failed{0};
+  Runtime rt(schedulers(2));
+  for (int i = 0; i < kProcesses; ++i) {
+    peers->push_back(spawn_fn(rt, [&, peers, i, per_process](FunctionActor& self, Message& m) {
+      if (m.is<Go>()) {
+        uint32_t x = static_cast<uint32_t>(i) * 2654435761u + 1;
+        for (int n = 0; n < per_process; ++n) {
+          x = x * 1664525u + 1013904223u;
+          if (!self.send((*peers)[x % peers->size()], n).ok()) failed.fetch_add(1);
+        }
+      } else if (m.is<int>()) {
+        received.fetch_add(1);
+      }
+    }));
+  }
+  for (const Pid p : *peers) REQUIRE_OK(rt.send(p, Go{}));
+  REQUIRE(eventually([&] { return received.load() == total; }));
+  CHECK(failed.load() == 0u);
+}

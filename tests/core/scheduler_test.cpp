@@ -1,0 +1,144 @@
+// Scheduling: fairness under endless self-sends and ping-pong, and the
+// utilization figures. Bounds are generous: tests check behaviour, the
+// benchmarks check speed.
+#include "test_support.hpp"
+
+using namespace canopy;
+using namespace canopy_test;
+
+namespace {
+struct Tick {};
+struct Ball {
+  Pid other;
+};
+}  // namespace
+
+TEST_CASE("a process that sends itself a message in every handler cannot starve another", "[core][scheduler]") {
+  std::atomic<uint64_t> spins{0};
+  std::atomic<bool> other_ran{false};
+  Runtime rt(schedulers(1));
+  const Pid hog = spawn_fn(rt, [&](FunctionActor& self, Message&) {
+    spins.fetch_add(1);
+    (void)self.send(self.self(), Tick{});
+  });
+  REQUIRE_OK(rt.send(hog, Tick{}));
+  // Make sure the endless loop is going before the other process needs to run.
+  REQUIRE(eventually([&] { return spins.load() > 10'000; }));
+
+  const Pid other = spawn_fn(rt, [&](FunctionActor&, Message&) { other_ran = true; });
+  REQUIRE_OK(rt.send(other, 1));
+  REQUIRE(eventually([&] { return other_ran.load(); }));
+  CHECK(rt.scheduler_stats()[0].exhausted_slices > 0u);
+  CHECK(rt.alive(hog));
+
+  REQUIRE_OK(rt.exit(hog, ExitReason::kill()));
+  REQUIRE(eventually([&] { return dead(rt, hog); }));
+}
+
+TEST_CASE("two processes messaging each other forever cannot starve a third", "[core][scheduler]") {
+  std::atomic<uint64_t> volleys{0};
+  std::atomic<bool> third_ran{false};
+  Runtime rt(schedulers(1));
+  auto player = [&](FunctionActor& self, Message& m) {
+    if (auto* b = m.as<Ball>()) {
+      volleys.fetch_add(1);
+      (void)self.send(b->other, Ball{self.self()});
+    }
+  };
+  const Pid a = spawn_fn(rt, player);
+  const Pid b = spawn_fn(rt, player);
+  REQUIRE_OK(rt.send(a, Ball{b}));
+  REQUIRE(eventually([&] { return volleys.load() > 10'000; }));
+
+  // The third is woken by a process running on the same scheduler, not only from outside.
+  const Pid third = spawn_fn(rt, [&](FunctionActor&, Message&) { third_ran = true; });
+  auto relay = spawn_probe(rt);
+  REQUIRE_OK(rt.send(relay.pid, Forward{third, 1}));
+  REQUIRE(eventually([&] { return third_ran.load(); }));
+  CHECK(relay.state->send_results.snapshot() == std::vector<Errc>{Errc::ok});
+
+  REQUIRE_OK(rt.exit(a, ExitReason::kill()));
+  REQUIRE_OK(rt.exit(b, ExitReason::kill()));
+  REQUIRE(eventually([&] { return dead(rt, a) && dead(rt, b); }));
+}
+
+TEST_CASE("scheduler utilization is low when idle and high under a busy process", "[core][scheduler][utilization]") {
+  SECTION("idle") {
+    Runtime rt(schedulers(2));
+    auto p = spawn_probe(rt);  // a process exists but has nothing to do
+    const auto before = rt.scheduler_stats();
+    // A measurement window, not synchronisation.
+    std::this_thread::sleep_for(300ms);
+    const auto after = rt.scheduler_stats();
+    REQUIRE(before.size() == 2u);
+    REQUIRE(after.size() == 2u);
+    for (size_t i = 0; i < after.size(); ++i) {
+      INFO("scheduler " << i);
+      CHECK(after[i].id == i);
+      CHECK(after[i].wall_ns > before[i].wall_ns);
+      CHECK(after[i].busy_ns <= after[i].wall_ns);
+      CHECK(after[i].idle_ns == after[i].wall_ns - after[i].busy_ns);
+      CHECK(utilization(before[i], after[i]) < 0.2);
+    }
+    CHECK(rt.alive(p.pid));
+  }
+  SECTION("a process busy-looping on one scheduler") {
+    std::atomic<uint64_t> rounds{0};
+    std::atomic<bool> stop{false};
+    Runtime rt(schedulers(1));
+    const Pid busy = spawn_fn(rt, [&](FunctionActor& self, Message&) {
+      rounds.fetch_add(1);
+      spin_for(1000us);  // about 1 ms of work per message
+      if (!stop.load()) (void)self.send(self.self(), Tick{});
+    });
+    REQUIRE_OK(rt.send(busy, Tick{}));
+    REQUIRE(eventually([&] { return rounds.load() > 0; }));
+    const auto before = rt.scheduler_stats();
+    std::this_thread::sleep_for(300ms);  // a measurement window
+    const auto after = rt.scheduler_stats();
+    stop = true;
+    const double u = utilization(before[0], after[0]);
+    INFO("utilization " << u);
+    CHECK(u > 0.5);
+    CHECK(u <= 1.0);
+    CHECK(after[0].slices >= before[0].slices);
+  }
+}
+
+namespace {
+struct SendThenBlock {
+  std::vector<Pid> to;
+  Block block;
+};
+}  // namespace
+
+TEST_CASE("processes made runnable by a handler that then blocks are run by another scheduler",
+          "[core][scheduler]") {
+  // The woken processes sit in the blocked scheduler's `next` slot and local
+  // queue; an idle scheduler must take them over.
+  constexpr int kWoken = 5;
+  Block block;
+  std::atomic<int> sent{0};
+  Runtime rt(schedulers(2));
+  OpenOnExit guard{block.release};
+  std::vector<Probe> woken;
+  std::vector<Pid> targets;
+  for (int i = 0; i < kWoken; ++i) {
+    woken.push_back(spawn_probe(rt));
+    targets.push_back(woken.back().pid);
+  }
+  const Pid blocker = spawn_fn(rt, [&](FunctionActor& self, Message& m) {
+    if (auto* s = m.as<SendThenBlock>()) {
+      for (const Pid to : s->to) {
+        if (self.send(to, 1).ok()) sent.fetch_add(1);
+      }
+      s->block.entered->open();
+      (void)s->block.release->wait();
+    }
+  });
+  REQUIRE_OK(rt.send(blocker, SendThenBlock{targets, block}));
+  REQUIRE(block.entered->wait());
+  CHECK(sent.load() == kWoken);
+  for (auto& w : woken) REQUIRE(w.state->ints.wait_size(1));
+  CHECK_FALSE(block.release->is_open());  // all of that happened while the handler was still blocked
+}
