@@ -10,6 +10,7 @@
 #include "canopy/config/config.hpp"
 #include "canopy/config/rules.hpp"
 #include "canopy/core/runtime.hpp"
+#include "canopy/core/table.hpp"
 #include "canopy/exporters/exposition.hpp"
 #include "canopy/exporters/http_server.hpp"
 #include "canopy/exporters/push.hpp"
@@ -31,6 +32,24 @@ std::string json_escape(const std::string& s) {
     o += c;
   }
   return o;
+}
+
+std::string tables_json(Runtime& rt) {
+  std::string out = "[";
+  for (const TableInfo& t : tables(rt)) {
+    if (t.deleted) continue;
+    if (out.size() > 1) out += ",";
+    out += "{\"name\":\"" + json_escape(t.name) + "\",\"id\":" + std::to_string(t.id) + ",\"owner\":\"" +
+           t.owner.to_string() + "\",\"kind\":\"" + to_string(t.kind) + "\",\"access\":\"" + to_string(t.access) +
+           "\",\"size\":" + std::to_string(t.size) + ",\"memory_bytes\":" + std::to_string(t.memory_bytes) +
+           ",\"max_entries\":" + std::to_string(t.max_entries) + ",\"max_bytes\":" + std::to_string(t.max_bytes) +
+           ",\"on_full\":\"" + to_string(t.on_full) + "\",\"default_ttl_seconds\":" +
+           std::to_string(t.default_ttl.count() / 1000.0) + ",\"inserts\":" + std::to_string(t.counters.inserts) +
+           ",\"hits\":" + std::to_string(t.counters.hits) + ",\"misses\":" + std::to_string(t.counters.misses) +
+           ",\"evictions\":" + std::to_string(t.counters.evictions()) + ",\"expiries\":" +
+           std::to_string(t.counters.expiries) + "}";
+  }
+  return out + "]";
 }
 
 std::string alerts_json(const config::Config& cfg) {
@@ -140,6 +159,7 @@ int run(const std::string& config_path) {
   hooks.reload = [&] { return live.reload(rt); };
   hooks.set_log_level = [](const std::string& level) { return set_log_level(level); };
   hooks.alerts_json = [&] { return live.alerts(); };
+  hooks.tables_json = [&] { return tables_json(rt); };
   hooks.extra_api = [&](const std::string& method, const std::vector<std::string>& parts, const std::string& body,
                         int& status, std::string& json) {
     return workload && workload->route(method, parts, body, status, json);

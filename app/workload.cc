@@ -8,6 +8,7 @@
 
 #include "canopy/core/gen_server.hpp"
 #include "canopy/core/supervisor.hpp"
+#include "canopy/core/table.hpp"
 #include "canopy/core/task_supervisor.hpp"
 
 namespace canopy::app {
@@ -50,6 +51,9 @@ constexpr const char* kReports = "report_builder";
 constexpr const char* kFraud = "fraud_check";
 constexpr const char* kFlakySup = "flaky_sup";
 constexpr const char* kWorkersRegistry = "workers";
+constexpr const char* kOrderCache = "order_cache";
+constexpr const char* kSessions = "session_cache";
+constexpr size_t kLeakCap = 500'000;
 // Bounds that keep every fault from exhausting the machine.
 constexpr uint32_t kFloodMailboxCap = 200'000;
 constexpr uint32_t kOrphans = 25;
@@ -87,9 +91,28 @@ class Producer final : public Actor {
 class OrderIntake final : public Actor {
  public:
   explicit OrderIntake(SharedPtr s) : s_(std::move(s)) {}
+  // Two tables it owns (they go with it and come back with its restart): a
+  // bounded cache of recent orders with a TTL, and the sessions table, which
+  // has neither a TTL nor a bound — the `table_leak` fault fills it.
+  Status init() override {
+    auto cache = Table<uint64_t, std::string>::create(
+        runtime(), TableOptions{.name = kOrderCache, .access = TableAccess::public_, .default_ttl = std::chrono::seconds(30),
+                                .max_entries = std::max<size_t>(1, s_->cfg.table_entries), .on_full = EvictionPolicy::evict_lru});
+    if (!cache.ok()) return cache.error();
+    cache_.emplace(cache.value());
+    auto sessions = Table<std::string, std::string>::create(runtime(), TableOptions{.name = kSessions, .access = TableAccess::public_});
+    if (!sessions.ok()) return sessions.error();
+    sessions_.emplace(sessions.value());
+    return {};
+  }
   void handle(Message& m) override {
     auto* order = m.as<Order>();
     if (order == nullptr) return;
+    (void)cache_->insert(order->id, order->customer);
+    if (s_->table_leak.load(std::memory_order_relaxed) && sessions_->size() < kLeakCap) {
+      (void)sessions_->insert("session-" + std::to_string(order->id) + "-" + order->customer,
+                              std::string(48, 's'));
+    }
     if (workers_.empty() || ++routed_ % 256 == 0) refresh_workers();
     if (!workers_.empty()) (void)send(workers_[routed_ % workers_.size()], std::move(*order));
     const Pid ledger = runtime().whereis(kLedger);
@@ -113,6 +136,8 @@ class OrderIntake final : public Actor {
     }
   }
   SharedPtr s_;
+  std::optional<Table<uint64_t, std::string>> cache_;
+  std::optional<Table<std::string, std::string>> sessions_;
   std::vector<Pid> workers_;
   uint64_t routed_ = 0;
   bool flood_room_ = true;
@@ -314,7 +339,7 @@ std::vector<FaultState> Workload::faults() const {
   };
   return {
       state("mailbox_flood", shared_->mailbox_flood, kLedger, "the intake sends the ledger 50 entries per order; its mailbox grows (capped at 200000)"),
-      state("table_leak", shared_->table_leak, "session_cache", "sessions go into a table with no TTL and no bound"),
+      state("table_leak", shared_->table_leak, kSessions, "order_intake puts a session per order into session_cache, which has no TTL and no bound (capped at 500000 entries)"),
       state("orphans", shared_->orphans, "OrphanWorker", "25 processes spawned outside the supervision tree, unlinked"),
       state("crash_loop", shared_->crash_loop, kFlakySup, "payment_gateway crashes 100 ms after each start; flaky_sup exceeds its intensity"),
       state("runaway", shared_->runaway, kReports, "report_builder spins for 300 ms in each handler"),

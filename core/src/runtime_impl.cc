@@ -1011,14 +1011,6 @@ RuntimeStats Runtime::stats() const {
   return s;
 }
 
-void Runtime::set_table_hooks(std::function<size_t()> count, std::function<uint64_t()> memory,
-                              std::function<void()> poll) {
-  std::lock_guard lock(poll_mu_);
-  table_count_ = std::move(count);
-  table_memory_ = std::move(memory);
-  table_poll_ = std::move(poll);
-}
-
 RuntimeStats Runtime::stats_without_scan() const {
   RuntimeStats s;
   s.processes = live_.load(std::memory_order_relaxed);

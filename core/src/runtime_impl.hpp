@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "canopy/core/runtime.hpp"
+#include "canopy/core/table_types.hpp"
 #include "process.hpp"
 #include "process_table.hpp"
 #include "runtime_telemetry.hpp"
@@ -96,8 +97,6 @@ class Runtime {
   RuntimeTelemetry& telemetry() { return telemetry_; }
   // One poller round: emits the vm, scheduler, process, supervisor events.
   void poll();
-  // Installed by the table layer so the poller can count and measure tables.
-  void set_table_hooks(std::function<size_t()> count, std::function<uint64_t()> memory, std::function<void()> poll);
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;
@@ -158,9 +157,7 @@ class Runtime {
   RuntimeTelemetry telemetry_;
   std::mutex poll_mu_;
   std::vector<SchedulerStats> last_poll_stats_;  // guarded by poll_mu_
-  std::function<size_t()> table_count_;           // guarded by poll_mu_
-  std::function<uint64_t()> table_memory_;        // guarded by poll_mu_
-  std::function<void()> table_poll_;              // guarded by poll_mu_
+  std::unordered_map<uint64_t, TableCounters> last_table_counters_;  // guarded by poll_mu_, by table id
 
   ProcessTable table_;
   SchedulerPool schedulers_;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <unordered_set>
 
+#include "canopy/core/table.hpp"
 #include "cycle_clock.hpp"
 #include "runtime_impl.hpp"
 #include "supervisor_state.hpp"
@@ -118,6 +119,11 @@ void Runtime::poll() {
   uint64_t processes = 0, mailbox_messages = 0, mailbox_bytes = 0, heap_bytes = 0, orphans = 0, registry_keys = 0;
   uint32_t oldest_ms = 0;
 
+  std::vector<TableInfo> table_infos = canopy::tables(*facade_);
+  std::erase_if(table_infos, [](const TableInfo& t) { return t.deleted; });
+  uint64_t tables_bytes = 0;
+  for (const TableInfo& t : table_infos) tables_bytes += t.memory_bytes;
+
   const uint32_t hw = table_.high_water();
   for (uint32_t i = 0; i < hw; ++i) {
     ProcessRef ref = table_.acquire_index(i);
@@ -194,13 +200,13 @@ void Runtime::poll() {
                {"process_limit", static_cast<double>(table_.capacity())},
                {"process_usage_ratio", static_cast<double>(processes) / table_.capacity()},
                {"registered_count", static_cast<double>(names_count + registry_keys)},
-               {"table_count", static_cast<double>(table_count_ ? table_count_() : 0)},
+               {"table_count", static_cast<double>(table_infos.size())},
                {"orphan_count", static_cast<double>(orphans)},
                {"messages_sent", static_cast<double>(st.messages_sent)},
                {"mailbox_messages", static_cast<double>(mailbox_messages)}});
   bus.execute(*ev.vm_system_counts, {{"mailbox_oldest_age_seconds", oldest_ms / 1000.0}});
 
-  const uint64_t tables = table_memory_ ? table_memory_() : 0;
+  const uint64_t tables = tables_bytes;
   const uint64_t total = resident_bytes();
   const uint64_t accounted = heap_bytes + mailbox_bytes + tables;
   const std::pair<const char*, uint64_t> kinds[] = {{"total", total},
@@ -241,7 +247,33 @@ void Runtime::poll() {
                 {{"supervisor", s.name}});
   }
 
-  if (table_poll_) table_poll_();
+  // Tables: sizes, and evictions/expiries since the last round as events.
+  std::unordered_map<uint64_t, TableCounters> seen;
+  for (const TableInfo& t : table_infos) {
+    const std::string name = t.name.empty() ? "#" + std::to_string(t.id) : t.name;
+    double usage = 0;
+    if (t.max_entries > 0) usage = std::max(usage, static_cast<double>(t.size) / static_cast<double>(t.max_entries));
+    if (t.max_bytes > 0) usage = std::max(usage, static_cast<double>(t.memory_bytes) / static_cast<double>(t.max_bytes));
+    bus.execute(*ev.table_info,
+                {{"entries", static_cast<double>(t.size)},
+                 {"bytes", static_cast<double>(t.memory_bytes)},
+                 {"usage_ratio", usage},
+                 {"hits", static_cast<double>(t.counters.hits)},
+                 {"misses", static_cast<double>(t.counters.misses)}},
+                {{"table", name}});
+    const TableCounters before = last_table_counters_.count(t.id) ? last_table_counters_[t.id] : TableCounters{};
+    auto emit_delta = [&](const telemetry::Event& e, uint64_t now, uint64_t then, const char* reason) {
+      if (now <= then) return;
+      telemetry::Metadata md{{"table", name}};
+      if (reason != nullptr) md.set("reason", reason);
+      bus.execute(e, {{"count", static_cast<double>(now - then)}}, md);
+    };
+    emit_delta(*ev.table_evict, t.counters.evictions_max_entries, before.evictions_max_entries, "max_entries");
+    emit_delta(*ev.table_evict, t.counters.evictions_max_bytes, before.evictions_max_bytes, "max_bytes");
+    emit_delta(*ev.table_expire, t.counters.expiries, before.expiries, nullptr);
+    seen[t.id] = t.counters;
+  }
+  last_table_counters_ = std::move(seen);
 
   std::vector<telemetry::Family> snapshot;
   snapshot.push_back(mailboxes.family());

@@ -95,9 +95,11 @@ void RuntimeTelemetry::add_builtin_metrics() {
           "Times a supervisor gave up (restart intensity exceeded)");
   counter("canopy_boot_failures_total", {"canopy", "supervisor", "boot_failure"}, {"child"},
           "Children that failed to start during boot, by child");
-  counter("canopy_table_evictions_total", {"canopy", "table", "evict"}, {"table", "reason"},
-          "Entries evicted from a table, by reason");
-  counter("canopy_table_expirations_total", {"canopy", "table", "expire"}, {"table"}, "Entries expired from a table");
+  // The poller emits table evict/expire events with the count since its last round.
+  add(def(MetricType::sum, "canopy_table_evictions_total", {"canopy", "table", "evict"}, "count", {"table", "reason"},
+          "Entries evicted from a table, by reason"));
+  add(def(MetricType::sum, "canopy_table_expirations_total", {"canopy", "table", "expire"}, "count", {"table"},
+          "Entries expired from a table"));
 
   // Poller: node-wide.
   gauge("canopy_processes", counts, "process_count", {}, "Live processes");

@@ -59,11 +59,12 @@ void Scheduler::push_back(Process* p) {
   {
     std::lock_guard lock(queue_lock_);
     queue_.push_back(p);
-    queue_len_.store(static_cast<uint32_t>(queue_.size()), std::memory_order_relaxed);
+    // seq_cst with the idle count below (and the parker's mirror image): a
+    // parking scheduler sees this work, or this push sees it parked.
+    queue_len_.store(static_cast<uint32_t>(queue_.size()), std::memory_order_seq_cst);
   }
   // There is more runnable work than this thread can do right now.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (pool_.idle_count_.load(std::memory_order_relaxed) > 0) pool_.wake_one();
+  if (pool_.idle_count_.load(std::memory_order_seq_cst) > 0) pool_.wake_one();
 }
 
 bool Scheduler::in_long_slice() const {
@@ -72,7 +73,7 @@ bool Scheduler::in_long_slice() const {
 }
 
 bool Scheduler::has_stealable_work() const {
-  return queue_len_.load(std::memory_order_relaxed) > 0 ||
+  return queue_len_.load(std::memory_order_seq_cst) > 0 ||
          (next_.load(std::memory_order_relaxed) != nullptr && in_long_slice());
 }
 
@@ -154,7 +155,6 @@ void Scheduler::park() {
     pool_.idle_.push_back(this);
     pool_.idle_count_.fetch_add(1, std::memory_order_seq_cst);
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Work queued before we registered as idle would have woken nobody: look again.
   if (pool_.any_work() || pool_.stopping_.load(std::memory_order_seq_cst)) {
     std::lock_guard lock(pool_.idle_mu_);
@@ -245,7 +245,7 @@ bool SchedulerPool::take_injected(Process*& p) {
 void SchedulerPool::inject(Process* p) {
   std::lock_guard lock(injected_lock_);
   injected_.push_back(p);
-  injected_size_.store(injected_.size(), std::memory_order_relaxed);
+  injected_size_.store(injected_.size(), std::memory_order_seq_cst);
 }
 
 Scheduler* SchedulerPool::current() const { return tl_pool == this ? tl_scheduler : nullptr; }
@@ -256,8 +256,7 @@ void SchedulerPool::schedule(Process* p) {
     return;
   }
   inject(p);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (idle_count_.load(std::memory_order_relaxed) > 0) wake_one();
+  if (idle_count_.load(std::memory_order_seq_cst) > 0) wake_one();
 }
 
 void SchedulerPool::wake_one() {
@@ -274,7 +273,7 @@ void SchedulerPool::wake_one() {
 }
 
 bool SchedulerPool::any_work() const {
-  if (injected_size_.load(std::memory_order_relaxed) > 0) return true;
+  if (injected_size_.load(std::memory_order_seq_cst) > 0) return true;
   for (const auto& s : schedulers_) {
     if (s->has_stealable_work()) return true;
   }

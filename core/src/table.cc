@@ -530,7 +530,9 @@ TableInfo TableBase::info() const {
 
 std::vector<TableInfo> tables(Runtime& rt) {
   std::vector<TableInfo> out;
-  for (const auto& t : detail::list_tables(rt)) out.push_back(t->info());
+  for (const auto& t : detail::list_tables(rt)) {
+    if (!t->deleted()) out.push_back(t->info());  // (one being deleted right now is not listed)
+  }
   return out;
 }
 

@@ -559,7 +559,7 @@ class TableImpl final : public TableBase {
         using std::swap;
         swap(p.value, value);
         const size_t now_bytes = entry_bytes(n->first, p.value, expires_at != 0);
-        if (now_bytes != bytes) (void)account(0, now_bytes, bytes);
+        if (now_bytes != bytes) (void)account(0, now_bytes, bytes, /*force=*/true);
         table_add(st.bytes, now_bytes, p.bytes);
         p.bytes = now_bytes;
         if (lru_) p.last_access.store(next_tick(), std::memory_order_relaxed);
@@ -598,24 +598,36 @@ class TableImpl final : public TableBase {
       }
       if (n == nullptr) return Error(Errc::not_registered, label() + ": update: key not found");
       Payload& p = n->second;
+      // Re-measures the value (its size may have changed) and refreshes the
+      // index's copy; also when fn throws, after changing the value or not.
+      auto settle = [&] {
+        const size_t bytes = entry_bytes(n->first, p.value, p.expires_at != 0);
+        (void)account(0, bytes, p.bytes, /*force=*/true);
+        table_add(st.bytes, bytes, p.bytes);
+        p.bytes = bytes;
+        refresh_locked(st, h, n);
+      };
       if (bounded_ && opts_.max_bytes != 0 && opts_.on_full == EvictionPolicy::reject) {
         // Work on a copy, so a refused update leaves the entry as it was.
         V copy = p.value;
         fn(copy);
         const size_t bytes = entry_bytes(n->first, copy, p.expires_at != 0);
         if (const char* bound = account(0, bytes, p.bytes)) return reject("update", bound, bytes - p.bytes).error();
-        p.value = std::move(copy);
         table_add(st.bytes, bytes, p.bytes);
         p.bytes = bytes;
+        using std::swap;
+        swap(p.value, copy);  // the entry takes the copy's storage
+        settle();
       } else {
-        fn(p.value);
-        const size_t bytes = entry_bytes(n->first, p.value, p.expires_at != 0);
-        (void)account(0, bytes, p.bytes);
-        table_add(st.bytes, bytes, p.bytes);
-        p.bytes = bytes;
+        try {
+          fn(p.value);
+        } catch (...) {
+          settle();
+          throw;
+        }
+        settle();
       }
       if (lru_) p.last_access.store(next_tick(), std::memory_order_relaxed);
-      refresh_locked(st, h, n);
       table_bump(st.updates);
       result.emplace(p.value);
     }
@@ -1146,11 +1158,11 @@ class TableImpl final : public TableBase {
   // --- bounds -----------------------------------------------------------------------
 
   // Counts a write against the table-wide totals (bounded tables only).
-  // Under policy reject, returns the bound it would break instead (and
-  // counts nothing).
-  const char* account(size_t add_entries, size_t new_bytes, size_t old_bytes) {
+  // Under policy reject (unless forced: the change is made already),
+  // returns the bound it would break instead, and counts nothing.
+  const char* account(size_t add_entries, size_t new_bytes, size_t old_bytes, bool force = false) {
     if (!bounded_) return nullptr;
-    const bool reject = opts_.on_full == EvictionPolicy::reject;
+    const bool reject = !force && opts_.on_full == EvictionPolicy::reject;
     if (add_entries != 0) {
       const size_t before = entries_.fetch_add(add_entries, std::memory_order_acq_rel);
       if (reject && opts_.max_entries != 0 && before + add_entries > opts_.max_entries) {
