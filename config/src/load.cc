@@ -18,6 +18,12 @@
 #include "reader.hpp"
 
 namespace canopy::config {
+
+const std::vector<std::string>& workload_fault_names() {
+  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans", "crash_loop", "runaway", "boot_failure"};
+  return names;
+}
+
 namespace {
 
 using namespace detail;
@@ -752,9 +758,24 @@ void read_workload(Loader& l, const YAML::Node& n, WorkloadConfig& c) {
   m.field("producers", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.producers, 0, 10'000); });
   m.field("message_rate", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.message_rate); });
   m.field("crash_interval", [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.crash_interval); });
-  m.field("slow_consumer", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.slow_consumer); });
   m.field("table_entries", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.table_entries); });
-  m.field("leak_table", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.leak_table); });
+  m.field("faults", [&](const YAML::Node& v, const std::string& p) {
+    std::set<std::string> seen;
+    read_string_list(l, v, p, c.faults, [&](const std::string& fault, const std::string& fp, const YAML::Node& at) {
+      const auto& known = workload_fault_names();
+      if (std::find(known.begin(), known.end(), fault) == known.end()) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        l.error(at, fp, "unknown fault '" + fault + "'" + did_you_mean(fault, known) + " (faults: " + list + ")");
+        return false;
+      }
+      if (!seen.insert(fault).second) {
+        l.error(at, fp, "duplicate fault '" + fault + "'");
+        return false;
+      }
+      return true;
+    });
+  });
   m.finish();
 }
 

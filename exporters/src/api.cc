@@ -1,6 +1,8 @@
 #include "api.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <unordered_map>
 
@@ -135,6 +137,30 @@ Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
   j.field("sort", sort);
   j.key("processes").begin_array();
   for (size_t i = 0; i < n; ++i) write_process(j, all[i], false);
+  j.end_array();
+  j.end_object();
+  return Reply{200, j.str()};
+}
+
+Reply orphans(Runtime& rt, const std::map<std::string, std::string>& query) {
+  OrphanAudit audit;
+  audit.min_age = rt.options().telemetry.orphan_min_age;
+  for (const auto& [k, v] : query) {
+    if (k != "min_age_s") return error(400, "unknown query parameter '" + k + "' (use min_age_s)");
+    char* end = nullptr;
+    const double seconds = std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || !(seconds >= 0) || seconds > 1e9) {
+      return error(400, "min_age_s must be a number of seconds >= 0, not '" + v + "'");
+    }
+    audit.min_age = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  }
+  const std::vector<ProcessInfo> found = rt.audit_orphans(audit);
+  Json j;
+  j.begin_object();
+  j.field("total", static_cast<uint64_t>(found.size()));
+  j.field("min_age_seconds", static_cast<double>(audit.min_age.count()) / 1000.0);
+  j.key("processes").begin_array();
+  for (const ProcessInfo& p : found) write_process(j, p, false);
   j.end_array();
   j.end_object();
   return Reply{200, j.str()};

@@ -21,6 +21,9 @@ std::pair<bool, std::string> readiness(Runtime& rt);
 // ?sort=mailbox|heap|reductions|cpu&limit=N&prefix=NAME
 Reply processes(Runtime& rt, const std::map<std::string, std::string>& query);
 Reply process(Runtime& rt, const std::string& pid_text);
+// Processes nobody supervises, links, monitors or registers (older than
+// ?min_age_s=SECONDS, default telemetry.orphan_min_age); read-only audit.
+Reply orphans(Runtime& rt, const std::map<std::string, std::string>& query);
 Reply kill(Runtime& rt, const std::string& pid_text, const std::string& body);
 Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body);
 Reply supervision_tree(Runtime& rt);

@@ -311,6 +311,10 @@ HttpServer::Response HttpServer::route_api(const Request& req) {
     if (!admin_allowed(req, refusal)) return refusal;
     return from(parts[2] == "kill" ? api::kill(runtime_, parts[1], req.body) : api::trace(runtime_, parts[1], req.body));
   }
+  if (parts.size() == 1 && head == "orphans") {
+    if (!get) return method_not_allowed("GET, HEAD");
+    return from(api::orphans(runtime_, req.query));
+  }
   if (parts.size() == 1 && head == "supervision-tree") {
     if (!get) return method_not_allowed("GET, HEAD");
     return from(api::supervision_tree(runtime_));

@@ -32,8 +32,12 @@ TEST_CASE("a value of the wrong type says what was expected", "[config][errors]"
   CHECK(errors_of(lines({"runtime:", "  max_processes: 0"})) ==
         Errors{"test.yaml:2:18: runtime.max_processes: must be at least 1, got 0"});
   CHECK(errors_of(lines({"node: [a, b]"})) == Errors{"test.yaml:1:7: node: expected a mapping, got a list"});
-  CHECK(errors_of(lines({"workload:", "  slow_consumer: maybe"})) ==
-        Errors{"test.yaml:2:18: workload.slow_consumer: expected true or false, got 'maybe'"});
+  CHECK(errors_of(lines({"workload:", "  enabled: maybe"})) ==
+        Errors{"test.yaml:2:12: workload.enabled: expected true or false, got 'maybe'"});
+  CHECK(errors_of(lines({"workload:", "  faults: [runaway, runaways, runaway]"})) ==
+        Errors{"test.yaml:2:21: workload.faults[1]: unknown fault 'runaways' (did you mean 'runaway'?) (faults: "
+               "mailbox_flood, table_leak, orphans, crash_loop, runaway, boot_failure)",
+               "test.yaml:2:31: workload.faults[2]: duplicate fault 'runaway'"});
   CHECK(errors_of(lines({"telemetry:", "  metrics: {name: x}"})) ==
         Errors{"test.yaml:2:12: telemetry.metrics: expected a list of metric definitions, got a mapping"});
   CHECK(errors_of(lines({"logging:", "  level: warning"})) ==

@@ -89,9 +89,8 @@ void check_defaults(const std::string& path) {
   CHECK(c.workload.producers == d.workload.producers);
   CHECK(c.workload.message_rate == d.workload.message_rate);
   CHECK(c.workload.crash_interval == d.workload.crash_interval);
-  CHECK(c.workload.slow_consumer == d.workload.slow_consumer);
   CHECK(c.workload.table_entries == d.workload.table_entries);
-  CHECK(c.workload.leak_table == d.workload.leak_table);
+  CHECK(c.workload.faults == d.workload.faults);
   // And the defaults are the options structs' own.
   const canopy::RuntimeOptions ro;
   CHECK(runtime_options(c).max_processes == ro.max_processes);

@@ -50,9 +50,8 @@ TEST_CASE("every section is read into its options", "[config][load]") {
                                        "  producers: 1",
                                        "  message_rate: 10",
                                        "  crash_interval: 0s",
-                                       "  slow_consumer: false",
                                        "  table_entries: 3",
-                                       "  leak_table: false",
+                                       "  faults: [runaway, orphans]",
                                    }),
                                    "full.yaml");
   REQUIRE_LOADS(r);
@@ -91,9 +90,8 @@ TEST_CASE("every section is read into its options", "[config][load]") {
   CHECK(c.workload.producers == 1);
   CHECK(c.workload.message_rate == 10);
   CHECK(c.workload.crash_interval == 0ms);
-  CHECK_FALSE(c.workload.slow_consumer);
   CHECK(c.workload.table_entries == 3);
-  CHECK_FALSE(c.workload.leak_table);
+  CHECK(c.workload.faults == std::vector<std::string>{"runaway", "orphans"});
 }
 
 TEST_CASE("process_metrics false turns the top-N series off", "[config][load]") {

@@ -160,10 +160,14 @@ struct WorkloadConfig {
   uint32_t producers = 4;
   uint32_t message_rate = 2'000;  // messages per second, all producers together
   std::chrono::milliseconds crash_interval{10'000};  // a worker crashes this often; 0 = never
-  bool slow_consumer = true;      // one consumer falls behind (mailbox grows)
   uint64_t table_entries = 10'000;
-  bool leak_table = true;         // one table grows without bound
+  // Faults switched on at start (each also switchable at run time through
+  // PUT /api/v1/workload/faults/{fault}); names from workload_fault_names().
+  std::vector<std::string> faults;
 };
+
+// The demo workload's faults, one per classic failure mode.
+const std::vector<std::string>& workload_fault_names();
 
 // ---------------------------------------------------------------- the file
 struct Config {

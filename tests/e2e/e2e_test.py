@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""End-to-end: a real `canopy run` scraped by the real `prometheus` binary.
+
+1. Builds a test config from config/canopy.example.yaml: a free loopback port,
+   faults off, and the shipped alert rules with short `for` durations and
+   short windows (so each fault's alert can fire within 30 s).
+2. Renders the rules with `canopy rules`, checks them with `promtool`.
+3. Starts canopy, then prometheus (temp tsdb, scrape + evaluation every 1 s).
+4. Requires the target to be up, then every query of every dashboard panel to
+   return data.
+5. Switches each demo fault on through the admin route, requires the matching
+   alert to reach `firing` within 30 s with the culprit in its labels, and the
+   API and the top-N metrics to name the same culprit; switches it off and
+   requires the alert to resolve.
+
+Everything it starts is stopped by pid (and dies with this script, through
+PR_SET_PDEATHSIG, should ctest kill it). Standard library only.
+"""
+import argparse
+import ctypes
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+FIRE_WITHIN_S = 30
+RESOLVE_WITHIN_S = 90
+
+# fault -> (alert, label the alert must carry with the culprit, or None)
+FAULTS = [
+    ("runaway", "CanopyLongSchedules", None),
+    ("mailbox_flood", "CanopyMailboxOverload", "process"),
+    ("table_leak", "CanopyTableGrowingUnbounded", "table"),
+    ("orphans", "CanopyOrphanProcesses", None),
+    ("crash_loop", "CanopySupervisorIntensityExceeded", "supervisor"),
+    ("boot_failure", "CanopyBootFailure", "child"),
+]
+
+failures = []
+
+
+def log(msg):
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def fail(msg):
+    failures.append(msg)
+    log("FAIL: " + msg)
+
+
+def die_with_parent():
+    # Runs in the child before exec: SIGKILL it when this script dies.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_for(what, fn, timeout_s, interval_s=0.5):
+    """Calls fn until it returns a truthy value or timeout_s passes."""
+    deadline = time.monotonic() + timeout_s
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except (OSError, ValueError, KeyError) as e:  # server not up yet, bad JSON
+            last_error = e
+        time.sleep(interval_s)
+    log(f"gave up waiting for {what} after {timeout_s}s (last error: {last_error})")
+    return None
+
+
+# ---------------------------------------------------------------- the config
+
+def shorten(example):
+    """The example config with a free port, short timings and short rules."""
+    text = example
+    replacements = [
+        (r"(?m)^(  listen: ).*$", r'\g<1>"127.0.0.1:0"', 1),
+        (r"(?m)^(  orphan_min_age: ).*$", r"\g<1>2s", 1),
+        # Every alert's `for` and window, shortened: 2 s and 20 s.
+        (r"(?m)^(\s+for: )\S+$", r"\g<1>2s", None),
+        (r"(?m)^(\s+(?:rate|deriv|increase): )\d+m$", r"\g<1>20s", None),
+        (r"\[\d+m\]", "[20s]", None),
+        (r"offset \d+m", "offset 20s", None),
+        # 30 long schedules in 5 minutes becomes 3 in 20 s.
+        (r"(?m)(name: CanopyLongSchedules\n(?:.*\n)*?\s+threshold: )30$", r"\g<1>3", 1),
+    ]
+    for pattern, repl, expected in replacements:
+        text, n = re.subn(pattern, repl, text)
+        if n == 0 or (expected is not None and n != expected):
+            raise SystemExit(f"e2e: config/canopy.example.yaml changed shape: '{pattern}' matched {n} times")
+    return text
+
+
+def check_rules_are_short(rules_text):
+    long_windows = re.findall(r"\[\d+[mhd]\]|offset \d+[mhd]|for: \d+[mhd]", rules_text)
+    if long_windows:
+        raise SystemExit(f"e2e: rendered rules still have long windows: {sorted(set(long_windows))}")
+
+
+# ---------------------------------------------------------------- processes
+
+class Started:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, name, argv, log_path):
+        out = open(log_path, "wb")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             preexec_fn=die_with_parent)
+        out.close()
+        self.procs.append((name, p, log_path))
+        log(f"started {name} pid {p.pid}: {' '.join(argv)}")
+        return p
+
+    def stop_all(self):
+        for name, p, _ in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    log(f"{name} (pid {p.pid}) ignored SIGTERM for 20s: SIGKILL")
+                    p.kill()
+                    p.wait(timeout=10)
+            log(f"stopped {name} pid {p.pid} (exit {p.returncode})")
+
+    def dump_logs(self):
+        for name, _, path in self.procs:
+            with open(path, errors="replace") as f:
+                lines = f.readlines()
+            print(f"----- last lines of {name}'s log ({path})")
+            sys.stdout.writelines(lines[-40:])
+
+
+# ---------------------------------------------------------------- prometheus
+
+class Prom:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def query(self, q):
+        status, body = http("GET", self.base + "/api/v1/query?" + urllib.parse.urlencode({"query": q}))
+        doc = json.loads(body)
+        if status != 200 or doc.get("status") != "success":
+            raise RuntimeError(f"query failed ({status}): {doc.get('error', body)}: {q}")
+        return doc["data"]["result"]
+
+    def alerts(self, name):
+        status, body = http("GET", self.base + "/api/v1/alerts")
+        if status != 200:
+            return []
+        return [a for a in json.loads(body)["data"]["alerts"] if a["labels"].get("alertname") == name]
+
+    def target_up(self):
+        status, body = http("GET", self.base + "/api/v1/targets")
+        if status != 200:
+            return False
+        active = json.loads(body)["data"]["activeTargets"]
+        return bool(active) and all(t["health"] == "up" for t in active)
+
+
+def dashboard_queries(source_dir):
+    for path in sorted(glob.glob(os.path.join(source_dir, "dashboards", "*.json"))):
+        with open(path) as f:
+            dash = json.load(f)
+        panels = list(dash.get("panels", []))
+        while panels:
+            panel = panels.pop(0)
+            panels.extend(panel.get("panels", []))  # rows
+            for target in panel.get("targets", []):
+                if target.get("expr"):
+                    yield os.path.basename(path), panel.get("title", "?"), target["expr"]
+
+
+def substitute(expr, values):
+    for name in sorted(values, key=len, reverse=True):  # $__rate_interval before $__rate
+        expr = expr.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
+    if "$" in expr.replace("$labels", "").replace("$value", ""):
+        raise SystemExit(f"e2e: a dashboard query uses a variable this test does not set: {expr}")
+    return expr
+
+
+# ---------------------------------------------------------------- the culprits
+
+def culprit_problems(fault, culprit, canopy_url, prom):
+    """Where the API or the top-N metrics fail to name the fault's culprit."""
+    def api(path):
+        status, body = http("GET", canopy_url + path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body}")
+        return json.loads(body)
+
+    def top_label(q, label):
+        result = prom.query(q)
+        return result[0]["metric"].get(label) if result else None
+
+    if fault == "mailbox_flood":
+        top = api("/api/v1/processes?sort=mailbox&limit=1")["processes"]
+        got_api = top[0]["name"] if top else None
+        got_metric = top_label('topk(1, canopy_process_mailbox_length{job="canopy"})', "process")
+    elif fault == "table_leak":
+        # The biggest table, and one with neither a bound nor a TTL.
+        tables = api("/api/v1/tables")
+        biggest = max(tables, key=lambda t: t["size"]) if tables else {}
+        unbounded = biggest.get("max_entries") == 0 and biggest.get("max_bytes") == 0 and \
+            biggest.get("default_ttl_seconds") == 0
+        got_api = biggest.get("name") if unbounded else f"{biggest.get('name')} (bounded or with a TTL)"
+        got_metric = top_label('topk(1, deriv(canopy_table_entries{job="canopy"}[20s]))', "table")
+    elif fault == "orphans":
+        orphans = api("/api/v1/orphans")["processes"]
+        kinds = {p["behaviour"].split("::")[-1] for p in orphans}
+        got_api = culprit if orphans and kinds == {culprit} else f"orphans {sorted(kinds)}"
+        got_metric = culprit if prom.query('canopy_orphan_processes{job="canopy"} >= 25') else None
+    elif fault == "crash_loop":
+        tree = json.dumps(api("/api/v1/supervision-tree"))
+        got_api = culprit if f'"name": "{culprit}"' in tree or f'"name":"{culprit}"' in tree else None
+        got_metric = top_label('topk(1, increase(canopy_supervisor_intensity_exceeded_total{job="canopy"}[1m]))',
+                               "supervisor")
+    elif fault == "runaway":
+        got_metric = top_label('topk(1, rate(canopy_process_reductions_total{job="canopy"}[10s]))', "process")
+        info = api("/api/v1/processes?sort=reductions&prefix=" + culprit)["processes"]
+        got_api = culprit if info and info[0]["name"] == culprit else None
+    elif fault == "boot_failure":
+        tree = api("/api/v1/supervision-tree")
+        errors = []
+
+        def walk(sup):
+            for c in sup.get("children", []):
+                if c.get("last_start_error"):
+                    errors.append(c["id"])
+                if c.get("supervisor"):
+                    walk(c["supervisor"])
+        for app in tree["applications"]:
+            walk(app["root"])
+        got_api = culprit if culprit in errors else f"children with start errors: {errors}"
+        got_metric = top_label('topk(1, canopy_boot_failures_total{job="canopy"})', "child")
+    else:
+        raise SystemExit(f"e2e: no culprit check for {fault}")
+    return [f"{fault}: the {where} names {got!r}, the fault's culprit is {culprit!r}"
+            for where, got in (("API", got_api), ("metrics", got_metric)) if got != culprit]
+
+
+# ---------------------------------------------------------------- the run
+
+def run(args, work):
+    with open(os.path.join(args.source, "config", "canopy.example.yaml")) as f:
+        cfg_text = shorten(f.read())
+    cfg = os.path.join(work, "canopy.yaml")
+    with open(cfg, "w") as f:
+        f.write(cfg_text)
+    rules = os.path.join(work, "rules.yml")
+    subprocess.run([args.canopy, "check", cfg], check=True, timeout=60)
+    subprocess.run([args.canopy, "rules", cfg, "-o", rules], check=True, timeout=60)
+    with open(rules) as f:
+        check_rules_are_short(f.read())
+    subprocess.run([args.promtool, "check", "rules", rules], check=True, timeout=60, stdout=subprocess.DEVNULL)
+
+    started = Started()
+    try:
+        canopy_log = os.path.join(work, "canopy.log")
+        canopy = started.start("canopy", [args.canopy, "run", "--config", cfg], canopy_log)
+
+        def canopy_port():
+            if canopy.poll() is not None:
+                raise SystemExit(f"e2e: canopy exited with {canopy.returncode} before serving")
+            with open(canopy_log, errors="replace") as f:
+                m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
+            return int(m.group(1)) if m else None
+        port = wait_for("canopy to serve", canopy_port, 60, 0.2)
+        if not port:
+            raise SystemExit("e2e: canopy never logged its address")
+        canopy_url = f"http://127.0.0.1:{port}"
+        if not wait_for("canopy /readyz", lambda: http("GET", canopy_url + "/readyz")[0] == 200, 60):
+            fail("canopy never became ready: " + http("GET", canopy_url + "/readyz")[1])
+
+        prom_port = free_port()
+        prom_cfg = os.path.join(work, "prometheus.yml")
+        with open(prom_cfg, "w") as f:
+            f.write(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
+                f"rule_files: ['{rules}']\n"
+                "scrape_configs:\n  - job_name: canopy\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
+        prometheus = started.start("prometheus", [
+            args.prometheus, f"--config.file={prom_cfg}", f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
+            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"], os.path.join(work, "prometheus.log"))
+        prom = Prom(prom_port)
+        if not wait_for("prometheus's canopy target to be up", lambda: prometheus.poll() is None and prom.target_up(), 60):
+            raise SystemExit("e2e: the canopy target never came up in Prometheus")
+        log("target up")
+        # Enough samples for the dashboards' rate windows.
+        wait_for("20 s of samples", lambda: prom.query('count_over_time(up{job="canopy"}[30s]) >= 15'), 60)
+
+        # -- every dashboard query returns data
+        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "__rate_interval": "10s",
+                  "process": "slow_ledger", "table": "order_cache", "supervisor": "workers_sup"}
+        checked = 0
+        for dash, title, expr in dashboard_queries(args.source):
+            q = substitute(expr, values)
+            try:
+                result = prom.query(q)
+            except RuntimeError as e:
+                fail(f"{dash} / {title}: {e}")
+                continue
+            checked += 1
+            if not result:
+                fail(f"{dash} / {title}: no data for {q}")
+        log(f"{checked} dashboard queries run")
+
+        # -- each fault fires its alert, names its culprit, and resolves
+        status, body = http("GET", canopy_url + "/api/v1/workload/faults")
+        culprits = {f["fault"]: f["culprit"] for f in json.loads(body)}
+        for fault, alert, label in FAULTS:
+            if prom.alerts(alert):
+                fail(f"{alert} is active before {fault} was switched on: {prom.alerts(alert)}")
+            status, body = http("PUT", f"{canopy_url}/api/v1/workload/faults/{fault}", {"enabled": True})
+            if status != 200 or not json.loads(body)["enabled"]:
+                fail(f"switching {fault} on: {status} {body}")
+                continue
+            culprit = json.loads(body)["culprit"]
+            if culprit != culprits.get(fault):
+                fail(f"{fault}: PUT names culprit {culprit}, GET named {culprits.get(fault)}")
+            on_at = time.monotonic()
+            log(f"{fault} on (culprit {culprit}); waiting for {alert}")
+            firing = wait_for(f"{alert} to fire",
+                              lambda: [a for a in prom.alerts(alert) if a["state"] == "firing"], FIRE_WITHIN_S)
+            if not firing:
+                fail(f"{fault}: {alert} did not fire within {FIRE_WITHIN_S}s (state now: {prom.alerts(alert)})")
+            else:
+                log(f"{alert} firing after {time.monotonic() - on_at:.1f}s: {[a['labels'] for a in firing]}")
+                if label and not any(a["labels"].get(label) == culprit for a in firing):
+                    fail(f"{fault}: no firing {alert} has {label}={culprit}: {[a['labels'] for a in firing]}")
+                # The top-N series need a poll or two after the alert.
+                wait_for(f"{fault}'s culprit in the API and metrics",
+                         lambda: not culprit_problems(fault, culprit, canopy_url, prom), 15, 1)
+                for problem in culprit_problems(fault, culprit, canopy_url, prom):
+                    fail(problem)
+            status, body = http("PUT", f"{canopy_url}/api/v1/workload/faults/{fault}", {"enabled": False})
+            if status != 200 or json.loads(body)["enabled"]:
+                fail(f"switching {fault} off: {status} {body}")
+            off_at = time.monotonic()
+            if wait_for(f"{alert} to resolve", lambda: not prom.alerts(alert), RESOLVE_WITHIN_S, 1):
+                log(f"{alert} resolved {time.monotonic() - off_at:.1f}s after {fault} went off")
+            else:
+                fail(f"{fault}: {alert} still active {RESOLVE_WITHIN_S}s after the fault went off: {prom.alerts(alert)}")
+        if canopy.poll() is not None:
+            fail(f"canopy exited with {canopy.returncode} during the test")
+        if prometheus.poll() is not None:
+            fail(f"prometheus exited with {prometheus.returncode} during the test")
+    finally:
+        started.stop_all()
+        if failures:
+            started.dump_logs()
+    canopy_exit = started.procs[0][1].returncode
+    if canopy_exit != 0:
+        fail(f"canopy exited with {canopy_exit} on SIGTERM (want 0)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--canopy", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--prometheus", default=shutil.which("prometheus") or "/usr/bin/prometheus")
+    ap.add_argument("--promtool", default=shutil.which("promtool") or "/usr/bin/promtool")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    args = ap.parse_args()
+    for tool in (args.canopy, args.prometheus, args.promtool):
+        if not os.access(tool, os.X_OK):
+            raise SystemExit(f"e2e: {tool} is not an executable (install Debian's prometheus package)")
+    work = tempfile.mkdtemp(prefix="canopy-e2e-")
+    try:
+        run(args, work)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        print(f"\ne2e: {len(failures)} failure(s):")
+        for f in failures:
+            print("  - " + f)
+        sys.exit(1)
+    log("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
