@@ -1,4 +1,5 @@
 // Byte accounting: exact, through dynamic_size.hpp's customization point.
+#include <stdexcept>
 #include <vector>
 
 #include "table_test_support.hpp"
@@ -140,4 +141,30 @@ TEST_CASE("ordered_set and write_heavy tables account the same way") {
   }
   // More stripes, more fixed overhead.
   CHECK(w.fixed_bytes() > o.fixed_bytes());
+}
+
+TEST_CASE("an update whose function throws keeps what it did, measured") {
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  using T = Table<int, std::string>;
+  auto t = make<T>(rt);
+  REQUIRE_OK(t.insert(1, "a"));
+  CHECK_THROWS_AS(t.update(1,
+                           [](std::string& s) {
+                             s = std::string(100, 'x');
+                             throw std::runtime_error("half way");
+                           }),
+                  std::runtime_error);
+  const std::string now = t.lookup(1).value();
+  CHECK(now == std::string(100, 'x'));
+  CHECK(t.memory() - t.fixed_bytes() == T::entry_bytes(1, now));
+
+  using I = Table<int, int>;
+  auto i = make<I>(rt);
+  REQUIRE_OK(i.insert(1, 1));
+  CHECK_THROWS(i.update(1, [](int& v) {
+    v = 2;
+    throw std::runtime_error("x");
+  }));
+  CHECK(i.lookup(1).value() == 2);
+  CHECK(i.counters().updates == 0);
 }

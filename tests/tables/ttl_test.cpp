@@ -161,3 +161,32 @@ TEST_CASE("the runtime's sweeper removes expired entries in the background") {
   CHECK(t.lookup(-1).value() == "kept");
   CHECK(t.memory() == t.fixed_bytes() + T::entry_bytes(-1, "kept"));
 }
+
+TEST_CASE("small keys and values (kept in the index slot) expire and change the same way") {
+  auto clock = std::make_shared<ManualTableClock>();
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  const Pid owner = spawn_runner(rt);
+  using U = Table<uint64_t, uint64_t>;
+  auto t = U::create(rt, TableOptions{.access = TableAccess::public_,
+                                      .owner = owner,
+                                      .default_ttl = 100ms,
+                                      .clock = clock,
+                                      .sweep_interval = 0ms});
+  REQUIRE_OK(t);
+  for (uint64_t i = 0; i < 100; ++i) REQUIRE_OK(t->insert(i, i));
+  REQUIRE_OK(t->insert(1, 11, 0ms));     // overwritten: never expires
+  REQUIRE_OK(t->insert(2, 22, 1000ms));  // overwritten: later
+  CHECK(t->update(3, [](uint64_t& v) { v = 33; }).value() == 33);
+  CHECK(t->lookup(3).value() == 33);
+  clock->advance(100ms);
+  CHECK(t->lookup(0).code() == Errc::not_registered);
+  CHECK(t->lookup(3).code() == Errc::not_registered);
+  CHECK(t->lookup(1).value() == 11);
+  CHECK(t->lookup(2).value() == 22);
+  CHECK(t->contains(2).value());
+  CHECK(t->sweep(1000) == 98);
+  clock->advance(900ms);
+  CHECK(t->lookup(2).code() == Errc::not_registered);
+  CHECK(t->lookup(1).value() == 11);
+  CHECK(t->counters().hits == 5);
+}

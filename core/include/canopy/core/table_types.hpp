@@ -38,7 +38,13 @@ enum class TableConcurrency : uint8_t { read_heavy, write_heavy };
 //                 keeps its place, it does not make it younger);
 //   evict_lru     the least recently used entry goes: exact while the table
 //                 holds at most 128 entries, beyond that the least recently used
-//                 of 16 random samples (Redis's approximation).
+//                 of 16 random samples (Redis's approximation). Inserts,
+//                 overwrites, updates and lookup hits count as uses; each
+//                 stamps the entry from one table-wide atomic counter, the
+//                 one cost a lookup pays for LRU.
+// An insert that takes a table past a bound evicts before it returns, so the
+// counts are exact; evictions are counted per bound (TableCounters).
+// An entry larger than max_bytes is refused under every policy.
 enum class EvictionPolicy : uint8_t { reject, evict_oldest, evict_lru };
 
 const char* to_string(TableKind kind);
