@@ -166,9 +166,13 @@ class Metric {
     };
     std::map<std::string, Merged> merged;
     const uint64_t stale_ns = static_cast<uint64_t>(def_.stale_after.count()) * 1'000'000;
+    // `now` was read before the shards: a series updated since is fresh (the
+    // unsigned difference would wrap around and call it stale).
+    auto is_stale = [&](uint64_t last_ns) { return stale_ns != 0 && now > last_ns && now - last_ns > stale_ns; };
     auto fold = [&](const std::vector<std::string>& values, const Cells& c) {
       Merged& m = merged[join_key(values)];
-      if (m.values.empty()) {
+      // First sight of this series (an untagged one has no values: test the buckets).
+      if (m.buckets.size() != nb + 1) {
         m.values = values;
         m.buckets.assign(nb + 1, 0);
       }
@@ -191,7 +195,7 @@ class Metric {
       std::lock_guard lock(shard->mu);
       for (auto it = shard->tagged.begin(); it != shard->tagged.end();) {
         const Cells& c = it->second->cells;
-        if (stale_ns != 0 && now - c.last_ns.load(std::memory_order_relaxed) > stale_ns) {
+        if (is_stale(c.last_ns.load(std::memory_order_relaxed))) {
           it = shard->tagged.erase(it);
           continue;
         }
@@ -207,7 +211,7 @@ class Metric {
     }
     for (auto& [key, m] : merged) {
       if (def_.type == MetricType::last_value && m.last_ns == 0) continue;  // never set
-      if (any_untagged && stale_ns != 0 && m.last_ns != 0 && now - m.last_ns > stale_ns) continue;
+      if (any_untagged && m.last_ns != 0 && is_stale(m.last_ns)) continue;
       Sample s;
       for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i) s.labels.emplace_back(def_.tags[i], m.values[i]);
       switch (def_.type) {

@@ -194,6 +194,30 @@ TEST_CASE("supervision tree, schedulers and system answer JSON", "[http][api]") 
   CHECK(sys.body.find("\"dead_process\":") != std::string::npos);
 }
 
+TEST_CASE("the orphan audit lists unsupervised processes, not supervised or registered ones", "[http][api]") {
+  Server s;
+  SupervisorSpec spec{.name = "root", .children = {ChildSpec::worker<Idle>("idle")}};
+  REQUIRE(s.rt.start_application("shop", spec).ok());
+  const Pid orphan = s.rt.spawn<Idle>().value();
+  const Pid named = s.rt.spawn<Idle>().value();
+  REQUIRE(s.rt.register_name("named", named).ok());
+
+  auto all = request(s.port, "GET", "/api/v1/orphans?min_age_s=0");
+  CHECK(all.status == 200);
+  CHECK(all.body.find("\"total\":1,") != std::string::npos);
+  CHECK(all.body.find("\"pid\":\"" + orphan.to_string() + "\"") != std::string::npos);
+  CHECK(all.body.find("Idle") != std::string::npos);
+  CHECK(all.body.find("\"name\":\"named\"") == std::string::npos);
+  // The runtime's default minimum age (60 s) hides the young orphan.
+  auto young = request(s.port, "GET", "/api/v1/orphans");
+  CHECK(young.status == 200);
+  CHECK(young.body.find("\"total\":0,") != std::string::npos);
+  CHECK(request(s.port, "GET", "/api/v1/orphans?min_age_s=soon").status == 400);
+  CHECK(request(s.port, "GET", "/api/v1/orphans?min_age_s=-1").status == 400);
+  CHECK(request(s.port, "GET", "/api/v1/orphans?age=1").status == 400);
+  CHECK(request(s.port, "POST", "/api/v1/orphans").status == 405);
+}
+
 TEST_CASE("admin routes need the bearer token when one is configured", "[http][admin]") {
   Server s("s3cret");
   auto victim = s.rt.spawn<Idle>().value();
