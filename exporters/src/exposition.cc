@@ -28,17 +28,19 @@ prometheus::MetricType to_prometheus_type(telemetry::FamilyType t) {
 
 }  // namespace
 
-std::vector<prometheus::MetricFamily> to_prometheus(const std::vector<telemetry::Family>& families) {
+std::vector<prometheus::MetricFamily> to_prometheus(std::vector<telemetry::Family>&& families) {
   std::vector<prometheus::MetricFamily> out;
   out.reserve(families.size());
-  for (const auto& f : families) {
+  for (auto& f : families) {
     prometheus::MetricFamily pf;
-    pf.name = f.name;
-    pf.help = f.help;
+    pf.name = std::move(f.name);
+    pf.help = std::move(f.help);
     pf.type = to_prometheus_type(f.type);
-    for (const auto& s : f.samples) {
+    pf.metric.reserve(f.samples.size());
+    for (auto& s : f.samples) {
       prometheus::ClientMetric m;
-      for (const auto& [k, v] : s.labels) m.label.push_back({k, v});
+      m.label.reserve(s.labels.size());
+      for (auto& [k, v] : s.labels) m.label.push_back({std::move(k), std::move(v)});
       std::sort(m.label.begin(), m.label.end());
       switch (f.type) {
         case telemetry::FamilyType::counter: m.counter.value = s.value; break;

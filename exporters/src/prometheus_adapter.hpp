@@ -8,6 +8,8 @@
 
 namespace canopy::exporters {
 
-std::vector<prometheus::MetricFamily> to_prometheus(const std::vector<telemetry::Family>& families);
+// Consumes the families: label strings move rather than copy (a scrape of
+// 10,000 series would otherwise copy every label twice).
+std::vector<prometheus::MetricFamily> to_prometheus(std::vector<telemetry::Family>&& families);
 
 }  // namespace canopy::exporters

@@ -164,7 +164,12 @@ class Metric {
       uint64_t last_ns = 0;
       std::vector<uint64_t> buckets;
     };
-    std::map<std::string, Merged> merged;
+    // Hashed, not ordered: a scrape of 10,000 series spends its time here.
+    std::unordered_map<std::string, Merged> merged;
+    {
+      std::lock_guard lock(known_mu_);
+      merged.reserve(known_.size() + 1);
+    }
     const uint64_t stale_ns = static_cast<uint64_t>(def_.stale_after.count()) * 1'000'000;
     // `now` was read before the shards: a series updated since is fresh (the
     // unsigned difference would wrap around and call it stale).
@@ -203,17 +208,11 @@ class Metric {
         ++it;
       }
     }
-    if (!def_.tags.empty()) {
-      // The guard counts live series: what went stale frees its place.
-      std::lock_guard lock(known_mu_);
-      known_.clear();
-      for (auto& [key, m] : merged) known_.insert(key);
-    }
     for (auto& [key, m] : merged) {
       if (def_.type == MetricType::last_value && m.last_ns == 0) continue;  // never set
       if (any_untagged && m.last_ns != 0 && is_stale(m.last_ns)) continue;
       Sample s;
-      for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i) s.labels.emplace_back(def_.tags[i], m.values[i]);
+      for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i) s.labels.emplace_back(def_.tags[i], std::move(m.values[i]));
       switch (def_.type) {
         case MetricType::counter: s.value = static_cast<double>(m.count); break;
         case MetricType::sum: s.value = m.sum; break;
@@ -234,6 +233,15 @@ class Metric {
         }
       }
       f.samples.push_back(std::move(s));
+    }
+    if (!def_.tags.empty()) {
+      // The guard counts live series: what went stale frees its place. The
+      // keys move over; `merged` is done with.
+      std::unordered_set<std::string> live;
+      live.reserve(merged.size());
+      while (!merged.empty()) live.insert(std::move(merged.extract(merged.begin()).key()));
+      std::lock_guard lock(known_mu_);
+      known_.swap(live);
     }
     return f;
   }
