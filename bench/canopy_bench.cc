@@ -23,6 +23,8 @@ using Clock = std::chrono::steady_clock;
 int table_bench(int argc, char** argv);
 // bench/scrape_bench.cc
 int scrape_bench(int argc, char** argv);
+// bench/poll_bench.cc
+int poll_bench(int argc, char** argv);
 std::function<uint64_t()> start_scraper(canopy::Runtime& rt, uint64_t every_ms);
 
 namespace {
@@ -307,6 +309,7 @@ int main(int argc, char** argv) {
                  "  fanin    --producers 8 --messages 1000000\n"
                  "  table    --threads 2 --entries 1000000\n"
                  "  scrape   --series 10000 (--rounds 20)\n"
+                 "  poll     --processes 1000000 (--rounds 10): one poller round's cost\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --telemetry full|off (default full: built-in metrics and the poller)\n");
@@ -320,6 +323,7 @@ int main(int argc, char** argv) {
   if (workload == "fanin") return fanin(args);
   if (workload == "table") return table_bench(argc, argv);
   if (workload == "scrape") return scrape_bench(argc, argv);
-  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, table, scrape)\n", workload.c_str());
+  if (workload == "poll") return poll_bench(argc, argv);
+  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, table, scrape, poll)\n", workload.c_str());
   return 2;
 }
