@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The tests start the real prometheus and promtool (Debian's prometheus
 # package); the end-to-end test is a python3 script (standard library only).
-bash scripts/install-deps.sh prometheus python3
+bash scripts/install-deps.sh prometheus python3 openssl
 jobs=$(nproc)
 
 for preset in tsan asan; do

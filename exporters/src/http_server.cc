@@ -1,6 +1,7 @@
 #include "canopy/exporters/http_server.hpp"
 
 #include <civetweb.h>
+#include <dlfcn.h>
 #include <unistd.h>
 #include <spdlog/spdlog.h>
 
@@ -84,6 +85,30 @@ HttpServer::HttpServer(Runtime& runtime, Exposition& exposition, ServerOptions o
 
 HttpServer::~HttpServer() { stop(); }
 
+namespace {
+
+// civetweb loads OpenSSL at run time (dlopen "libssl.so") and calls it through
+// a table of looked-up functions. Debian 12's civetweb 1.15 is built for the
+// OpenSSL 1.1 API: with OpenSSL 3, SSL_get_peer_certificate (a macro there)
+// is missing from the table and the first HTTPS connection calls a null
+// pointer. Refuse TLS up front, with the reason, rather than crash later.
+std::string tls_unsupported_reason() {
+  void* ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
+  if (ssl == nullptr) {
+    return "server.tls: civetweb loads OpenSSL as libssl.so, which is not installed (apt-get install libssl-dev)";
+  }
+  const bool has_1_1_api = dlsym(ssl, "SSL_get_peer_certificate") != nullptr;
+  dlclose(ssl);
+  if (!has_1_1_api) {
+    return "server.tls: this civetweb (1.15, OpenSSL 1.1 API) crashes on the first HTTPS connection with the "
+           "installed OpenSSL 3; terminate TLS in front of canopy (nginx, stunnel, or Prometheus scraping over a "
+           "private network) or use a civetweb built with OPENSSL_API_3_0";
+  }
+  return "";
+}
+
+}  // namespace
+
 Status HttpServer::start() {
   if (context_ != nullptr) return {};
   mg_init_library(MG_FEATURES_SSL);
@@ -94,6 +119,9 @@ Status HttpServer::start() {
   if (tls_) {
     if (options_.tls.cert_file.empty() || options_.tls.key_file.empty()) {
       return Error(Errc::invalid_argument, "server.tls needs both cert_file and key_file");
+    }
+    if (const std::string reason = tls_unsupported_reason(); !reason.empty()) {
+      return Error(Errc::invalid_argument, reason);
     }
     // civetweb wants the key and the certificate in one PEM file.
     std::ifstream key(options_.tls.key_file), cert(options_.tls.cert_file);
