@@ -30,160 +30,19 @@
 
 #include "canopy/core/core.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define CANOPY_TEST_TSAN 1
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define CANOPY_TEST_ASAN 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) && !defined(CANOPY_TEST_TSAN)
-#define CANOPY_TEST_TSAN 1
-#endif
-#if __has_feature(address_sanitizer) && !defined(CANOPY_TEST_ASAN)
-#define CANOPY_TEST_ASAN 1
-#endif
-#endif
-
-namespace Catch {
-template <>
-struct StringMaker<canopy::Pid> {
-  static std::string convert(const canopy::Pid& p) { return p.to_string(); }
-};
-template <>
-struct StringMaker<canopy::ExitReason> {
-  static std::string convert(const canopy::ExitReason& r) { return r.to_string(); }
-};
-template <>
-struct StringMaker<canopy::Errc> {
-  static std::string convert(canopy::Errc c) { return canopy::to_string(c); }
-};
-template <>
-struct StringMaker<canopy::ExitKind> {
-  static std::string convert(canopy::ExitKind k) { return canopy::to_string(k); }
-};
-template <>
-struct StringMaker<canopy::ProcessStatus> {
-  static std::string convert(canopy::ProcessStatus s) { return canopy::to_string(s); }
-};
-}  // namespace Catch
-
-// REQUIRE that a Status / Result is ok, printing the error when it is not.
-#define REQUIRE_OK(expr)                                                                              \
-  do {                                                                                                \
-    const auto& canopy_test_r_ = (expr);                                                              \
-    INFO(#expr << " -> " << (canopy_test_r_.ok() ? std::string("ok") : canopy_test_r_.error().to_string())); \
-    REQUIRE(canopy_test_r_.ok());                                                                     \
-  } while (0)
+#include "canopy_test/core.hpp"
 
 namespace canopy_test {
 
-using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-// How long `eventually` waits before it gives up: generous, for a loaded
-// 2-core machine and for sanitizer builds.
-inline constexpr std::chrono::milliseconds kPatience{10'000};
-// The longest a handler stays parked on a Gate, so nothing can hang forever.
-inline constexpr std::chrono::milliseconds kParkBound{30'000};
-
-// Work sizes are divided by this under sanitizers (which are 2-20x slower).
-#if defined(CANOPY_TEST_TSAN)
-inline constexpr int kSlowdown = 2;
-#elif defined(CANOPY_TEST_ASAN)
-inline constexpr int kSlowdown = 2;
-#else
-inline constexpr int kSlowdown = 1;
-#endif
+// Work sizes are divided by this under sanitizers.
+inline constexpr int kSlowdown = sanitizer_slowdown(2, 2);
 inline constexpr int scaled(int n) { return n / kSlowdown > 0 ? n / kSlowdown : 1; }
-
-// Polls `pred` every millisecond until it holds or `timeout` passes; at most
-// timeout/1ms iterations. Returns whether it held.
-template <typename Pred>
-[[nodiscard]] bool eventually(Pred&& pred, std::chrono::milliseconds timeout = kPatience) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
-// A one-shot gate: wait() blocks (at most `bound`) until open() is called.
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool is_open() const {
-    std::lock_guard lock(mu_);
-    return open_;
-  }
-  [[nodiscard]] bool wait(std::chrono::milliseconds bound = kParkBound) const {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, bound, [&] { return open_; });
-  }
-
- private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// Opens gates when the scope ends, so a failed REQUIRE never leaves a handler
-// parked. Declare it after the Runtime: it is destroyed (and opens) first.
-class OpenOnExit {
- public:
-  OpenOnExit(std::initializer_list<std::shared_ptr<Gate>> gates) : gates_(gates) {}
-  ~OpenOnExit() {
-    for (auto& g : gates_) g->open();
-  }
-  OpenOnExit(const OpenOnExit&) = delete;
-  OpenOnExit& operator=(const OpenOnExit&) = delete;
-
- private:
-  std::vector<std::shared_ptr<Gate>> gates_;
-};
 
 // Parks the handler that receives it: opens `entered`, then waits for `release`.
 struct Block {
   std::shared_ptr<Gate> entered = std::make_shared<Gate>();
   std::shared_ptr<Gate> release = std::make_shared<Gate>();
 };
-
-// A thread-safe list that actors append to and the test thread reads.
-template <typename T>
-class Recorder {
- public:
-  void push(T value) {
-    std::lock_guard lock(mu_);
-    items_.push_back(std::move(value));
-  }
-  std::vector<T> snapshot() const {
-    std::lock_guard lock(mu_);
-    return items_;
-  }
-  size_t size() const {
-    std::lock_guard lock(mu_);
-    return items_.size();
-  }
-  [[nodiscard]] bool wait_size(size_t n, std::chrono::milliseconds timeout = kPatience) const {
-    return eventually([&] { return size() >= n; }, timeout);
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<T> items_;
-};
-
-template <typename T>
-bool contains(const std::vector<T>& v, const T& x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
 
 // --- the probe: a general-purpose test process --------------------------------
 

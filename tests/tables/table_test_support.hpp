@@ -25,89 +25,20 @@
 
 #include "canopy/core/core.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define CANOPY_TABLE_TEST_TSAN 1
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define CANOPY_TABLE_TEST_ASAN 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) && !defined(CANOPY_TABLE_TEST_TSAN)
-#define CANOPY_TABLE_TEST_TSAN 1
-#endif
-#if __has_feature(address_sanitizer) && !defined(CANOPY_TABLE_TEST_ASAN)
-#define CANOPY_TABLE_TEST_ASAN 1
-#endif
-#endif
-
-namespace Catch {
-template <>
-struct StringMaker<canopy::Pid> {
-  static std::string convert(const canopy::Pid& p) { return p.to_string(); }
-};
-template <>
-struct StringMaker<canopy::Errc> {
-  static std::string convert(canopy::Errc c) { return canopy::to_string(c); }
-};
-}  // namespace Catch
-
-// REQUIRE that a Status / Result is ok, printing the error when it is not.
-#define REQUIRE_OK(expr)                                                                                      \
-  do {                                                                                                        \
-    const auto& canopy_test_r_ = (expr);                                                                      \
-    INFO(#expr << " -> " << (canopy_test_r_.ok() ? std::string("ok") : canopy_test_r_.error().to_string())); \
-    REQUIRE(canopy_test_r_.ok());                                                                             \
-  } while (0)
+#include "canopy_test/core.hpp"
 
 namespace table_test {
+
+using canopy_test::eventually;
+using canopy_test::kPatience;
+using canopy_test::Recorder;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-inline constexpr std::chrono::milliseconds kPatience{10'000};
-
 // Work sizes are divided by this under sanitizers.
-#if defined(CANOPY_TABLE_TEST_TSAN)
-inline constexpr int kSlowdown = 8;
-#elif defined(CANOPY_TABLE_TEST_ASAN)
-inline constexpr int kSlowdown = 2;
-#else
-inline constexpr int kSlowdown = 1;
-#endif
+inline constexpr int kSlowdown = canopy_test::sanitizer_slowdown(8, 2);
 inline constexpr int scaled(int n) { return n / kSlowdown > 0 ? n / kSlowdown : 1; }
-
-// Polls `pred` every millisecond until it holds or `timeout` passes.
-template <typename Pred>
-[[nodiscard]] bool eventually(Pred&& pred, std::chrono::milliseconds timeout = kPatience) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(1ms);
-  }
-}
-
-// A thread-safe list that processes append to and the test thread reads.
-template <typename T>
-class Recorder {
- public:
-  void push(T value) {
-    std::lock_guard lock(mu_);
-    items_.push_back(std::move(value));
-  }
-  std::vector<T> snapshot() const {
-    std::lock_guard lock(mu_);
-    return items_;
-  }
-  size_t size() const {
-    std::lock_guard lock(mu_);
-    return items_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<T> items_;
-};
 
 // What a runner process understands.
 struct Run {
