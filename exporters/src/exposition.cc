@@ -1,16 +1,15 @@
 #include "canopy/exporters/exposition.hpp"
 
+#include "canopy/exporters/text_format.hpp"
 #include "prometheus_adapter.hpp"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
-#include <prometheus/text_serializer.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
 #include <limits>
-#include <sstream>
 
 namespace canopy::exporters {
 
@@ -137,9 +136,13 @@ std::vector<telemetry::Family> Exposition::gather() const {
 }
 
 std::string Exposition::render_text() const {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, to_prometheus(gather()));
-  return out.str();
+  const std::vector<telemetry::Family> families = gather();
+  std::string out;
+  size_t samples = 0;
+  for (const auto& f : families) samples += f.samples.size() * (f.bounds.size() + 3);
+  out.reserve(samples * 64);
+  write_text(families, out);
+  return out;
 }
 
 std::string Exposition::scrape(bool want_gzip, bool* compressed) {

@@ -2,7 +2,7 @@
 // The Prometheus exposition: gathers metric families from its sources at
 // scrape time, adds the node labels, the standard process_* metrics, the
 // build info and its own scrape statistics, and writes the text format
-// through prometheus-cpp (gzip when asked). Thread-safe.
+// (text_format.hpp; gzip when asked). Thread-safe.
 #include <atomic>
 #include <functional>
 #include <memory>
