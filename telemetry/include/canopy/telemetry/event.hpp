@@ -28,7 +28,9 @@ class SmallMap {
  public:
   using Entry = std::pair<std::string_view, V>;
   static_assert(std::is_trivially_destructible_v<Entry>, "entries live in raw storage");
-  SmallMap() = default;
+  // User-provided, not defaulted: `Metadata{}` (execute's default argument)
+  // would otherwise zero all of the raw storage on every call.
+  SmallMap() noexcept {}
   SmallMap(std::initializer_list<Entry> entries) {
     for (const auto& e : entries) set(e.first, e.second);
   }
