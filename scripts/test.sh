@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the plain (release) build runs all tests, the
-# tsan preset runs the concurrency tests under ThreadSanitizer, and the asan
-# preset runs all tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Ends with ctest's summary of the plain run.
+# Builds and runs every test: the tsan preset builds and runs the concurrency
+# tests under ThreadSanitizer, the asan preset the rest under AddressSanitizer
+# + UndefinedBehaviorSanitizer (each builds only those binaries), and the
+# plain (release) build runs all of them plus the end-to-end test against a
+# real Prometheus. Ends with ctest's summary of the plain run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The tests start the real prometheus and promtool (Debian's prometheus
