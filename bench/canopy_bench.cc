@@ -2,6 +2,7 @@
 // Prints one line per run: `bench=WORKLOAD impl=canopy key=value ...`.
 // The keys are a fixed interface (bench/compare.sh and the peers use them).
 #include <canopy/core/core.hpp>
+#include <canopy/core/stage.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -297,6 +298,183 @@ int fanin(const Args& args) {
   return 0;
 }
 
+// --- pipeline -------------------------------------------------------------------
+// A fast producer, a producer-consumer (+1) and a slow-ish consumer, twice in
+// one run: as demand-driven stages, and as the same flow of fire-and-forget
+// sends. peak_mailbox is the largest mailbox seen in the middle and last stage.
+
+// The consumer's work per event.
+uint64_t churn(uint64_t x) {
+  for (int i = 0; i < 64; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+  return x;
+}
+
+// Samples the mailbox of the calling process every 1024 events.
+class MailboxPeak {
+ public:
+  void sample(Runtime& rt, Pid self) {
+    if ((++n_ & 1023) != 0) return;
+    if (auto info = rt.process_info(self)) peak_.store(std::max<uint64_t>(peak_.load(), info->mailbox_length));
+  }
+  uint64_t peak() const { return peak_.load(); }
+
+ private:
+  uint64_t n_ = 0;
+  std::atomic<uint64_t> peak_{0};
+};
+
+class PipelineSource final : public canopy::Producer {
+ public:
+  PipelineSource(ProducerOptions o, uint64_t events) : Producer(std::move(o)), left_(events) {}
+  void handle_demand(size_t demand) override {
+    for (size_t i = 0; i < demand && left_ > 0; ++i) (void)emit(StageEvent(left_--));
+  }
+
+ private:
+  uint64_t left_;
+};
+
+class PipelineMiddle final : public canopy::ProducerConsumer {
+ public:
+  PipelineMiddle(ProducerOptions p, ConsumerOptions c, MailboxPeak* peak)
+      : ProducerConsumer(std::move(p), std::move(c)), peak_(peak) {}
+  void handle_event(StageEvent& e, std::vector<StageEvent>& out) override {
+    peak_->sample(runtime(), self());
+    out.emplace_back(std::any_cast<uint64_t>(e) + 1);
+  }
+
+ private:
+  MailboxPeak* peak_;
+};
+
+class PipelineSink final : public canopy::Consumer {
+ public:
+  PipelineSink(ConsumerOptions o, uint64_t expected, MailboxPeak* peak, std::promise<void>* done)
+      : Consumer(std::move(o)), expected_(expected), peak_(peak), done_(done) {}
+  void handle_event(StageEvent& e) override {
+    peak_->sample(runtime(), self());
+    sum_ += churn(std::any_cast<uint64_t>(e));
+    if (++count_ == expected_) done_->set_value();
+  }
+  uint64_t sum_ = 0;
+
+ private:
+  uint64_t expected_;
+  uint64_t count_ = 0;
+  MailboxPeak* peak_;
+  std::promise<void>* done_;
+};
+
+// The plain flow: the same three steps as fire-and-forget sends.
+class PlainSource final : public Actor {
+ public:
+  PlainSource(Pid next, uint64_t events) : next_(next), left_(events) {}
+  void handle(Message& m) override {
+    if (!m.is<Go>()) return;
+    for (int i = 0; i < 256 && left_ > 0; ++i, --left_) (void)send(next_, Item{left_});
+    if (left_ > 0) (void)send(self(), Go{});
+  }
+
+ private:
+  Pid next_;
+  uint64_t left_;
+};
+
+class PlainMiddle final : public Actor {
+ public:
+  PlainMiddle(Pid next, MailboxPeak* peak) : next_(next), peak_(peak) {}
+  void handle(Message& m) override {
+    auto* item = m.as<Item>();
+    if (item == nullptr) return;
+    peak_->sample(runtime(), self());
+    (void)send(next_, Item{item->value + 1});
+  }
+
+ private:
+  Pid next_;
+  MailboxPeak* peak_;
+};
+
+class PlainSink final : public Actor {
+ public:
+  PlainSink(uint64_t expected, MailboxPeak* peak, std::promise<void>* done)
+      : expected_(expected), peak_(peak), done_(done) {}
+  void handle(Message& m) override {
+    auto* item = m.as<Item>();
+    if (item == nullptr) return;
+    peak_->sample(runtime(), self());
+    sum_ += churn(item->value);
+    if (++count_ == expected_) done_->set_value();
+  }
+  uint64_t sum_ = 0;
+
+ private:
+  uint64_t expected_;
+  uint64_t count_ = 0;
+  MailboxPeak* peak_;
+  std::promise<void>* done_;
+};
+
+int pipeline(const Args& args) {
+  const uint64_t events = args.get("events", 10'000'000);
+  const uint32_t max_demand = static_cast<uint32_t>(args.get("max-demand", 1'000));
+  double stage_wall = 0;
+  uint64_t stage_peak = 0;
+  unsigned schedulers = 0;
+  {
+    Runtime rt(runtime_options(args));
+    schedulers = scheduler_count(rt);
+    MailboxPeak peak;
+    std::promise<void> done;
+    ProducerOptions src_opts;
+    src_opts.name = "source";
+    src_opts.buffer_size = max_demand;
+    const Pid src = rt.spawn(std::make_unique<PipelineSource>(src_opts, events)).value();
+    ProducerOptions mid_p;
+    mid_p.name = "middle";
+    mid_p.buffer_size = 2 * max_demand;
+    ConsumerOptions mid_c;
+    mid_c.name = "middle";
+    SubscribeTo to_src;
+    to_src.pid = src;
+    to_src.max_demand = max_demand;
+    mid_c.subscribe_to = {to_src};
+    const auto t0 = Clock::now();
+    const Pid mid = rt.spawn(std::make_unique<PipelineMiddle>(mid_p, mid_c, &peak)).value();
+    ConsumerOptions sink_c;
+    sink_c.name = "sink";
+    SubscribeTo to_mid;
+    to_mid.pid = mid;
+    to_mid.max_demand = max_demand;
+    sink_c.subscribe_to = {to_mid};
+    (void)rt.spawn(std::make_unique<PipelineSink>(sink_c, events, &peak, &done)).value();
+    done.get_future().wait();
+    stage_wall = seconds_since(t0);
+    stage_peak = peak.peak();
+  }
+  double plain_wall = 0;
+  uint64_t plain_peak = 0;
+  {
+    Runtime rt(runtime_options(args));
+    MailboxPeak peak;
+    std::promise<void> done;
+    const Pid sink = rt.spawn<PlainSink>(events, &peak, &done).value();
+    const Pid mid = rt.spawn<PlainMiddle>(sink, &peak).value();
+    const Pid src = rt.spawn<PlainSource>(mid, events).value();
+    const auto t0 = Clock::now();
+    (void)rt.send(src, Go{});
+    done.get_future().wait();
+    plain_wall = seconds_since(t0);
+    plain_peak = peak.peak();
+  }
+  std::printf(
+      "bench=pipeline impl=canopy events=%llu events_per_s=%.0f peak_mailbox=%llu plain_events_per_s=%.0f "
+      "plain_peak_mailbox=%llu max_demand=%u wall_s=%.3f plain_wall_s=%.3f schedulers=%u\n",
+      static_cast<unsigned long long>(events), events / stage_wall, static_cast<unsigned long long>(stage_peak),
+      events / plain_wall, static_cast<unsigned long long>(plain_peak), max_demand, stage_wall, plain_wall, schedulers);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -307,6 +485,7 @@ int main(int argc, char** argv) {
                  "  pingpong --roundtrips 1000000\n"
                  "  spawn    --processes 1000000\n"
                  "  fanin    --producers 8 --messages 1000000\n"
+                 "  pipeline --events 10000000 (--max-demand 1000)\n"
                  "  table    --threads 2 --entries 1000000\n"
                  "  scrape   --series 10000 (--rounds 20)\n"
                  "  poll     --processes 1000000 (--rounds 10): one poller round's cost\n"
@@ -321,9 +500,10 @@ int main(int argc, char** argv) {
   if (workload == "pingpong") return pingpong(args);
   if (workload == "spawn") return spawn(args);
   if (workload == "fanin") return fanin(args);
+  if (workload == "pipeline") return pipeline(args);
   if (workload == "table") return table_bench(argc, argv);
   if (workload == "scrape") return scrape_bench(argc, argv);
   if (workload == "poll") return poll_bench(argc, argv);
-  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, table, scrape, poll)\n", workload.c_str());
+  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll)\n", workload.c_str());
   return 2;
 }

@@ -53,6 +53,16 @@ const std::vector<MetricName>& metric_names() {
       {"canopy_supervisor_restart_budget_remaining", "gauge", "Restarts a supervisor may still make in its current period"},
       {"canopy_supervisor_intensity_exceeded_total", "counter", "Times a supervisor gave up (restart intensity exceeded)"},
       {"canopy_boot_failures_total", "counter", "Children that failed to start during boot, by child"},
+      // stages (backpressure)
+      {"canopy_stage_events_in_total", "counter", "Events a stage received (consumers) or emitted (producers)"},
+      {"canopy_stage_events_out_total", "counter", "Events a stage sent downstream (producers) or handled (consumers)"},
+      {"canopy_stage_dropped_total", "counter", "Events a producer's buffer dropped or refused, by reason"},
+      {"canopy_stage_acks_total", "counter", "Events acknowledged by consumers after processing"},
+      {"canopy_stage_redeliveries_total", "counter", "Unacknowledged events put back for redelivery after their consumer exited"},
+      {"canopy_stage_failed_events_total", "counter", "Events whose handler threw (reported with the reason in the event)"},
+      {"canopy_stage_demand_outstanding", "gauge", "Demand asked by a stage's consumers and not yet met (consumers: asked upstream)"},
+      {"canopy_stage_buffer_length", "gauge", "Events waiting in a stage's buffer for demand"},
+      {"canopy_stage_processing_duration_seconds", "histogram", "Time a consumer spent handling one batch of events"},
       // the telemetry layer itself
       {"canopy_telemetry_series_dropped_total", "counter", "Values sent to a metric's overflow series by the cardinality guard"},
       {"canopy_telemetry_handler_failures_total", "counter", "Telemetry handlers detached because they threw"},

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "metric_def.hpp"
+#include "stage_telemetry.hpp"
+
 namespace canopy::detail {
 
 namespace {
@@ -10,22 +13,8 @@ using telemetry::MetricDef;
 using telemetry::MetricType;
 using telemetry::Unit;
 
-MetricDef def(MetricType type, std::string name, EventName event, std::string measurement, std::vector<std::string> tags,
-              std::string description) {
-  MetricDef d;
-  d.type = type;
-  d.name = std::move(name);
-  d.event = std::move(event);
-  d.measurement = std::move(measurement);
-  d.tags = std::move(tags);
-  d.description = std::move(description);
-  return d;
-}
-
-// Only events that carry `key` (events mix several measurements).
-std::function<bool(const telemetry::Measurements&, const telemetry::Metadata&)> has(std::string key) {
-  return [key](const telemetry::Measurements& m, const telemetry::Metadata&) { return m.find(key) != nullptr; };
-}
+constexpr auto def = metric_def;
+constexpr auto has = has_measurement;
 }  // namespace
 
 RuntimeTelemetry::RuntimeTelemetry(const TelemetryOptions& options, std::shared_ptr<spdlog::logger> logger)
@@ -143,6 +132,9 @@ void RuntimeTelemetry::add_builtin_metrics() {
         "Table entries / max_entries or bytes / max_bytes, whichever is closer to its bound");
   gauge("canopy_supervisor_restart_budget_remaining", sinfo, "restart_budget_remaining", {"supervisor"},
         "Restarts a supervisor may still make in its current period");
+
+  // Stages (backpressure): canopy_stage_*.
+  for (auto& d : stage_metric_defs()) add(std::move(d));
 
   for (auto& d : defs) {
     const std::string error = metrics_.add(std::move(d));

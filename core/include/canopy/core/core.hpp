@@ -13,6 +13,7 @@
 #include "canopy/core/registry.hpp"
 #include "canopy/core/result.hpp"
 #include "canopy/core/runtime.hpp"
+#include "canopy/core/stage.hpp"
 #include "canopy/core/supervisor.hpp"
 #include "canopy/core/table.hpp"
 #include "canopy/core/task_supervisor.hpp"
