@@ -67,15 +67,6 @@ uint64_t hash_values(const std::array<std::string_view, kMaxTags>& values, size_
   return h;
 }
 
-std::string join_key(const std::vector<std::string>& values) {
-  std::string k;
-  for (const auto& v : values) {
-    k += v;
-    k += '\x1f';
-  }
-  return k;
-}
-
 }  // namespace
 
 class Metric {
@@ -162,10 +153,12 @@ class Metric {
       double sum = 0;
       double last = 0;
       uint64_t last_ns = 0;
-      std::vector<uint64_t> buckets;
+      std::vector<uint64_t> buckets;  // distributions only
     };
-    // Hashed, not ordered: a scrape of 10,000 series spends its time here.
-    std::unordered_map<std::string, Merged> merged;
+    // One entry per label set across the shards, found by the series' hash
+    // (equal values, equal hash; a collision is told apart by the values).
+    // No per-series key string: a scrape of 10,000 series spends its time here.
+    std::unordered_multimap<uint64_t, Merged> merged;
     {
       std::lock_guard lock(known_mu_);
       merged.reserve(known_.size() + 1);
@@ -174,13 +167,18 @@ class Metric {
     // `now` was read before the shards: a series updated since is fresh (the
     // unsigned difference would wrap around and call it stale).
     auto is_stale = [&](uint64_t last_ns) { return stale_ns != 0 && now > last_ns && now - last_ns > stale_ns; };
-    auto fold = [&](const std::vector<std::string>& values, const Cells& c) {
-      Merged& m = merged[join_key(values)];
-      // First sight of this series (an untagged one has no values: test the buckets).
-      if (m.buckets.size() != nb + 1) {
-        m.values = values;
-        m.buckets.assign(nb + 1, 0);
+    auto fold = [&](uint64_t hash, const std::vector<std::string>& values, const Cells& c) {
+      Merged* found = nullptr;
+      auto [b, e] = merged.equal_range(hash);
+      for (auto it = b; it != e && found == nullptr; ++it) {
+        if (it->second.values == values) found = &it->second;
       }
+      if (found == nullptr) {
+        found = &merged.emplace(hash, Merged{})->second;
+        found->values = values;
+        if (nb > 0) found->buckets.assign(nb + 1, 0);
+      }
+      Merged& m = *found;
       m.count += c.count.load(std::memory_order_relaxed);
       m.sum += c.sum.load(std::memory_order_relaxed);
       const uint64_t t = c.last_ns.load(std::memory_order_relaxed);
@@ -193,7 +191,7 @@ class Metric {
     bool any_untagged = false;
     for (auto& shard : shards_) {
       if (def_.tags.empty()) {
-        fold({}, shard->untagged);
+        fold(0, {}, shard->untagged);
         any_untagged = true;
         continue;
       }
@@ -204,7 +202,7 @@ class Metric {
           it = shard->tagged.erase(it);
           continue;
         }
-        fold(it->second->values, c);
+        fold(it->second->hash, it->second->values, c);
         ++it;
       }
     }
@@ -235,11 +233,10 @@ class Metric {
       f.samples.push_back(std::move(s));
     }
     if (!def_.tags.empty()) {
-      // The guard counts live series: what went stale frees its place. The
-      // keys move over; `merged` is done with.
-      std::unordered_set<std::string> live;
+      // The guard counts live series: what went stale frees its place.
+      std::unordered_set<uint64_t> live;
       live.reserve(merged.size());
-      while (!merged.empty()) live.insert(std::move(merged.extract(merged.begin()).key()));
+      for (const auto& entry : merged) live.insert(entry.first);
       std::lock_guard lock(known_mu_);
       known_.swap(live);
     }
@@ -287,23 +284,21 @@ class Metric {
     std::vector<std::string> owned(values.begin(), values.begin() + static_cast<long>(n));
     {
       std::lock_guard lock(known_mu_);
-      const std::string key = join_key(owned);
-      if (known_.count(key) == 0) {
+      if (known_.count(h) == 0) {
         if (known_.size() >= def_.max_series) {
           dropped_.fetch_add(1, std::memory_order_relaxed);
           owned.assign(n, kOverflow);
-          const std::string overflow = join_key(owned);
-          known_.insert(overflow);
           std::array<std::string_view, kMaxTags> ov{};
           for (size_t i = 0; i < n; ++i) ov[i] = kOverflow;
           const uint64_t oh = hash_values(ov, n);
+          known_.insert(oh);
           auto [ob, oe] = shard.tagged.equal_range(oh);
           for (auto it = ob; it != oe; ++it) {
             if (it->second->values == owned) return it->second.get();
           }
           return shard.tagged.emplace(oh, std::make_unique<TaggedSeries>(std::move(owned), oh, def_.buckets.size()))->second.get();
         }
-        known_.insert(key);
+        known_.insert(h);
       }
     }
     return shard.tagged.emplace(h, std::make_unique<TaggedSeries>(std::move(owned), h, def_.buckets.size()))->second.get();
@@ -313,7 +308,9 @@ class Metric {
   const double factor_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::mutex known_mu_;
-  std::unordered_set<std::string> known_;  // guarded by known_mu_: live label sets
+  // Guarded by known_mu_: the hashes of the live label sets (the cardinality
+  // guard counts them; two label sets sharing a 64-bit hash would count once).
+  std::unordered_set<uint64_t> known_;
   std::atomic<uint64_t> dropped_{0};
 };
 
