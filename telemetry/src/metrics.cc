@@ -162,6 +162,7 @@ class Metric {
     {
       std::lock_guard lock(known_mu_);
       merged.reserve(known_.size() + 1);
+      ++scans_;
     }
     const uint64_t stale_ns = static_cast<uint64_t>(def_.stale_after.count()) * 1'000'000;
     // `now` was read before the shards: a series updated since is fresh (the
@@ -232,14 +233,19 @@ class Metric {
       }
       f.samples.push_back(std::move(s));
     }
+    // The guard counts live series: what went stale frees its place. Series
+    // created while this scan ran (perhaps in a shard already scanned) stay.
+    std::unordered_set<uint64_t> live;
     if (!def_.tags.empty()) {
-      // The guard counts live series: what went stale frees its place.
-      std::unordered_set<uint64_t> live;
       live.reserve(merged.size());
       for (const auto& entry : merged) live.insert(entry.first);
-      std::lock_guard lock(known_mu_);
+    }
+    std::lock_guard lock(known_mu_);
+    if (!def_.tags.empty()) {
+      live.insert(created_during_scan_.begin(), created_during_scan_.end());
       known_.swap(live);
     }
+    if (--scans_ == 0) created_during_scan_.clear();
     return f;
   }
 
@@ -292,6 +298,7 @@ class Metric {
           for (size_t i = 0; i < n; ++i) ov[i] = kOverflow;
           const uint64_t oh = hash_values(ov, n);
           known_.insert(oh);
+          if (scans_ > 0) created_during_scan_.insert(oh);
           auto [ob, oe] = shard.tagged.equal_range(oh);
           for (auto it = ob; it != oe; ++it) {
             if (it->second->values == owned) return it->second.get();
@@ -299,6 +306,7 @@ class Metric {
           return shard.tagged.emplace(oh, std::make_unique<TaggedSeries>(std::move(owned), oh, def_.buckets.size()))->second.get();
         }
         known_.insert(h);
+        if (scans_ > 0) created_during_scan_.insert(h);
       }
     }
     return shard.tagged.emplace(h, std::make_unique<TaggedSeries>(std::move(owned), h, def_.buckets.size()))->second.get();
@@ -311,6 +319,10 @@ class Metric {
   // Guarded by known_mu_: the hashes of the live label sets (the cardinality
   // guard counts them; two label sets sharing a 64-bit hash would count once).
   std::unordered_set<uint64_t> known_;
+  // Guarded by known_mu_: collects in progress, and the label sets created
+  // meanwhile (a scan's rebuild of known_ must not forget them).
+  int scans_ = 0;
+  std::unordered_set<uint64_t> created_during_scan_;
   std::atomic<uint64_t> dropped_{0};
 };
 
