@@ -91,7 +91,7 @@ def wait_for(what, fn, timeout_s, interval_s=0.5):
             v = fn()
             if v:
                 return v
-        except (OSError, ValueError, KeyError) as e:  # server not up yet, bad JSON
+        except (OSError, ValueError, KeyError, RuntimeError) as e:  # not up yet, bad JSON, a 5xx
             last_error = e
         time.sleep(interval_s)
     log(f"gave up waiting for {what} after {timeout_s}s (last error: {last_error})")
@@ -303,7 +303,6 @@ def run(args, work):
         if not wait_for("canopy /readyz", lambda: http("GET", canopy_url + "/readyz")[0] == 200, 60):
             fail("canopy never became ready: " + http("GET", canopy_url + "/readyz")[1])
 
-        prom_port = free_port()
         prom_cfg = os.path.join(work, "prometheus.yml")
         with open(prom_cfg, "w") as f:
             f.write(
@@ -311,10 +310,22 @@ def run(args, work):
                 f"rule_files: ['{rules}']\n"
                 "scrape_configs:\n  - job_name: canopy\n"
                 f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
-        prometheus = started.start("prometheus", [
-            args.prometheus, f"--config.file={prom_cfg}", f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
-            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"], os.path.join(work, "prometheus.log"))
-        prom = Prom(prom_port)
+        # The free port is free when asked, not necessarily when prometheus
+        # binds it: a prometheus that exits at once gets another port.
+        for attempt in range(3):
+            prom_port = free_port()
+            prometheus = started.start("prometheus", [
+                args.prometheus, f"--config.file={prom_cfg}", f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
+                f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+                os.path.join(work, f"prometheus-{attempt}.log"))
+            prom = Prom(prom_port)
+            if wait_for("prometheus to serve",
+                        lambda: prometheus.poll() is not None or http("GET", prom.base + "/-/ready")[0] == 200, 60):
+                if prometheus.poll() is None:
+                    break
+            log(f"prometheus exited with {prometheus.returncode} on port {prom_port}; trying another port")
+        else:
+            raise SystemExit("e2e: prometheus would not start (see its logs above)")
         if not wait_for("prometheus's canopy target to be up", lambda: prometheus.poll() is None and prom.target_up(), 60):
             raise SystemExit("e2e: the canopy target never came up in Prometheus")
         log("target up")
@@ -378,8 +389,9 @@ def run(args, work):
         if prometheus.poll() is not None:
             fail(f"prometheus exited with {prometheus.returncode} during the test")
     finally:
+        aborted = sys.exc_info()[0] is not None
         started.stop_all()
-        if failures:
+        if failures or aborted:
             started.dump_logs()
     canopy_exit = started.procs[0][1].returncode
     if canopy_exit != 0:

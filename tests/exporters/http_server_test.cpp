@@ -295,7 +295,13 @@ std::string run_capture(const std::string& command) {
 
 TEST_CASE("with a certificate and key the server speaks TLS, or refuses at start saying why it cannot", "[http][tls]") {
   char dir_template[] = "/tmp/canopy-tls-test-XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  // The folder holds an unencrypted key: it goes whatever the test's outcome.
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { std::system(("rm -rf " + path).c_str()); }
+  } remove_dir{dir};
   const std::string key = dir + "/key.pem", cert = dir + "/cert.pem";
   // A throwaway self-signed certificate, made by the real openssl.
   REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
@@ -325,7 +331,6 @@ TEST_CASE("with a certificate and key the server speaks TLS, or refuses at start
     INFO(st.error().message());
     CHECK(st.error().message().find("server.tls: ") == 0);
     CHECK(st.error().message().find("OpenSSL") != std::string::npos);
-    std::system(("rm -rf " + dir).c_str());
     return;
   }
   CHECK(server.url().rfind("https://127.0.0.1:", 0) == 0);
@@ -345,6 +350,5 @@ TEST_CASE("with a certificate and key the server speaks TLS, or refuses at start
   CHECK(plain.status != 200);
 
   server.stop();
-  std::system(("rm -rf " + dir).c_str());
 
 }
