@@ -365,21 +365,8 @@ class PipelineSink final : public canopy::Consumer {
   std::promise<void>* done_;
 };
 
-// The plain flow: the same three steps as fire-and-forget sends.
-class PlainSource final : public Actor {
- public:
-  PlainSource(Pid next, uint64_t events) : next_(next), left_(events) {}
-  void handle(Message& m) override {
-    if (!m.is<Go>()) return;
-    for (int i = 0; i < 256 && left_ > 0; ++i, --left_) (void)send(next_, Item{left_});
-    if (left_ > 0) (void)send(self(), Go{});
-  }
-
- private:
-  Pid next_;
-  uint64_t left_;
-};
-
+// The plain flow: the same three steps as fire-and-forget sends; the source
+// is fanin's Producer (256 sends per slice, then yield).
 class PlainMiddle final : public Actor {
  public:
   PlainMiddle(Pid next, MailboxPeak* peak) : next_(next), peak_(peak) {}
@@ -460,7 +447,7 @@ int pipeline(const Args& args) {
     std::promise<void> done;
     const Pid sink = rt.spawn<PlainSink>(events, &peak, &done).value();
     const Pid mid = rt.spawn<PlainMiddle>(sink, &peak).value();
-    const Pid src = rt.spawn<PlainSource>(mid, events).value();
+    const Pid src = rt.spawn<Producer>(mid, events).value();
     const auto t0 = Clock::now();
     (void)rt.send(src, Go{});
     done.get_future().wait();
