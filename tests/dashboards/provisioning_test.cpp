@@ -79,7 +79,7 @@ TEST_CASE("provisioning: the README explains import by UI and by provisioning", 
   for (const char* part : {"Dashboards → New → Import", "Upload dashboard JSON", "provisioning/datasources/prometheus.yml",
                            "provisioning/dashboards/canopy.yml", "/etc/grafana/provisioning", "GF_PATHS_PROVISIONING",
                            "/etc/grafana/dashboards/canopy", "uid `prometheus`", "http://127.0.0.1:9090",
-                           "core/src/metric_names.cc"}) {
+                           "core/src/instrumentation/metric_names.cc"}) {
     INFO(part);
     CHECK(contains(text, part));
   }

@@ -59,7 +59,7 @@
 
 #include "canopy/core/pid.hpp"
 #include "canopy/core/result.hpp"
-#include "canopy/core/table_impl.hpp"
+#include "canopy/core/detail/typed_table.hpp"
 #include "canopy/core/table_types.hpp"
 
 namespace canopy {

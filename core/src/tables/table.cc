@@ -1,5 +1,11 @@
-// Tables: what is not a template — locks, ownership, access checks, the
-// per-runtime directory of tables and its expiry sweeper.
+// Room tables/: ETS-like tables. The templates live in the public
+// canopy/core/table.hpp and its detail/ layers (stripe locks, the type-erased
+// TableBase, the typed table); this room holds what is not a template. It
+// may use runtime/ (owners, exit hooks, timers); nothing in runtime/ may use
+// it.
+//
+// This file: Tables: what is not a template — locks, ownership, access checks,
+// the per-runtime directory of tables and its expiry sweeper.
 #include "canopy/core/table.hpp"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
-#include "scheduler.hpp"
+#include "runtime/scheduler.hpp"
 
-#include "cycle_clock.hpp"
-#include "runtime_impl.hpp"
+#include "runtime/cycle_clock.hpp"
+#include "runtime/runtime_impl.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

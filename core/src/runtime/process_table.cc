@@ -1,4 +1,4 @@
-#include "process_table.hpp"
+#include "runtime/process_table.hpp"
 
 namespace canopy::detail {
 

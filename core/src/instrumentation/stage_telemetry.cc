@@ -1,6 +1,6 @@
-#include "stage_telemetry.hpp"
+#include "instrumentation/stage_telemetry.hpp"
 
-#include "metric_def.hpp"
+#include "instrumentation/metric_def.hpp"
 
 #include <string>
 

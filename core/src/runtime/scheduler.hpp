@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "canopy/core/info.hpp"
-#include "spin_lock.hpp"
+#include "runtime/spin_lock.hpp"
 
 namespace canopy::detail {
 

@@ -1,7 +1,7 @@
 // canopy::Runtime: the public face of detail::Runtime.
 #include "canopy/core/runtime.hpp"
 
-#include "runtime_impl.hpp"
+#include "runtime/runtime_impl.hpp"
 
 namespace canopy {
 

@@ -1,4 +1,15 @@
-#include "runtime_impl.hpp"
+// Room runtime/: the actor runtime proper. It owns pids and the process
+// table, mailboxes, the schedulers and their run queues, the timer thread,
+// process lifecycle (spawn, exit signals, links, monitors, trap_exit, the one
+// crash path), message delivery and calls, registered names and the Registry.
+// Everything else in core/ builds on it. It may use telemetry/ (through
+// instrumentation/'s RuntimeTelemetry, to emit events), spdlog and the
+// standard library; it never includes supervision/, tables/ or stages/ —
+// those hook into it through its public hooks (exit hooks, supervisor
+// directory).
+//
+// This file: the detail::Runtime behind canopy::Runtime.
+#include "runtime/runtime_impl.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -6,7 +17,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "cycle_clock.hpp"
+#include "runtime/cycle_clock.hpp"
 
 namespace canopy::detail {
 

@@ -1,4 +1,4 @@
-#include "cycle_clock.hpp"
+#include "runtime/cycle_clock.hpp"
 
 #include <thread>
 

@@ -1,4 +1,4 @@
-#include "mailbox.hpp"
+#include "runtime/mailbox.hpp"
 
 namespace canopy::detail {
 

@@ -1,8 +1,8 @@
-#include "timer_service.hpp"
+#include "runtime/timer_service.hpp"
 
 #include <algorithm>
 
-#include "cycle_clock.hpp"
+#include "runtime/cycle_clock.hpp"
 
 namespace canopy::detail {
 

@@ -15,8 +15,8 @@
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/info.hpp"
 #include "canopy/core/message.hpp"
-#include "mailbox.hpp"
-#include "spin_lock.hpp"
+#include "runtime/mailbox.hpp"
+#include "runtime/spin_lock.hpp"
 
 namespace canopy::detail {
 

@@ -12,11 +12,11 @@
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/core/table_types.hpp"
-#include "process.hpp"
-#include "process_table.hpp"
-#include "runtime_telemetry.hpp"
-#include "scheduler.hpp"
-#include "timer_service.hpp"
+#include "runtime/process.hpp"
+#include "runtime/process_table.hpp"
+#include "instrumentation/runtime_telemetry.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/timer_service.hpp"
 
 namespace spdlog {
 class logger;

@@ -1,6 +1,12 @@
-// Supervisors: the SupervisorActor behaviour, start_supervisor and the
-// blocking helpers. A supervisor never blocks its scheduler: stopping a child
-// is a step in a plan that waits for the child's EXIT (or the shutdown
+// Room supervision/: supervisors (strategies, restart intensity and its
+// escalation, shutdown plans), applications and readiness, task supervisors,
+// and the orphan audit. It owns every restart counter and the boot error
+// chain. It may use runtime/ and instrumentation/; nothing in runtime/ may
+// use it.
+//
+// This file: Supervisors: the SupervisorActor behaviour, start_supervisor and
+// the blocking helpers. A supervisor never blocks its scheduler: stopping a
+// child is a step in a plan that waits for the child's EXIT (or the shutdown
 // timeout) as a message, and the plan resumes when it arrives.
 #include "canopy/core/supervisor.hpp"
 
@@ -11,9 +17,9 @@
 
 #include "canopy/core/gen_server.hpp"
 #include "canopy/core/runtime.hpp"
-#include "cycle_clock.hpp"
-#include "runtime_impl.hpp"
-#include "supervisor_state.hpp"
+#include "runtime/cycle_clock.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "supervision/supervisor_state.hpp"
 
 namespace canopy {
 

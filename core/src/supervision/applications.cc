@@ -4,9 +4,9 @@
 
 #include <unordered_set>
 
-#include "cycle_clock.hpp"
-#include "runtime_impl.hpp"
-#include "supervisor_state.hpp"
+#include "runtime/cycle_clock.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "supervision/supervisor_state.hpp"
 
 namespace canopy::detail {
 

@@ -1,6 +1,6 @@
 #include "canopy/core/registry.hpp"
 
-#include "runtime_impl.hpp"
+#include "runtime/runtime_impl.hpp"
 
 namespace canopy {
 

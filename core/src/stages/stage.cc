@@ -1,5 +1,12 @@
-// The stage engine: subscriptions, demand accounting, the producer buffer
-// and its dispatchers, acknowledgement and redelivery, drain, telemetry.
+// Room stages/: GenStage-like demand-driven pipelines (producers,
+// producer-consumers, consumers, batchers, dispatchers, acknowledgement).
+// Stages are ordinary processes: the room may use the public runtime API and
+// emits [canopy, stage, ...] events; their metrics are defined in
+// instrumentation/stage_telemetry.
+//
+// This file: The stage engine: subscriptions, demand accounting, the producer
+// buffer and its dispatchers, acknowledgement and redelivery, drain,
+// telemetry.
 #include "canopy/core/stage.hpp"
 
 #include <algorithm>

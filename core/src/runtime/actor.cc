@@ -2,7 +2,7 @@
 #include "canopy/core/actor.hpp"
 
 #include "canopy/core/runtime.hpp"
-#include "runtime_impl.hpp"
+#include "runtime/runtime_impl.hpp"
 
 namespace canopy {
 

@@ -3,8 +3,8 @@
 #include "canopy/core/task_supervisor.hpp"
 
 #include "canopy/core/runtime.hpp"
-#include "cycle_clock.hpp"
-#include "runtime_impl.hpp"
+#include "runtime/cycle_clock.hpp"
+#include "runtime/runtime_impl.hpp"
 
 namespace canopy {
 namespace detail {

@@ -1,9 +1,14 @@
-#include "runtime_telemetry.hpp"
+// Room instrumentation/: what the runtime tells the world. It owns the
+// telemetry events the runtime emits, the built-in metric definitions and
+// the metric-name contract (metric_names.cc), and the poller's measurements
+// of the whole runtime (runtime_poll.cc). It may use telemetry/ and read
+// runtime/ and supervision/ state; the exporters read what it aggregates.
+#include "instrumentation/runtime_telemetry.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include "metric_def.hpp"
-#include "stage_telemetry.hpp"
+#include "instrumentation/metric_def.hpp"
+#include "instrumentation/stage_telemetry.hpp"
 
 namespace canopy::detail {
 
