@@ -1,3 +1,0 @@
-// The one Catch2 main shared by both canopy telemetry test binaries.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
