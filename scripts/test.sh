@@ -3,24 +3,29 @@
 # tests under ThreadSanitizer, the asan preset the rest under AddressSanitizer
 # + UndefinedBehaviorSanitizer (each builds only those binaries), and the
 # plain (release) build runs all of them plus the end-to-end test against a
-# real Prometheus. Ends with ctest's summary of the plain run.
+# real Prometheus, in parallel (the end-to-end test, the longest, first).
+# Ends with ctest's summary of the plain run; prints how long each phase took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The tests start the real prometheus and promtool (Debian's prometheus
 # package); the end-to-end test is a python3 script (standard library only).
 bash scripts/install-deps.sh prometheus python3 openssl
 jobs=$(nproc)
+started=$SECONDS
+phase() {
+  echo "=== $1 (at $((SECONDS - started)) s)"
+}
 
 for preset in tsan asan; do
-  echo "=== $preset: build"
+  phase "$preset: build"
   cmake --preset "$preset" -DCANOPY_BUILD_TESTS=ON >/dev/null
   cmake --build --preset "$preset" -j "$jobs"
-  echo "=== $preset: test"
+  phase "$preset: test"
   ctest --preset "$preset" -j "$jobs"
 done
 
-echo "=== release: build"
+phase "release: build"
 cmake --preset release -DCANOPY_BUILD_TESTS=ON >/dev/null
 cmake --build --preset release -j "$jobs"
-echo "=== release: test"
-ctest --preset release
+phase "release: test"
+ctest --preset release -j "$jobs"
