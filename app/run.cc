@@ -13,6 +13,7 @@
 #include "canopy/core/table.hpp"
 #include "canopy/exporters/exposition.hpp"
 #include "canopy/exporters/http_server.hpp"
+#include "canopy/exporters/json.hpp"
 #include "canopy/exporters/push.hpp"
 #include "logging.hpp"
 #include "workload.hpp"
@@ -21,46 +22,48 @@ namespace canopy::app {
 
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (c == '\n') {
-      o += "\\n";
-      continue;
-    }
-    o += c;
-  }
-  return o;
-}
-
 std::string tables_json(Runtime& rt) {
-  std::string out = "[";
+  exporters::JsonWriter j;
+  j.begin_array();
   for (const TableInfo& t : tables(rt)) {
     if (t.deleted) continue;
-    if (out.size() > 1) out += ",";
-    out += "{\"name\":\"" + json_escape(t.name) + "\",\"id\":" + std::to_string(t.id) + ",\"owner\":\"" +
-           t.owner.to_string() + "\",\"kind\":\"" + to_string(t.kind) + "\",\"access\":\"" + to_string(t.access) +
-           "\",\"size\":" + std::to_string(t.size) + ",\"memory_bytes\":" + std::to_string(t.memory_bytes) +
-           ",\"max_entries\":" + std::to_string(t.max_entries) + ",\"max_bytes\":" + std::to_string(t.max_bytes) +
-           ",\"on_full\":\"" + to_string(t.on_full) + "\",\"default_ttl_seconds\":" +
-           std::to_string(t.default_ttl.count() / 1000.0) + ",\"inserts\":" + std::to_string(t.counters.inserts) +
-           ",\"hits\":" + std::to_string(t.counters.hits) + ",\"misses\":" + std::to_string(t.counters.misses) +
-           ",\"evictions\":" + std::to_string(t.counters.evictions()) + ",\"expiries\":" +
-           std::to_string(t.counters.expiries) + "}";
+    j.begin_object();
+    j.field("name", t.name);
+    j.field("id", t.id);
+    j.field("owner", t.owner.to_string());
+    j.field("kind", to_string(t.kind));
+    j.field("access", to_string(t.access));
+    j.field("size", t.size);
+    j.field("memory_bytes", t.memory_bytes);
+    j.field("max_entries", t.max_entries);
+    j.field("max_bytes", t.max_bytes);
+    j.field("on_full", to_string(t.on_full));
+    j.field("default_ttl_seconds", static_cast<double>(t.default_ttl.count()) / 1000.0);
+    j.field("inserts", t.counters.inserts);
+    j.field("hits", t.counters.hits);
+    j.field("misses", t.counters.misses);
+    j.field("evictions", t.counters.evictions());
+    j.field("expiries", t.counters.expiries);
+    j.end_object();
   }
-  return out + "]";
+  j.end_array();
+  return j.str();
 }
 
 std::string alerts_json(const config::Config& cfg) {
-  std::string out = "[";
+  exporters::JsonWriter j;
+  j.begin_array();
   for (const auto& rule : cfg.alerts.rules) {
-    if (out.size() > 1) out += ",";
-    out += "{\"alert\":\"" + json_escape(rule.name) + "\",\"expr\":\"" + json_escape(config::alert_expr(rule)) +
-           "\",\"for_seconds\":" + std::to_string(rule.for_duration.count() / 1000.0) + ",\"severity\":\"" +
-           json_escape(config::to_string(rule.severity)) + "\",\"summary\":\"" + json_escape(rule.summary) + "\"}";
+    j.begin_object();
+    j.field("alert", rule.name);
+    j.field("expr", config::alert_expr(rule));
+    j.field("for_seconds", static_cast<double>(rule.for_duration.count()) / 1000.0);
+    j.field("severity", config::to_string(rule.severity));
+    j.field("summary", rule.summary);
+    j.end_object();
   }
-  return out + "]";
+  j.end_array();
+  return j.str();
 }
 
 // The parts of the config that change live; the rest needs a restart.
