@@ -64,6 +64,23 @@ std::string gunzip(const std::string& in) {
   return out;
 }
 
+// Pipes a scrape through the real `promtool check metrics` (which parses
+// and lints); returns its exit code and what it printed.
+std::pair<int, std::string> promtool_check_metrics(const std::string& scrape) {
+  char dir[] = "/tmp/canopy-promtool-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string in = std::string(dir) + "/scrape.txt", out = std::string(dir) + "/out.txt";
+  std::ofstream(in) << scrape;
+  const std::string cmd = std::string(CANOPY_PROMTOOL) + " check metrics < " + in + " > " + out + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream result(out);
+  const std::string report((std::istreambuf_iterator<char>(result)), std::istreambuf_iterator<char>());
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+  rmdir(dir);
+  return {rc, report};
+}
+
 }  // namespace
 
 TEST_CASE("healthz answers ok and readyz says why it is not ready", "[http]") {
@@ -131,20 +148,34 @@ TEST_CASE("promtool check metrics finds nothing wrong with a live scrape", "[htt
   s.rt.poll_now();
   auto m = request(s.port, "GET", "/metrics");
   REQUIRE(m.status == 200);
-  char dir[] = "/tmp/canopy-promtool-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  const std::string in = std::string(dir) + "/scrape.txt", out = std::string(dir) + "/out.txt";
-  std::ofstream(in) << m.body;
-  const std::string cmd = std::string(CANOPY_PROMTOOL) + " check metrics < " + in + " > " + out + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream result(out);
-  const std::string report((std::istreambuf_iterator<char>(result)), std::istreambuf_iterator<char>());
+  const auto [rc, report] = promtool_check_metrics(m.body);
   INFO(report);
   CHECK(rc == 0);
   CHECK(report.empty());
-  std::remove(in.c_str());
-  std::remove(out.c_str());
-  rmdir(dir);
+}
+
+TEST_CASE("a metric description with newlines and backslashes keeps the scrape valid for promtool",
+          "[http][metrics][promtool]") {
+  Server s;
+  // A user metric as the config's telemetry.metrics would define it, with a
+  // multi-line description (a YAML block scalar) holding a Windows path.
+  telemetry::MetricDef def;
+  def.type = telemetry::MetricType::counter;
+  def.name = "app_jobs_processed_total";
+  def.event = {"app", "job", "done"};
+  def.tags = {"queue"};
+  def.description = "Jobs processed.\nCounted per queue, e.g. C:\\queues\\in \"fast\" mode.\n";
+  REQUIRE(s.rt.metrics().add(def).empty());
+  s.rt.telemetry_bus().execute(def.event, {{"count", 1}}, {{"queue", "a\\b\nc"}});
+  auto m = request(s.port, "GET", "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(m.body.find("# HELP app_jobs_processed_total Jobs processed.\\nCounted per queue, e.g. "
+                    "C:\\\\queues\\\\in \"fast\" mode.\\n\n# TYPE app_jobs_processed_total counter\n") !=
+        std::string::npos);
+  const auto [rc, report] = promtool_check_metrics(m.body);
+  INFO(report);
+  CHECK(rc == 0);
+  CHECK(report.empty());
 }
 
 TEST_CASE("the process API sorts, limits, filters and finds one process", "[http][api]") {
