@@ -13,6 +13,7 @@
 #include "canopy/core/table.hpp"
 #include "canopy/exporters/exposition.hpp"
 #include "canopy/exporters/http_server.hpp"
+#include "canopy/exporters/json.hpp"
 #include "canopy/exporters/push.hpp"
 #include "logging.hpp"
 #include "workload.hpp"
@@ -21,46 +22,48 @@ namespace canopy::app {
 
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (c == '\n') {
-      o += "\\n";
-      continue;
-    }
-    o += c;
-  }
-  return o;
-}
-
 std::string tables_json(Runtime& rt) {
-  std::string out = "[";
+  exporters::JsonWriter j;
+  j.begin_array();
   for (const TableInfo& t : tables(rt)) {
     if (t.deleted) continue;
-    if (out.size() > 1) out += ",";
-    out += "{\"name\":\"" + json_escape(t.name) + "\",\"id\":" + std::to_string(t.id) + ",\"owner\":\"" +
-           t.owner.to_string() + "\",\"kind\":\"" + to_string(t.kind) + "\",\"access\":\"" + to_string(t.access) +
-           "\",\"size\":" + std::to_string(t.size) + ",\"memory_bytes\":" + std::to_string(t.memory_bytes) +
-           ",\"max_entries\":" + std::to_string(t.max_entries) + ",\"max_bytes\":" + std::to_string(t.max_bytes) +
-           ",\"on_full\":\"" + to_string(t.on_full) + "\",\"default_ttl_seconds\":" +
-           std::to_string(t.default_ttl.count() / 1000.0) + ",\"inserts\":" + std::to_string(t.counters.inserts) +
-           ",\"hits\":" + std::to_string(t.counters.hits) + ",\"misses\":" + std::to_string(t.counters.misses) +
-           ",\"evictions\":" + std::to_string(t.counters.evictions()) + ",\"expiries\":" +
-           std::to_string(t.counters.expiries) + "}";
+    j.begin_object();
+    j.field("name", t.name);
+    j.field("id", t.id);
+    j.field("owner", t.owner.to_string());
+    j.field("kind", to_string(t.kind));
+    j.field("access", to_string(t.access));
+    j.field("size", t.size);
+    j.field("memory_bytes", t.memory_bytes);
+    j.field("max_entries", t.max_entries);
+    j.field("max_bytes", t.max_bytes);
+    j.field("on_full", to_string(t.on_full));
+    j.field("default_ttl_seconds", static_cast<double>(t.default_ttl.count()) / 1000.0);
+    j.field("inserts", t.counters.inserts);
+    j.field("hits", t.counters.hits);
+    j.field("misses", t.counters.misses);
+    j.field("evictions", t.counters.evictions());
+    j.field("expiries", t.counters.expiries);
+    j.end_object();
   }
-  return out + "]";
+  j.end_array();
+  return j.str();
 }
 
 std::string alerts_json(const config::Config& cfg) {
-  std::string out = "[";
+  exporters::JsonWriter j;
+  j.begin_array();
   for (const auto& rule : cfg.alerts.rules) {
-    if (out.size() > 1) out += ",";
-    out += "{\"alert\":\"" + json_escape(rule.name) + "\",\"expr\":\"" + json_escape(config::alert_expr(rule)) +
-           "\",\"for_seconds\":" + std::to_string(rule.for_duration.count() / 1000.0) + ",\"severity\":\"" +
-           json_escape(config::to_string(rule.severity)) + "\",\"summary\":\"" + json_escape(rule.summary) + "\"}";
+    j.begin_object();
+    j.field("alert", rule.name);
+    j.field("expr", config::alert_expr(rule));
+    j.field("for_seconds", static_cast<double>(rule.for_duration.count()) / 1000.0);
+    j.field("severity", config::to_string(rule.severity));
+    j.field("summary", rule.summary);
+    j.end_object();
   }
-  return out + "]";
+  j.end_array();
+  return j.str();
 }
 
 // The parts of the config that change live; the rest needs a restart.
@@ -109,62 +112,132 @@ class LiveConfig {
   config::Config cfg_;  // guarded by mu_
 };
 
-}  // namespace
-
-int run(const std::string& config_path) {
+// The config of `canopy run`: the file (or the defaults when there is none)
+// with the admin token applied; nullopt after printing the errors.
+std::optional<config::Config> load_run_config(const std::string& config_path) {
   config::Config cfg;
   if (!config_path.empty()) {
     config::LoadResult r = config::load_file(config_path);
     if (!r.ok()) {
       for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
       std::cerr << "canopy run: " << r.errors.size() << " error(s) in " << config_path << "\n";
-      return 1;
+      return std::nullopt;
     }
     cfg = std::move(*r.config);
   }
   if (auto e = config::apply_admin_token(cfg)) {
     std::cerr << e->to_string() << "\n";
-    return 1;
+    return std::nullopt;
   }
-  if (const std::string e = configure_logging(cfg.logging); !e.empty()) {
-    std::cerr << "canopy run: " << e << "\n";
-    return 1;
-  }
-  auto log = spdlog::get("canopy");
+  return cfg;
+}
 
-  // Signals go to this thread only: block them before any other thread starts.
+// Signals go to the calling thread only: call it before any other thread
+// starts. Returns the set to sigwait on.
+sigset_t block_shutdown_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  Runtime rt(config::runtime_options(cfg));
+// The metrics of telemetry.metrics; false after printing the first error.
+bool add_user_metrics(Runtime& rt, const config::Config& cfg) {
   const auto defs = config::user_metrics(cfg);
   for (size_t i = 0; i < defs.size(); ++i) {
     const std::string e = rt.metrics().add(defs[i]);
     if (!e.empty()) {
       std::cerr << cfg.error_at("telemetry.metrics[" + std::to_string(i) + "]", e).to_string() << "\n";
-      return 1;
+      return false;
     }
   }
+  return true;
+}
+
+// What the HTTP server asks the binary for: reloads, log levels, alerts,
+// tables and the workload's API. Everything referenced must outlive the server.
+exporters::ServerHooks server_hooks(Runtime& rt, LiveConfig& live, std::optional<Workload>& workload) {
+  exporters::ServerHooks hooks;
+  hooks.reload = [&rt, &live] { return live.reload(rt); };
+  hooks.set_log_level = [](const std::string& level) { return set_log_level(level); };
+  hooks.alerts_json = [&live] { return live.alerts(); };
+  hooks.tables_json = [&rt] { return tables_json(rt); };
+  hooks.extra_api = [&workload](const std::string& method, const std::vector<std::string>& parts,
+                                const std::string& body, int& status, std::string& json) {
+    return workload && workload->route(method, parts, body, status, json);
+  };
+  return hooks;
+}
+
+// Starts pushing to server.push.url when one is set; `pusher` stays empty
+// when none is. False after logging why the pusher did not start.
+bool start_pusher(exporters::Exposition& exposition, const config::Config& cfg, spdlog::logger& log,
+                  std::unique_ptr<exporters::Pusher>& pusher) {
+  if (cfg.server.push.url.empty()) return true;
+  pusher = std::make_unique<exporters::Pusher>(exposition, config::push_options(cfg), cfg.node.name);
+  if (Status st = pusher->start(); !st.ok()) {
+    log.error("canopy run: {}", st.error().message());
+    return false;
+  }
+  log.info("pushing to {} every {} ms", cfg.server.push.url, cfg.server.push.interval.count());
+  return true;
+}
+
+// Starts the demo workload when the config enables it; a workload that fails
+// to boot is logged and dropped, and canopy runs on without it.
+void start_workload(std::optional<Workload>& workload, Runtime& rt, const config::WorkloadConfig& cfg,
+                    spdlog::logger& log) {
+  if (!cfg.enabled) return;
+  workload.emplace(rt, cfg);
+  if (Status st = workload->start(); !st.ok()) {
+    log.error("demo workload failed to start: {}", st.error().message());
+    workload.reset();
+  } else {
+    log.info("demo workload 'orders' running ({} workers, {} producers, {} orders/s)", cfg.workers, cfg.producers,
+             cfg.message_rate);
+  }
+}
+
+// Waits for SIGINT or SIGTERM, reloading the config on every SIGHUP.
+void wait_for_shutdown(const sigset_t& signals, LiveConfig& live, Runtime& rt, spdlog::logger& log) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      const std::string e = live.reload(rt);
+      if (!e.empty()) log.error("SIGHUP reload: {}", e);
+      continue;
+    }
+    log.info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return;
+  }
+}
+
+}  // namespace
+
+int run(const std::string& config_path) {
+  std::optional<config::Config> loaded = load_run_config(config_path);
+  if (!loaded) return 1;
+  const config::Config& cfg = *loaded;
+  if (const std::string e = configure_logging(cfg.logging); !e.empty()) {
+    std::cerr << "canopy run: " << e << "\n";
+    return 1;
+  }
+  auto log = spdlog::get("canopy");
+  const sigset_t signals = block_shutdown_signals();
+
+  Runtime rt(config::runtime_options(cfg));
+  if (!add_user_metrics(rt, cfg)) return 1;
   LiveConfig live(config_path, cfg);
 
   exporters::Exposition exposition(config::exposition_options(cfg));
   exposition.add_source([&rt] { return rt.collect(); });
 
   std::optional<Workload> workload;
-  exporters::ServerHooks hooks;
-  hooks.reload = [&] { return live.reload(rt); };
-  hooks.set_log_level = [](const std::string& level) { return set_log_level(level); };
-  hooks.alerts_json = [&] { return live.alerts(); };
-  hooks.tables_json = [&] { return tables_json(rt); };
-  hooks.extra_api = [&](const std::string& method, const std::vector<std::string>& parts, const std::string& body,
-                        int& status, std::string& json) {
-    return workload && workload->route(method, parts, body, status, json);
-  };
-  exporters::HttpServer server(rt, exposition, config::server_options(cfg), hooks);
+  exporters::HttpServer server(rt, exposition, config::server_options(cfg), server_hooks(rt, live, workload));
   if (Status st = server.start(); !st.ok()) {
     log->error("canopy run: {}", st.error().message());
     return 1;
@@ -172,37 +245,10 @@ int run(const std::string& config_path) {
   log->info("canopy {} serving /metrics, /healthz, /readyz and /api/v1/ at {}", exporters::version(), server.url());
 
   std::unique_ptr<exporters::Pusher> pusher;
-  if (!cfg.server.push.url.empty()) {
-    pusher = std::make_unique<exporters::Pusher>(exposition, config::push_options(cfg), cfg.node.name);
-    if (Status st = pusher->start(); !st.ok()) {
-      log->error("canopy run: {}", st.error().message());
-      return 1;
-    }
-    log->info("pushing to {} every {} ms", cfg.server.push.url, cfg.server.push.interval.count());
-  }
+  if (!start_pusher(exposition, cfg, *log, pusher)) return 1;
+  start_workload(workload, rt, cfg.workload, *log);
 
-  if (cfg.workload.enabled) {
-    workload.emplace(rt, cfg.workload);
-    if (Status st = workload->start(); !st.ok()) {
-      log->error("demo workload failed to start: {}", st.error().message());
-      workload.reset();
-    } else {
-      log->info("demo workload 'orders' running ({} workers, {} producers, {} orders/s)", cfg.workload.workers,
-                cfg.workload.producers, cfg.workload.message_rate);
-    }
-  }
-
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      const std::string e = live.reload(rt);
-      if (!e.empty()) log->error("SIGHUP reload: {}", e);
-      continue;
-    }
-    log->info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    break;
-  }
+  wait_for_shutdown(signals, live, rt, *log);
   if (workload) workload->stop();
   server.stop();
   rt.shutdown();

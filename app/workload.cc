@@ -10,6 +10,7 @@
 #include "canopy/core/supervisor.hpp"
 #include "canopy/core/table.hpp"
 #include "canopy/core/task_supervisor.hpp"
+#include "canopy/exporters/json.hpp"
 
 namespace canopy::app {
 
@@ -391,58 +392,54 @@ Result<FaultState> Workload::set_fault(const std::string& name, bool enabled) {
 }
 
 namespace {
-std::string fault_json(const FaultState& f) {
-  auto esc = [](const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '"' || c == '\\') o += '\\';
-      o += c;
-    }
-    return o;
-  };
-  return "{\"fault\":\"" + esc(f.name) + "\",\"enabled\":" + (f.enabled ? "true" : "false") + ",\"culprit\":\"" +
-         esc(f.culprit) + "\",\"description\":\"" + esc(f.description) + "\"}";
+
+void write_fault(exporters::JsonWriter& j, const FaultState& f) {
+  j.begin_object();
+  j.field("fault", f.name);
+  j.field("enabled", f.enabled);
+  j.field("culprit", f.culprit);
+  j.field("description", f.description);
+  j.end_object();
 }
+
 }  // namespace
 
 bool Workload::route(const std::string& method, const std::vector<std::string>& parts, const std::string& body,
                      int& status, std::string& json) {
   if (parts.size() < 2 || parts[0] != "workload" || parts[1] != "faults") return false;
+  exporters::JsonWriter j;
   if (parts.size() == 2) {
     if (method != "GET" && method != "HEAD") {
       status = 405;
-      json = "{\"error\":\"use GET on /api/v1/workload/faults\"}";
+      json = exporters::json_error("use GET on /api/v1/workload/faults");
       return true;
     }
-    json = "[";
-    for (const auto& f : faults()) json += (json.size() > 1 ? "," : "") + fault_json(f);
-    json += "]";
+    j.begin_array();
+    for (const auto& f : faults()) write_fault(j, f);
+    j.end_array();
+    json = j.str();
     return true;
   }
   if (parts.size() != 3) return false;
   if (method != "PUT") {
     status = 405;
-    json = "{\"error\":\"use PUT with {\\\"enabled\\\": true|false} on /api/v1/workload/faults/" + parts[2] + "\"}";
+    json = exporters::json_error("use PUT with {\"enabled\": true|false} on /api/v1/workload/faults/" + parts[2]);
     return true;
   }
-  std::optional<bool> enabled;
-  if (const size_t at = body.find("\"enabled\""); at != std::string::npos) {
-    const size_t v = body.find_first_not_of(" \t\r\n:", at + 9);
-    if (v != std::string::npos && body.compare(v, 4, "true") == 0) enabled = true;
-    if (v != std::string::npos && body.compare(v, 5, "false") == 0) enabled = false;
-  }
+  const std::optional<bool> enabled = exporters::json_bool_member(body, "enabled");
   if (!enabled) {
     status = 400;
-    json = "{\"error\":\"send {\\\"enabled\\\": true} or {\\\"enabled\\\": false}\"}";
+    json = exporters::json_error("send {\"enabled\": true} or {\"enabled\": false}");
     return true;
   }
   Result<FaultState> r = set_fault(parts[2], *enabled);
   if (!r.ok()) {
     status = 404;
-    json = "{\"error\":\"" + r.error().message() + "\"}";
+    json = exporters::json_error(r.error().message());
     return true;
   }
-  json = fault_json(r.value());
+  write_fault(j, r.value());
+  json = j.str();
   return true;
 }
 

@@ -11,60 +11,27 @@
 #include <fstream>
 #include <functional>
 #include <future>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "args.hpp"
+
 using namespace canopy;
 using Clock = std::chrono::steady_clock;
 
+using canopy::bench::Args;
+
 // bench/table_bench.cc
-int table_bench(int argc, char** argv);
+int table_bench(const Args& args);
 // bench/scrape_bench.cc
-int scrape_bench(int argc, char** argv);
+int scrape_bench(const Args& args);
 // bench/poll_bench.cc
-int poll_bench(int argc, char** argv);
+int poll_bench(const Args& args);
 std::function<uint64_t()> start_scraper(canopy::Runtime& rt, uint64_t every_ms);
 
 namespace {
-
-class Args {
- public:
-  Args(int argc, char** argv, int first) {
-    for (int i = first; i + 1 < argc; i += 2) {
-      std::string k = argv[i];
-      if (k.rfind("--", 0) != 0) {
-        std::fprintf(stderr, "canopy-bench: expected --name value, got '%s'\n", argv[i]);
-        std::exit(2);
-      }
-      values_[k.substr(2)] = argv[i + 1];
-    }
-    if ((argc - first) % 2 != 0) {
-      std::fprintf(stderr, "canopy-bench: option '%s' has no value\n", argv[argc - 1]);
-      std::exit(2);
-    }
-  }
-  std::string text(const std::string& name, const std::string& fallback) const {
-    auto it = values_.find(name);
-    return it == values_.end() ? fallback : it->second;
-  }
-  uint64_t get(const std::string& name, uint64_t fallback) const {
-    auto it = values_.find(name);
-    if (it == values_.end()) return fallback;
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(it->second.c_str(), &end, 10);
-    if (end == it->second.c_str() || *end != '\0') {
-      std::fprintf(stderr, "canopy-bench: --%s wants a whole number, got '%s'\n", name.c_str(), it->second.c_str());
-      std::exit(2);
-    }
-    return v;
-  }
-
- private:
-  std::map<std::string, std::string> values_;
-};
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -79,14 +46,9 @@ uint64_t rss_bytes() {
 
 RuntimeOptions runtime_options(const Args& args, uint32_t max_processes = 1u << 20) {
   RuntimeOptions o;
-  o.schedulers = static_cast<unsigned>(args.get("schedulers", 0));
+  o.schedulers = static_cast<unsigned>(args.number("schedulers", 0));
   o.max_processes = max_processes;
-  const std::string telemetry = args.text("telemetry", "full");
-  if (telemetry != "full" && telemetry != "off") {
-    std::fprintf(stderr, "canopy-bench: --telemetry wants full or off, got '%s'\n", telemetry.c_str());
-    std::exit(2);
-  }
-  o.telemetry.enabled = telemetry == "full";
+  o.telemetry.enabled = canopy::bench::telemetry_enabled(args);
   return o;
 }
 
@@ -122,14 +84,14 @@ class RingNode final : public Actor {
 };
 
 int ring(const Args& args) {
-  const uint64_t n = args.get("processes", 10'000);
-  const uint64_t hops = args.get("hops", 10'000'000);
+  const uint64_t n = args.number("processes", 10'000);
+  const uint64_t hops = args.number("hops", 10'000'000);
   Runtime rt(runtime_options(args));
   std::promise<void> done;
   std::vector<Pid> pids;
   for (uint64_t i = 0; i < n; ++i) pids.push_back(rt.spawn<RingNode>(&done).value());
   for (uint64_t i = 0; i < n; ++i) (void)rt.send(pids[i], Next{pids[(i + 1) % n]});
-  const uint64_t scrape_every = args.get("scrape-every-ms", 0);
+  const uint64_t scrape_every = args.number("scrape-every-ms", 0);
   std::function<uint64_t()> stop_scraper;
   if (scrape_every > 0) stop_scraper = start_scraper(rt, scrape_every);
   const auto t0 = Clock::now();
@@ -173,7 +135,7 @@ class Player final : public Actor {
 };
 
 int pingpong(const Args& args) {
-  const uint64_t roundtrips = args.get("roundtrips", 1'000'000);
+  const uint64_t roundtrips = args.number("roundtrips", 1'000'000);
   Runtime rt(runtime_options(args));
   std::promise<void> done;
   auto ping = std::make_unique<Player>(&done);
@@ -204,7 +166,7 @@ class Idle final : public Actor {
 };
 
 int spawn(const Args& args) {
-  const uint64_t n = args.get("processes", 1'000'000);
+  const uint64_t n = args.number("processes", 1'000'000);
   Runtime rt(runtime_options(args, static_cast<uint32_t>(n + 16)));
   std::atomic<uint64_t> exited{0};
   std::vector<Pid> pids;
@@ -276,8 +238,8 @@ class Consumer final : public Actor {
 };
 
 int fanin(const Args& args) {
-  const uint64_t producers = args.get("producers", 8);
-  const uint64_t messages = args.get("messages", 1'000'000);
+  const uint64_t producers = args.number("producers", 8);
+  const uint64_t messages = args.number("messages", 1'000'000);
   Runtime rt(runtime_options(args));
   std::promise<void> done;
   auto consumer_actor = std::make_unique<Consumer>(producers * messages, &done);
@@ -403,8 +365,8 @@ class PlainSink final : public Actor {
 };
 
 int pipeline(const Args& args) {
-  const uint64_t events = args.get("events", 10'000'000);
-  const uint32_t max_demand = static_cast<uint32_t>(args.get("max-demand", 1'000));
+  const uint64_t events = args.number("events", 10'000'000);
+  const uint32_t max_demand = static_cast<uint32_t>(args.number("max-demand", 1'000));
   double stage_wall = 0;
   uint64_t stage_peak = 0;
   unsigned schedulers = 0;
@@ -467,7 +429,7 @@ int pipeline(const Args& args) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: canopy-bench WORKLOAD [--name value ...]\n"
+                 "usage: canopy-bench WORKLOAD [--name value | --name=value ...]\n"
                  "  ring     --processes 10000 --hops 10000000\n"
                  "  pingpong --roundtrips 1000000\n"
                  "  spawn    --processes 1000000\n"
@@ -488,9 +450,9 @@ int main(int argc, char** argv) {
   if (workload == "spawn") return spawn(args);
   if (workload == "fanin") return fanin(args);
   if (workload == "pipeline") return pipeline(args);
-  if (workload == "table") return table_bench(argc, argv);
-  if (workload == "scrape") return scrape_bench(argc, argv);
-  if (workload == "poll") return poll_bench(argc, argv);
+  if (workload == "table") return table_bench(args);
+  if (workload == "scrape") return scrape_bench(args);
+  if (workload == "poll") return poll_bench(args);
   std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll)\n", workload.c_str());
   return 2;
 }

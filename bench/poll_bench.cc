@@ -12,17 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "args.hpp"
+
 using namespace canopy;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-uint64_t poll_arg(int argc, char** argv, const std::string& name, uint64_t fallback) {
-  for (int i = 2; i + 1 < argc; ++i) {
-    if (argv[i] == "--" + name) return std::strtoull(argv[i + 1], nullptr, 10);
-  }
-  return fallback;
-}
 
 class Parked final : public Actor {
  public:
@@ -33,9 +28,9 @@ struct Ping {};
 
 }  // namespace
 
-int poll_bench(int argc, char** argv) {
-  const uint64_t n = poll_arg(argc, argv, "processes", 1'000'000);
-  const uint64_t rounds = poll_arg(argc, argv, "rounds", 10);
+int poll_bench(const bench::Args& args) {
+  const uint64_t n = args.number("processes", 1'000'000);
+  const uint64_t rounds = args.number("rounds", 10);
   RuntimeOptions o;
   o.max_processes = static_cast<uint32_t>(n + 64);
   o.telemetry.enabled = true;

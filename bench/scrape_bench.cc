@@ -14,18 +14,12 @@
 #include <vector>
 
 #include "../tests/exporters/http_client.hpp"
+#include "args.hpp"
 
 using namespace canopy;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-uint64_t arg(int argc, char** argv, const std::string& name, uint64_t fallback) {
-  for (int i = 2; i + 1 < argc; ++i) {
-    if (argv[i] == "--" + name) return std::strtoull(argv[i + 1], nullptr, 10);
-  }
-  return fallback;
-}
 
 struct Served {
   explicit Served(Runtime& rt) : exposition({.node_name = "bench"}) {
@@ -66,9 +60,9 @@ std::function<uint64_t()> start_scraper(Runtime& rt, uint64_t every_ms) {
   };
 }
 
-int scrape_bench(int argc, char** argv) {
-  const uint64_t series = arg(argc, argv, "series", 10'000);
-  const uint64_t rounds = arg(argc, argv, "rounds", 20);
+int scrape_bench(const bench::Args& args) {
+  const uint64_t series = args.number("series", 10'000);
+  const uint64_t rounds = args.number("rounds", 20);
   Runtime rt(RuntimeOptions{.telemetry = {.enabled = true, .max_series_per_metric = series + 10}});
   // N series: a user gauge tagged by key, fed once per key.
   telemetry::MetricDef def;

@@ -31,47 +31,13 @@
 #include <unordered_map>
 #include <vector>
 
-int table_bench(int argc, char** argv);
+#include "args.hpp"
+
+int table_bench(const canopy::bench::Args& args);
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-uint64_t arg(int argc, char** argv, const std::string& name, uint64_t fallback) {
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (argv[i] != "--" + name) continue;
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(argv[i + 1], &end, 10);
-    if (end == argv[i + 1] || *end != '\0') {
-      std::fprintf(stderr, "canopy-bench: --%s wants a whole number, got '%s'\n", name.c_str(), argv[i + 1]);
-      std::exit(2);
-    }
-    return v;
-  }
-  return fallback;
-}
-
-std::string text_arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (argv[i] == "--" + name) return argv[i + 1];
-  }
-  return fallback;
-}
-
-bool check_args(int argc, char** argv) {
-  static const char* const known[] = {"--threads", "--entries", "--lookups", "--rounds", "--schedulers", "--telemetry"};
-  if ((argc - 2) % 2 != 0) {
-    std::fprintf(stderr, "canopy-bench: option '%s' has no value\n", argv[argc - 1]);
-    return false;
-  }
-  for (int i = 2; i < argc; i += 2) {
-    if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return std::string(argv[i]) == k; })) {
-      std::fprintf(stderr, "canopy-bench table: unknown option '%s'\n", argv[i]);
-      return false;
-    }
-  }
-  return true;
-}
 
 uint64_t key_of(uint64_t i) {
   uint64_t z = i + 0x9e3779b97f4a7c15ULL;
@@ -121,21 +87,17 @@ struct Baseline {
 
 }  // namespace
 
-int table_bench(int argc, char** argv) {
+int table_bench(const canopy::bench::Args& args) {
   using namespace canopy;
-  if (!check_args(argc, argv)) return 2;
-  const unsigned threads = static_cast<unsigned>(std::max<uint64_t>(1, arg(argc, argv, "threads", 2)));
-  const uint64_t entries = std::max<uint64_t>(1, arg(argc, argv, "entries", 1'000'000));
-  const uint64_t lookups = std::max<uint64_t>(threads, arg(argc, argv, "lookups", 4 * entries));
-  const unsigned rounds = static_cast<unsigned>(std::max<uint64_t>(1, arg(argc, argv, "rounds", 3)));
+  args.allow_only("table", {"threads", "entries", "lookups", "rounds", "schedulers", "telemetry"});
+  const unsigned threads = static_cast<unsigned>(std::max<uint64_t>(1, args.number("threads", 2)));
+  const uint64_t entries = std::max<uint64_t>(1, args.number("entries", 1'000'000));
+  const uint64_t lookups = std::max<uint64_t>(threads, args.number("lookups", 4 * entries));
+  const unsigned rounds = static_cast<unsigned>(std::max<uint64_t>(1, args.number("rounds", 3)));
   RuntimeOptions ro;
-  ro.schedulers = static_cast<unsigned>(arg(argc, argv, "schedulers", 1));
-  const std::string telemetry = text_arg(argc, argv, "telemetry", "full");
-  if (telemetry != "full" && telemetry != "off") {
-    std::fprintf(stderr, "canopy-bench: --telemetry wants full or off, got '%s'\n", telemetry.c_str());
-    return 2;
-  }
-  ro.telemetry.enabled = telemetry == "full";
+  ro.schedulers = static_cast<unsigned>(args.number("schedulers", 1));
+  ro.telemetry.enabled = bench::telemetry_enabled(args);
+  const std::string telemetry = ro.telemetry.enabled ? "full" : "off";
   Runtime rt(ro);
   using T = Table<uint64_t, uint64_t>;
 

@@ -544,10 +544,7 @@ std::vector<std::string> metric_candidates(const std::vector<UserMetric>& user) 
   return names;
 }
 
-void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRule& c,
-                const std::vector<UserMetric>& user) {
-  MapReader m(l, n, path);
-  if (!m.is_map()) return;
+void read_alert_name(Loader& l, MapReader& m, AlertRule& c) {
   m.require("name");
   m.field("name", [&](const YAML::Node& v, const std::string& p) {
     std::string name;
@@ -558,16 +555,28 @@ void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRu
     }
     c.name = name;
   });
+}
 
-  const bool structured = m.has("metric");
-  const bool raw = m.has("expr");
-  if (!structured && !raw) {
-    l.error(m.mark(), path, "an alert needs either metric (a structured condition) or expr (raw PromQL)");
-  } else if (structured && raw) {
-    l.error(m.key_mark("expr"), join(path, "expr"), "give either metric or expr, not both");
+// Which of the two ways to write a condition the rule uses: a structured
+// condition (metric: ...) or raw PromQL (expr: ...). Exactly one is allowed.
+struct AlertForm {
+  bool structured = false;
+  bool raw = false;
+  bool structured_only() const { return structured && !raw; }
+  bool raw_only() const { return raw && !structured; }
+};
+
+AlertForm read_alert_form(Loader& l, const MapReader& m) {
+  const AlertForm form{.structured = m.has("metric"), .raw = m.has("expr")};
+  if (!form.structured && !form.raw) {
+    l.error(m.mark(), m.path(), "an alert needs either metric (a structured condition) or expr (raw PromQL)");
+  } else if (form.structured && form.raw) {
+    l.error(m.key_mark("expr"), join(m.path(), "expr"), "give either metric or expr, not both");
   }
+  return form;
+}
 
-  // The structured condition.
+void read_alert_metric(Loader& l, MapReader& m, AlertRule& c) {
   m.field("metric", [&](const YAML::Node& v, const std::string& p) {
     std::string name;
     if (!read_nonempty_string(l, v, p, name)) return;
@@ -582,6 +591,11 @@ void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRu
       return check_label_name(l, key, kp, at);
     });
   });
+}
+
+// rate, increase or deriv (at most one) and its range. Returns the key that
+// was given, or nullptr.
+const char* read_alert_range_function(Loader& l, MapReader& m, AlertRule& c) {
   const char* function_key = nullptr;
   struct Wrap {
     const char* key;
@@ -600,6 +614,10 @@ void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRu
       if (read_duration(l, v, p, c.range, /*allow_zero=*/false)) c.function = fn;
     });
   }
+  return function_key;
+}
+
+void read_alert_aggregation(Loader& l, MapReader& m, AlertRule& c) {
   m.field("aggregation", [&](const YAML::Node& v, const std::string& p) { read_enum(l, v, p, aggregations(), c.aggregation); });
   m.field("by", [&](const YAML::Node& v, const std::string& p) {
     std::set<std::string> seen;
@@ -615,48 +633,59 @@ void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRu
       l.error(v, p, "by needs an aggregation (aggregation is none)");
     }
   });
+}
+
+// comparison and threshold; a structured condition needs the threshold.
+void read_alert_threshold(Loader& l, MapReader& m, AlertRule& c, const AlertForm& form) {
   m.field("comparison", [&](const YAML::Node& v, const std::string& p) {
     read_enum(l, v, p, comparisons(), c.comparison, " (quote it: \">\")");
   });
   bool have_threshold = m.field("threshold", [&](const YAML::Node& v, const std::string& p) { read_threshold(l, v, p, c.threshold); });
-  if (structured && !raw && !have_threshold) l.error(m.mark(), path, "missing required key 'threshold'");
-  if (raw && !structured) {
-    for (const char* key : {"match", "rate", "increase", "deriv", "aggregation", "by", "comparison", "threshold"}) {
-      if (m.has(key)) l.error(m.key_mark(key), join(path, key), "only with metric (a structured condition), not with expr");
-    }
-  }
-  if (structured && !raw && !c.metric.empty()) {
-    const std::string p = join(path, "metric");
-    const Mark at = m.value_mark("metric");
-    switch (series_kind(c.metric, user)) {
-      case SeriesKind::unknown:
-        l.error(at, p,
-                "unknown metric '" + c.metric + "'" + did_you_mean(c.metric, metric_candidates(user)) +
-                    ": use a canopy metric, one of telemetry.metrics, or `up` (or write expr)");
-        break;
-      case SeriesKind::histogram_family:
-        l.error(at, p, "'" + c.metric + "' is a histogram or summary: use " + c.metric + "_count or " + c.metric +
-                           "_sum (or expr with histogram_quantile)");
-        break;
-      case SeriesKind::counter:
-        if (c.function == RangeFunction::none) {
-          l.error(at, p, "'" + c.metric + "' is a counter: add rate: or increase: (e.g. rate: 5m)");
-        } else if (c.function == RangeFunction::deriv) {
-          l.error(m.key_mark("deriv"), join(path, "deriv"), "'" + c.metric + "' is a counter: use rate or increase, not deriv");
-        }
-        break;
-      case SeriesKind::gauge:
-        if (c.function == RangeFunction::rate || c.function == RangeFunction::increase) {
-          l.error(m.key_mark(function_key), join(path, function_key),
-                  "'" + c.metric + "' is a gauge: use deriv (" + function_key + " is for counters)");
-        }
-        break;
-      case SeriesKind::any:
-        break;
-    }
-  }
+  if (form.structured_only() && !have_threshold) l.error(m.mark(), m.path(), "missing required key 'threshold'");
+}
 
-  // Raw PromQL.
+void reject_structured_keys_with_expr(Loader& l, const MapReader& m, const AlertForm& form) {
+  if (!form.raw_only()) return;
+  for (const char* key : {"match", "rate", "increase", "deriv", "aggregation", "by", "comparison", "threshold"}) {
+    if (m.has(key)) l.error(m.key_mark(key), join(m.path(), key), "only with metric (a structured condition), not with expr");
+  }
+}
+
+// The metric must exist, and its kind must suit the range function:
+// counters want rate or increase, gauges deriv (or none).
+void check_alert_metric_kind(Loader& l, const MapReader& m, const AlertRule& c, const char* function_key,
+                             const std::vector<UserMetric>& user) {
+  const std::string p = join(m.path(), "metric");
+  const Mark at = m.value_mark("metric");
+  switch (series_kind(c.metric, user)) {
+    case SeriesKind::unknown:
+      l.error(at, p,
+              "unknown metric '" + c.metric + "'" + did_you_mean(c.metric, metric_candidates(user)) +
+                  ": use a canopy metric, one of telemetry.metrics, or `up` (or write expr)");
+      break;
+    case SeriesKind::histogram_family:
+      l.error(at, p, "'" + c.metric + "' is a histogram or summary: use " + c.metric + "_count or " + c.metric +
+                         "_sum (or expr with histogram_quantile)");
+      break;
+    case SeriesKind::counter:
+      if (c.function == RangeFunction::none) {
+        l.error(at, p, "'" + c.metric + "' is a counter: add rate: or increase: (e.g. rate: 5m)");
+      } else if (c.function == RangeFunction::deriv) {
+        l.error(m.key_mark("deriv"), join(m.path(), "deriv"), "'" + c.metric + "' is a counter: use rate or increase, not deriv");
+      }
+      break;
+    case SeriesKind::gauge:
+      if (c.function == RangeFunction::rate || c.function == RangeFunction::increase) {
+        l.error(m.key_mark(function_key), join(m.path(), function_key),
+                "'" + c.metric + "' is a gauge: use deriv (" + function_key + " is for counters)");
+      }
+      break;
+    case SeriesKind::any:
+      break;
+  }
+}
+
+void read_alert_expr(Loader& l, MapReader& m, AlertRule& c) {
   m.field("expr", [&](const YAML::Node& v, const std::string& p) {
     std::string expr;
     if (!read_nonempty_string(l, v, p, expr)) return;
@@ -675,7 +704,11 @@ void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRu
     }
     if (ok) c.expr = expr;
   });
+}
 
+// for, severity, summary, description and labels: how long the condition
+// must hold, and what the firing alert carries.
+void read_alert_firing(Loader& l, MapReader& m, AlertRule& c) {
   m.field("for", [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.for_duration); });
   m.field("severity", [&](const YAML::Node& v, const std::string& p) { read_enum(l, v, p, severities(), c.severity); });
   m.field("summary", [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.summary); });
@@ -694,6 +727,22 @@ void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRu
       return true;
     });
   });
+}
+
+void read_alert(Loader& l, const YAML::Node& n, const std::string& path, AlertRule& c,
+                const std::vector<UserMetric>& user) {
+  MapReader m(l, n, path);
+  if (!m.is_map()) return;
+  read_alert_name(l, m, c);
+  const AlertForm form = read_alert_form(l, m);
+  read_alert_metric(l, m, c);
+  const char* function_key = read_alert_range_function(l, m, c);
+  read_alert_aggregation(l, m, c);
+  read_alert_threshold(l, m, c, form);
+  reject_structured_keys_with_expr(l, m, form);
+  if (form.structured_only() && !c.metric.empty()) check_alert_metric_kind(l, m, c, function_key, user);
+  read_alert_expr(l, m, c);
+  read_alert_firing(l, m, c);
   m.finish();
 }
 

@@ -8,7 +8,7 @@
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/exporters/exposition.hpp"
-#include "json.hpp"
+#include "canopy/exporters/json.hpp"
 
 namespace canopy::exporters::api {
 
@@ -18,7 +18,7 @@ Pid parse_pid(const std::string& text) { return Pid::parse(text); }
 
 Reply error(int status, const std::string& message) { return Reply{status, json_error(message)}; }
 
-void write_process(Json& j, const ProcessInfo& p, bool full) {
+void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
   j.begin_object();
   j.field("pid", p.pid.to_string());
   j.field("name", p.registered_name);
@@ -56,7 +56,7 @@ void write_process(Json& j, const ProcessInfo& p, bool full) {
   j.end_object();
 }
 
-void write_supervisor(Json& j, Runtime& rt, Pid pid, int depth) {
+void write_supervisor(JsonWriter& j, Runtime& rt, Pid pid, int depth) {
   const auto stats = supervisor::stats(rt, pid);
   if (!stats || depth > 64) {
     j.null();
@@ -131,7 +131,7 @@ Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
   const size_t n = std::min(limit, all.size());
   std::partial_sort(all.begin(), all.begin() + static_cast<long>(n), all.end(),
                     [&](const ProcessInfo& a, const ProcessInfo& b) { return f(a) > f(b); });
-  Json j;
+  JsonWriter j;
   j.begin_object();
   j.field("total", static_cast<uint64_t>(all.size()));
   j.field("sort", sort);
@@ -155,7 +155,7 @@ Reply orphans(Runtime& rt, const std::map<std::string, std::string>& query) {
     audit.min_age = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   }
   const std::vector<ProcessInfo> found = rt.audit_orphans(audit);
-  Json j;
+  JsonWriter j;
   j.begin_object();
   j.field("total", static_cast<uint64_t>(found.size()));
   j.field("min_age_seconds", static_cast<double>(audit.min_age.count()) / 1000.0);
@@ -171,7 +171,7 @@ Reply process(Runtime& rt, const std::string& pid_text) {
   if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid (use <0.INDEX.GEN>, 0.INDEX.GEN or the raw number)");
   const auto info = rt.process_info(pid);
   if (!info) return error(404, "no process " + pid.to_string() + " (it exited or never existed)");
-  Json j;
+  JsonWriter j;
   write_process(j, *info, true);
   return Reply{200, j.str()};
 }
@@ -179,13 +179,13 @@ Reply process(Runtime& rt, const std::string& pid_text) {
 Reply kill(Runtime& rt, const std::string& pid_text, const std::string& body) {
   const Pid pid = parse_pid(pid_text);
   if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid");
-  const std::string reason = json_string_field(body, "reason").value_or("kill");
+  const std::string reason = json_string_member(body, "reason").value_or("kill");
   ExitReason r = reason == "kill" ? ExitReason::kill() : reason == "shutdown" ? ExitReason::shutdown()
                  : reason == "normal"                   ? ExitReason::normal()
                                                         : ExitReason::error(reason);
   const Status st = rt.exit(pid, r);
   if (!st.ok()) return error(404, st.error().message());
-  Json j;
+  JsonWriter j;
   j.begin_object().field("pid", pid.to_string()).field("signal", r.to_string()).end_object();
   return Reply{200, j.str()};
 }
@@ -193,17 +193,17 @@ Reply kill(Runtime& rt, const std::string& pid_text, const std::string& body) {
 Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body) {
   const Pid pid = parse_pid(pid_text);
   if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid");
-  const std::optional<bool> on = json_bool_field(body, "on");
+  const std::optional<bool> on = json_bool_member(body, "on");
   if (!on) return error(400, "trace: send {\"on\": true} or {\"on\": false}");
   const Status st = rt.trace(pid, *on);
   if (!st.ok()) return error(404, st.error().message());
-  Json j;
+  JsonWriter j;
   j.begin_object().field("pid", pid.to_string()).field("trace", *on).end_object();
   return Reply{200, j.str()};
 }
 
 Reply supervision_tree(Runtime& rt) {
-  Json j;
+  JsonWriter j;
   j.begin_object();
   j.key("applications").begin_array();
   for (const auto& [name, root] : rt.applications()) {
@@ -222,7 +222,7 @@ Reply supervision_tree(Runtime& rt) {
 }
 
 Reply schedulers(Runtime& rt) {
-  Json j;
+  JsonWriter j;
   j.begin_object();
   j.key("schedulers").begin_array();
   for (const SchedulerStats& s : rt.scheduler_stats()) {
@@ -246,7 +246,7 @@ Reply schedulers(Runtime& rt) {
 
 Reply system(Runtime& rt) {
   const RuntimeStats s = rt.stats();
-  Json j;
+  JsonWriter j;
   j.begin_object();
   j.field("version", version());
   j.field("uptime_seconds", s.uptime_seconds);
@@ -277,40 +277,6 @@ Reply system(Runtime& rt) {
   j.end_object();
   j.end_object();
   return Reply{200, j.str()};
-}
-
-std::optional<std::string> json_string_field(const std::string& body, const std::string& field) {
-  const std::string needle = "\"" + field + "\"";
-  size_t at = body.find(needle);
-  if (at == std::string::npos) return std::nullopt;
-  at = body.find(':', at + needle.size());
-  if (at == std::string::npos) return std::nullopt;
-  at = body.find_first_not_of(" \t\r\n", at + 1);
-  if (at == std::string::npos || body[at] != '"') return std::nullopt;
-  std::string out;
-  for (size_t i = at + 1; i < body.size(); ++i) {
-    if (body[i] == '\\' && i + 1 < body.size()) {
-      out += body[++i];
-    } else if (body[i] == '"') {
-      return out;
-    } else {
-      out += body[i];
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<bool> json_bool_field(const std::string& body, const std::string& field) {
-  const std::string needle = "\"" + field + "\"";
-  size_t at = body.find(needle);
-  if (at == std::string::npos) return std::nullopt;
-  at = body.find(':', at + needle.size());
-  if (at == std::string::npos) return std::nullopt;
-  at = body.find_first_not_of(" \t\r\n", at + 1);
-  if (at == std::string::npos) return std::nullopt;
-  if (body.compare(at, 4, "true") == 0) return true;
-  if (body.compare(at, 5, "false") == 0) return false;
-  return std::nullopt;
 }
 
 }  // namespace canopy::exporters::api

@@ -1,7 +1,6 @@
 #pragma once
 // The JSON API's handlers, kept apart from the HTTP plumbing. Private.
 #include <map>
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -29,10 +28,5 @@ Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body);
 Reply supervision_tree(Runtime& rt);
 Reply schedulers(Runtime& rt);
 Reply system(Runtime& rt);
-
-// The string value of a top-level field in a small JSON object, if present.
-std::optional<std::string> json_string_field(const std::string& body, const std::string& field);
-// The boolean value of a top-level field, if present.
-std::optional<bool> json_bool_field(const std::string& body, const std::string& field);
 
 }  // namespace canopy::exporters::api

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "api.hpp"
-#include "json.hpp"
+#include "canopy/exporters/json.hpp"
 
 namespace canopy::exporters {
 
@@ -270,124 +270,141 @@ bool HttpServer::admin_allowed(const Request& req, Response& refusal) const {
   return true;
 }
 
+namespace {
+
+bool is_get(const HttpServer::Request& req) { return req.method == "GET" || req.method == "HEAD"; }
+
+HttpServer::Response method_not_allowed(const HttpServer::Request& req, const char* allow) {
+  HttpServer::Response r =
+      HttpServer::Response::error(405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+HttpServer::Response from_reply(api::Reply r) { return HttpServer::Response::json(r.status, std::move(r.body)); }
+
+// The path after /api/v1/, split at '/' and URL-decoded, empty parts dropped.
+std::vector<std::string> api_path_parts(const std::string& path) {
+  std::vector<std::string> parts;
+  std::istringstream in(path.substr(std::strlen("/api/v1/")));
+  std::string part;
+  while (std::getline(in, part, '/')) {
+    if (!part.empty()) parts.push_back(url_decode(part));
+  }
+  return parts;
+}
+
+}  // namespace
+
 HttpServer::Response HttpServer::handle(const Request& req) {
-  const bool get = req.method == "GET" || req.method == "HEAD";
-  auto method_not_allowed = [&](const char* allow) {
-    Response r = Response::error(405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
-    r.headers.emplace_back("Allow", allow);
-    return r;
-  };
+  const bool get = is_get(req);
   if (req.path == "/metrics") {
-    if (!get) return method_not_allowed("GET, HEAD");
+    if (!get) return method_not_allowed(req, "GET, HEAD");
     bool compressed = false;
     Response r{200, "text/plain; version=0.0.4; charset=utf-8", exposition_.scrape(req.accepts_gzip, &compressed), {}};
     if (compressed) r.headers.emplace_back("Content-Encoding", "gzip");
     return r;
   }
   if (req.path == "/healthz") {
-    if (!get) return method_not_allowed("GET, HEAD");
+    if (!get) return method_not_allowed(req, "GET, HEAD");
     return Response{200, "text/plain; charset=utf-8", "ok\n", {}};
   }
   if (req.path == "/readyz") {
-    if (!get) return method_not_allowed("GET, HEAD");
+    if (!get) return method_not_allowed(req, "GET, HEAD");
     const auto r = api::readiness(runtime_);
     return Response{r.first ? 200 : 503, "text/plain; charset=utf-8", r.second + "\n", {}};
   }
   if (req.path == "/-/reload") {
-    if (req.method != "POST") return method_not_allowed("POST");
+    if (req.method != "POST") return method_not_allowed(req, "POST");
     Response refusal;
     if (!admin_allowed(req, refusal)) return refusal;
     if (!hooks_.reload) return Response::error(404, "reload is not available in this server");
     const std::string error = hooks_.reload();
     if (!error.empty()) return Response::error(400, "reload refused, the old config stays: " + error);
-    return Response::json(200, "{\"status\":\"reloaded\"}");
+    JsonWriter j;
+    j.begin_object().field("status", "reloaded").end_object();
+    return Response::json(200, j.str());
   }
   if (req.path.rfind("/api/v1/", 0) == 0) return route_api(req);
   return Response::error(404, "no route " + req.path + " (try /metrics, /healthz, /readyz or /api/v1/)");
 }
 
 HttpServer::Response HttpServer::route_api(const Request& req) {
-  const std::string rest = req.path.substr(std::strlen("/api/v1/"));
-  std::vector<std::string> parts;
-  {
-    std::istringstream in(rest);
-    std::string part;
-    while (std::getline(in, part, '/')) {
-      if (!part.empty()) parts.push_back(url_decode(part));
-    }
-  }
-  const bool get = req.method == "GET" || req.method == "HEAD";
-  auto method_not_allowed = [&](const char* allow) {
-    Response r = Response::error(405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
-    r.headers.emplace_back("Allow", allow);
-    return r;
-  };
-  auto from = [](api::Reply r) { return Response::json(r.status, std::move(r.body)); };
+  const std::vector<std::string> parts = api_path_parts(req.path);
   if (parts.empty()) return Response::error(404, "no route " + req.path);
-  const std::string& head = parts[0];
-  if (head == "processes" && parts.size() == 1) {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return from(api::processes(runtime_, req.query));
-  }
-  if (head == "processes" && parts.size() == 2) {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return from(api::process(runtime_, parts[1]));
-  }
-  if (head == "processes" && parts.size() == 3 && (parts[2] == "kill" || parts[2] == "trace")) {
-    if (req.method != "POST") return method_not_allowed("POST");
-    Response refusal;
-    if (!admin_allowed(req, refusal)) return refusal;
-    return from(parts[2] == "kill" ? api::kill(runtime_, parts[1], req.body) : api::trace(runtime_, parts[1], req.body));
-  }
-  if (parts.size() == 1 && head == "orphans") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return from(api::orphans(runtime_, req.query));
-  }
-  if (parts.size() == 1 && head == "supervision-tree") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return from(api::supervision_tree(runtime_));
-  }
-  if (parts.size() == 1 && head == "schedulers") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return from(api::schedulers(runtime_));
-  }
-  if (parts.size() == 1 && head == "system") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return from(api::system(runtime_));
-  }
-  if (parts.size() == 1 && head == "tables") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return Response::json(200, hooks_.tables_json ? hooks_.tables_json() : "[]");
-  }
-  if (parts.size() == 1 && head == "alerts") {
-    if (!get) return method_not_allowed("GET, HEAD");
-    return Response::json(200, hooks_.alerts_json ? hooks_.alerts_json() : "[]");
-  }
-  if (parts.size() == 1 && head == "log-level") {
-    if (req.method != "PUT") return method_not_allowed("PUT");
-    Response refusal;
-    if (!admin_allowed(req, refusal)) return refusal;
-    std::string level = api::json_string_field(req.body, "level").value_or(req.body);
-    level.erase(std::remove_if(level.begin(), level.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
-                level.end());
-    if (level.empty()) return Response::error(400, "log-level: send {\"level\": \"debug\"} (trace, debug, info, warn, error, critical, off)");
-    if (!hooks_.set_log_level) return Response::error(404, "log-level is not available in this server");
-    const std::string error = hooks_.set_log_level(level);
-    if (!error.empty()) return Response::error(400, error);
-    Json j;
-    j.begin_object().field("level", level).end_object();
-    return Response::json(200, j.str());
-  }
-  if (hooks_.extra_api) {
-    if (!get) {
-      Response refusal;
-      if (!admin_allowed(req, refusal)) return refusal;
-    }
-    int status = 200;
-    std::string json;
-    if (hooks_.extra_api(req.method, parts, req.body, status, json)) return Response::json(status, std::move(json));
-  }
+  if (auto r = route_processes(req, parts)) return std::move(*r);
+  if (auto r = route_views(req, parts)) return std::move(*r);
+  if (auto r = route_log_level(req, parts)) return std::move(*r);
+  if (auto r = route_extra(req, parts)) return std::move(*r);
   return Response::error(404, "no route " + req.path);
+}
+
+// /api/v1/processes, /api/v1/processes/{pid}, /api/v1/processes/{pid}/kill|trace
+std::optional<HttpServer::Response> HttpServer::route_processes(const Request& req, const std::vector<std::string>& parts) {
+  if (parts[0] != "processes") return std::nullopt;
+  if (parts.size() == 1) {
+    if (!is_get(req)) return method_not_allowed(req, "GET, HEAD");
+    return from_reply(api::processes(runtime_, req.query));
+  }
+  if (parts.size() == 2) {
+    if (!is_get(req)) return method_not_allowed(req, "GET, HEAD");
+    return from_reply(api::process(runtime_, parts[1]));
+  }
+  if (parts.size() == 3 && (parts[2] == "kill" || parts[2] == "trace")) {
+    if (req.method != "POST") return method_not_allowed(req, "POST");
+    Response refusal;
+    if (!admin_allowed(req, refusal)) return refusal;
+    return from_reply(parts[2] == "kill" ? api::kill(runtime_, parts[1], req.body) : api::trace(runtime_, parts[1], req.body));
+  }
+  return std::nullopt;
+}
+
+// The read-only views: /api/v1/orphans, supervision-tree, schedulers, system,
+// tables, alerts.
+std::optional<HttpServer::Response> HttpServer::route_views(const Request& req, const std::vector<std::string>& parts) {
+  if (parts.size() != 1) return std::nullopt;
+  const std::string& head = parts[0];
+  static const char* const kViews[] = {"orphans", "supervision-tree", "schedulers", "system", "tables", "alerts"};
+  if (std::find(std::begin(kViews), std::end(kViews), head) == std::end(kViews)) return std::nullopt;
+  if (!is_get(req)) return method_not_allowed(req, "GET, HEAD");
+  if (head == "orphans") return from_reply(api::orphans(runtime_, req.query));
+  if (head == "supervision-tree") return from_reply(api::supervision_tree(runtime_));
+  if (head == "schedulers") return from_reply(api::schedulers(runtime_));
+  if (head == "system") return from_reply(api::system(runtime_));
+  if (head == "tables") return Response::json(200, hooks_.tables_json ? hooks_.tables_json() : "[]");
+  return Response::json(200, hooks_.alerts_json ? hooks_.alerts_json() : "[]");
+}
+
+// PUT /api/v1/log-level with {"level": "debug"} (or the bare level).
+std::optional<HttpServer::Response> HttpServer::route_log_level(const Request& req, const std::vector<std::string>& parts) {
+  if (parts.size() != 1 || parts[0] != "log-level") return std::nullopt;
+  if (req.method != "PUT") return method_not_allowed(req, "PUT");
+  Response refusal;
+  if (!admin_allowed(req, refusal)) return refusal;
+  std::string level = json_string_member(req.body, "level").value_or(req.body);
+  level.erase(std::remove_if(level.begin(), level.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
+              level.end());
+  if (level.empty()) return Response::error(400, "log-level: send {\"level\": \"debug\"} (trace, debug, info, warn, error, critical, off)");
+  if (!hooks_.set_log_level) return Response::error(404, "log-level is not available in this server");
+  const std::string error = hooks_.set_log_level(level);
+  if (!error.empty()) return Response::error(400, error);
+  JsonWriter j;
+  j.begin_object().field("level", level).end_object();
+  return Response::json(200, j.str());
+}
+
+// The routes the application adds (ServerHooks::extra_api); anything but
+// GET/HEAD is an admin route.
+std::optional<HttpServer::Response> HttpServer::route_extra(const Request& req, const std::vector<std::string>& parts) {
+  if (!hooks_.extra_api) return std::nullopt;
+  if (!is_get(req)) {
+    Response refusal;
+    if (!admin_allowed(req, refusal)) return refusal;
+  }
+  int status = 200;
+  std::string json;
+  if (!hooks_.extra_api(req.method, parts, req.body, status, json)) return std::nullopt;
+  return Response::json(status, std::move(json));
 }
 
 }  // namespace canopy::exporters

@@ -53,12 +53,15 @@ void append_uint(std::string& out, uint64_t v) {
   out.append(buf, r.ptr);
 }
 
-// Label values: backslash, double quote and newline escaped.
-void append_escaped(std::string& out, const std::string& s) {
+// Escapes as the text format requires: backslash and newline always, the
+// double quote too in label values (not in HELP text).
+enum class Escape : bool { help, label_value };
+void append_escaped(std::string& out, const std::string& s, Escape what = Escape::label_value) {
+  const bool quote = what == Escape::label_value;
   size_t from = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
-    if (c != '\\' && c != '"' && c != '\n') continue;
+    if (c != '\\' && c != '\n' && !(quote && c == '"')) continue;
     out.append(s, from, i - from);
     out += c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\\\\";
     from = i + 1;
@@ -106,7 +109,9 @@ void write_text(const std::vector<telemetry::Family>& families, std::string& out
       out += "# HELP ";
       out += f.name;
       out += ' ';
-      out += f.help;
+      // Unescaped, a newline in a description would end the HELP line and
+      // turn the rest into a line no parser accepts.
+      append_escaped(out, f.help, Escape::help);
       out += '\n';
     }
     out += "# TYPE ";

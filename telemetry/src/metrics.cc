@@ -125,7 +125,40 @@ class Metric {
     apply(series_in(shard, values, n, h)->cells, v);
   }
 
+  // One scan: every shard's series merged by label set, stale ones dropped,
+  // and the cardinality guard's count of live series brought up to date.
   Family collect(uint64_t now) {
+    Family f = family_header();
+    MergedSeries merged = begin_scan();
+    const bool any_untagged = merge_shards(now, merged);
+    for (auto& [hash, m] : merged) {
+      if (def_.type == MetricType::last_value && m.last_ns == 0) continue;  // never set
+      if (any_untagged && m.last_ns != 0 && is_stale(now, m.last_ns)) continue;
+      f.samples.push_back(sample_of(m));
+    }
+    end_scan(merged);
+    return f;
+  }
+
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  // One label set's aggregate across the shards.
+  struct Merged {
+    std::vector<std::string> values;
+    uint64_t count = 0;
+    double sum = 0;
+    double last = 0;
+    uint64_t last_ns = 0;
+    std::vector<uint64_t> buckets;  // distributions only
+  };
+  // One entry per label set across the shards, found by the series' hash
+  // (equal values, equal hash; a collision is told apart by the values).
+  // No per-series key string: a scrape of 10,000 series spends its time here.
+  using MergedSeries = std::unordered_multimap<uint64_t, Merged>;
+
+  // The family without its samples: name, help, unit, type and bounds.
+  Family family_header() const {
     Family f;
     f.name = def_.name;
     f.help = def_.description.empty() ? def_.name : def_.description;
@@ -146,95 +179,105 @@ class Metric {
         f.bounds = def_.buckets;
         break;
     }
-    const size_t nb = def_.buckets.size();
-    struct Merged {
-      std::vector<std::string> values;
-      uint64_t count = 0;
-      double sum = 0;
-      double last = 0;
-      uint64_t last_ns = 0;
-      std::vector<uint64_t> buckets;  // distributions only
-    };
-    // One entry per label set across the shards, found by the series' hash
-    // (equal values, equal hash; a collision is told apart by the values).
-    // No per-series key string: a scrape of 10,000 series spends its time here.
-    std::unordered_multimap<uint64_t, Merged> merged;
-    {
-      std::lock_guard lock(known_mu_);
-      merged.reserve(known_.size() + 1);
-      ++scans_;
-    }
+    return f;
+  }
+
+  // Registers a scan in progress (see created_during_scan_); the map it
+  // returns has room for every series known so far.
+  MergedSeries begin_scan() {
+    MergedSeries merged;
+    std::lock_guard lock(known_mu_);
+    merged.reserve(known_.size() + 1);
+    ++scans_;
+    return merged;
+  }
+
+  // `now` was read before the shards: a series updated since is fresh (the
+  // unsigned difference would wrap around and call it stale).
+  bool is_stale(uint64_t now, uint64_t last_ns) const {
     const uint64_t stale_ns = static_cast<uint64_t>(def_.stale_after.count()) * 1'000'000;
-    // `now` was read before the shards: a series updated since is fresh (the
-    // unsigned difference would wrap around and call it stale).
-    auto is_stale = [&](uint64_t last_ns) { return stale_ns != 0 && now > last_ns && now - last_ns > stale_ns; };
-    auto fold = [&](uint64_t hash, const std::vector<std::string>& values, const Cells& c) {
-      Merged* found = nullptr;
-      auto [b, e] = merged.equal_range(hash);
-      for (auto it = b; it != e && found == nullptr; ++it) {
-        if (it->second.values == values) found = &it->second;
-      }
-      if (found == nullptr) {
-        found = &merged.emplace(hash, Merged{})->second;
-        found->values = values;
-        if (nb > 0) found->buckets.assign(nb + 1, 0);
-      }
-      Merged& m = *found;
-      m.count += c.count.load(std::memory_order_relaxed);
-      m.sum += c.sum.load(std::memory_order_relaxed);
-      const uint64_t t = c.last_ns.load(std::memory_order_relaxed);
-      if (t >= m.last_ns) {
-        m.last_ns = t;
-        m.last = c.last.load(std::memory_order_relaxed);
-      }
-      for (size_t i = 0; c.bucket_counts && i <= nb; ++i) m.buckets[i] += c.bucket_counts[i].load(std::memory_order_relaxed);
-    };
+    return stale_ns != 0 && now > last_ns && now - last_ns > stale_ns;
+  }
+
+  // Adds one shard's cells of a label set to its merged entry.
+  void fold(MergedSeries& merged, uint64_t hash, const std::vector<std::string>& values, const Cells& c) const {
+    const size_t nb = def_.buckets.size();
+    Merged* found = nullptr;
+    auto [b, e] = merged.equal_range(hash);
+    for (auto it = b; it != e && found == nullptr; ++it) {
+      if (it->second.values == values) found = &it->second;
+    }
+    if (found == nullptr) {
+      found = &merged.emplace(hash, Merged{})->second;
+      found->values = values;
+      if (nb > 0) found->buckets.assign(nb + 1, 0);
+    }
+    Merged& m = *found;
+    m.count += c.count.load(std::memory_order_relaxed);
+    m.sum += c.sum.load(std::memory_order_relaxed);
+    const uint64_t t = c.last_ns.load(std::memory_order_relaxed);
+    if (t >= m.last_ns) {
+      m.last_ns = t;
+      m.last = c.last.load(std::memory_order_relaxed);
+    }
+    for (size_t i = 0; c.bucket_counts && i <= nb; ++i) m.buckets[i] += c.bucket_counts[i].load(std::memory_order_relaxed);
+  }
+
+  // Folds every shard's series into `merged`, erasing the tagged series that
+  // went stale. Returns whether the metric is untagged (its series are the
+  // shards' untagged cells, judged stale only once merged).
+  bool merge_shards(uint64_t now, MergedSeries& merged) {
     bool any_untagged = false;
     for (auto& shard : shards_) {
       if (def_.tags.empty()) {
-        fold(0, {}, shard->untagged);
+        fold(merged, 0, {}, shard->untagged);
         any_untagged = true;
         continue;
       }
       std::lock_guard lock(shard->mu);
       for (auto it = shard->tagged.begin(); it != shard->tagged.end();) {
         const Cells& c = it->second->cells;
-        if (is_stale(c.last_ns.load(std::memory_order_relaxed))) {
+        if (is_stale(now, c.last_ns.load(std::memory_order_relaxed))) {
           it = shard->tagged.erase(it);
           continue;
         }
-        fold(it->second->hash, it->second->values, c);
+        fold(merged, it->second->hash, it->second->values, c);
         ++it;
       }
     }
-    for (auto& [key, m] : merged) {
-      if (def_.type == MetricType::last_value && m.last_ns == 0) continue;  // never set
-      if (any_untagged && m.last_ns != 0 && is_stale(m.last_ns)) continue;
-      Sample s;
-      for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i) s.labels.emplace_back(def_.tags[i], std::move(m.values[i]));
-      switch (def_.type) {
-        case MetricType::counter: s.value = static_cast<double>(m.count); break;
-        case MetricType::sum: s.value = m.sum; break;
-        case MetricType::last_value: s.value = m.last; break;
-        case MetricType::summary:
-          s.count = m.count;
-          s.sum = m.sum;
-          break;
-        case MetricType::distribution: {
-          s.count = m.count;
-          s.sum = m.sum;
-          uint64_t running = 0;
-          for (size_t i = 0; i <= nb; ++i) {
-            running += m.buckets[i];
-            s.bucket_counts.push_back(running);
-          }
-          break;
+    return any_untagged;
+  }
+
+  // The sample of one merged label set (its label values are moved out).
+  Sample sample_of(Merged& m) const {
+    Sample s;
+    for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i) s.labels.emplace_back(def_.tags[i], std::move(m.values[i]));
+    switch (def_.type) {
+      case MetricType::counter: s.value = static_cast<double>(m.count); break;
+      case MetricType::sum: s.value = m.sum; break;
+      case MetricType::last_value: s.value = m.last; break;
+      case MetricType::summary:
+        s.count = m.count;
+        s.sum = m.sum;
+        break;
+      case MetricType::distribution: {
+        s.count = m.count;
+        s.sum = m.sum;
+        uint64_t running = 0;
+        for (size_t i = 0; i <= def_.buckets.size(); ++i) {
+          running += m.buckets[i];
+          s.bucket_counts.push_back(running);
         }
+        break;
       }
-      f.samples.push_back(std::move(s));
     }
-    // The guard counts live series: what went stale frees its place. Series
-    // created while this scan ran (perhaps in a shard already scanned) stay.
+    return s;
+  }
+
+  // Ends the scan. The guard counts live series: what went stale frees its
+  // place. Series created while this scan ran (perhaps in a shard already
+  // scanned) stay.
+  void end_scan(const MergedSeries& merged) {
     std::unordered_set<uint64_t> live;
     if (!def_.tags.empty()) {
       live.reserve(merged.size());
@@ -246,12 +289,8 @@ class Metric {
       known_.swap(live);
     }
     if (--scans_ == 0) created_during_scan_.clear();
-    return f;
   }
 
-  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
-
- private:
   void apply(Cells& c, double v) {
     switch (def_.type) {
       case MetricType::counter:

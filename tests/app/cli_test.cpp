@@ -171,12 +171,90 @@ TEST_CASE("canopy run serves metrics, reloads on SIGHUP, keeps the old config on
   std::ofstream(cfg) << "server:\n  listen: \"127.0.0.1:0\"\ntelemetry:\n  poll_interval: soon\n";
   auto reload = canopy::test::request(port, "POST", "/-/reload");
   CHECK(reload.status == 400);
-  CHECK(reload.body.find("poll_interval") != std::string::npos);
+  CHECK(canopy::test::json_of(reload)["error"].get<std::string>().find("poll_interval") != std::string::npos);
   CHECK(canopy::test::request(port, "GET", "/healthz").status == 200);
 
   REQUIRE(kill(pid, SIGTERM) == 0);
   CHECK(finish(pid) == 0);
   CHECK(slurp(log).find("canopy stopped") != std::string::npos);
+}
+
+TEST_CASE("canopy run's workload, tables and alerts answer valid JSON, and its JSON log lines are valid JSON",
+          "[cli][run][json]") {
+  using canopy::test::json_of;
+  using canopy::test::request;
+  TempDir d;
+  const std::string log = d.path + "/canopy.log";
+  const std::string cfg = d.file("canopy.yaml",
+                                 "server:\n  listen: \"127.0.0.1:0\"\n"
+                                 "workload:\n  enabled: true\n  workers: 2\n  producers: 1\n  message_rate: 100\n"
+                                 "  crash_interval: 0s\n"
+                                 "logging:\n  level: info\n  format: json\n");
+  const pid_t pid = start({"run", "--config", cfg}, log);
+  const int port = wait_for_port(log);
+  REQUIRE(port > 0);
+  const std::string faults = "/api/v1/workload/faults";
+
+  // The workload starts after the server: its routes answer once it runs.
+  canopy::test::HttpResponse list;
+  CHECK(eventually([&] { return (list = request(port, "GET", faults)).status == 200; }));
+  const nlohmann::json all = json_of(list);
+  REQUIRE(all.is_array());
+  CHECK(all.size() == 6);
+  CHECK(all[0]["fault"] == "mailbox_flood");
+  CHECK(all[0]["enabled"] == false);
+  CHECK(all[0]["culprit"].is_string());
+
+  // Regression: the unknown fault's name was put into the error unescaped.
+  auto quoted = request(port, "PUT", faults + "/a%22b", R"({"enabled": true})");
+  CHECK(quoted.status == 404);
+  CHECK(json_of(quoted)["error"].get<std::string>().find("no fault 'a\"b' (faults: mailbox_flood,") == 0);
+
+  // The body is parsed: "enabled" as a string value is not the member.
+  auto on = request(port, "PUT", faults + "/runaway", R"({"note": "enabled", "x": false, "enabled": true})");
+  CHECK(on.status == 200);
+  CHECK(json_of(on) == nlohmann::json::parse(R"({"fault": "runaway", "enabled": true, "culprit": "report_builder",
+      "description": "report_builder spins for 300 ms in each handler"})"));
+  auto off = request(port, "PUT", faults + "/runaway", R"({"enabled": false})");
+  CHECK(off.status == 200);
+  CHECK(json_of(off)["enabled"] == false);
+  auto no_member = request(port, "PUT", faults + "/runaway", R"({"note": "enabled", "x": true})");
+  CHECK(no_member.status == 400);
+  CHECK(json_of(no_member)["error"].is_string());
+  auto wrong_method = request(port, "POST", faults + "/a%22b");
+  CHECK(wrong_method.status == 405);
+  CHECK(json_of(wrong_method)["error"].get<std::string>().find("/api/v1/workload/faults/a\"b") != std::string::npos);
+
+  auto tables = request(port, "GET", "/api/v1/tables");
+  CHECK(tables.status == 200);
+  const nlohmann::json t = json_of(tables);
+  REQUIRE(t.is_array());
+  bool cache = false;
+  for (const auto& table : t) {
+    if (table["name"] != "order_cache") continue;
+    cache = true;
+    CHECK(table["max_entries"] == 10000);
+    CHECK(table["default_ttl_seconds"] == 30);
+  }
+  CHECK(cache);
+  auto alerts = request(port, "GET", "/api/v1/alerts");
+  CHECK(alerts.status == 200);
+  const nlohmann::json a = json_of(alerts);
+  REQUIRE(a.is_array());
+  for (const auto& rule : a) CHECK(rule["expr"].is_string());
+
+  REQUIRE(kill(pid, SIGTERM) == 0);
+  CHECK(finish(pid) == 0);
+  // Every log line is one JSON object, the fault switches among them.
+  std::istringstream lines(slurp(log));
+  std::string line;
+  int switched = 0;
+  while (std::getline(lines, line)) {
+    INFO(line);
+    const nlohmann::json entry = nlohmann::json::parse(line);
+    if (entry["message"] == "workload fault runaway switched on") ++switched;
+  }
+  CHECK(switched == 1);
 }
 
 TEST_CASE("canopy run with a broken config exits 1 and names the error", "[cli][run]") {

@@ -1,6 +1,8 @@
 #pragma once
 // A minimal HTTP/1.1 client over a loopback socket, for testing the real
 // server with real requests (no mocks). One request per connection.
+// Answers that are JSON are read with a real parser (json_of), never by
+// searching the text.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace canopy::test {
@@ -84,5 +87,9 @@ inline HttpResponse request(int port, const std::string& method, const std::stri
   raw += "\r\n" + body;
   return raw_request(port, raw);
 }
+
+// The body parsed as JSON (strict: invalid JSON or invalid UTF-8 throws, which
+// fails the test that asked).
+inline nlohmann::json json_of(const HttpResponse& r) { return nlohmann::json::parse(r.body); }
 
 }  // namespace canopy::test

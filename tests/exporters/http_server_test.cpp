@@ -15,6 +15,8 @@
 
 using namespace canopy;
 using namespace std::chrono_literals;
+using nlohmann::json;
+using test::json_of;
 using test::request;
 
 namespace {
@@ -60,6 +62,23 @@ std::string gunzip(const std::string& in) {
   }
   inflateEnd(&zs);
   return out;
+}
+
+// Pipes a scrape through the real `promtool check metrics` (which parses
+// and lints); returns its exit code and what it printed.
+std::pair<int, std::string> promtool_check_metrics(const std::string& scrape) {
+  char dir[] = "/tmp/canopy-promtool-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string in = std::string(dir) + "/scrape.txt", out = std::string(dir) + "/out.txt";
+  std::ofstream(in) << scrape;
+  const std::string cmd = std::string(CANOPY_PROMTOOL) + " check metrics < " + in + " > " + out + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream result(out);
+  const std::string report((std::istreambuf_iterator<char>(result)), std::istreambuf_iterator<char>());
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+  rmdir(dir);
+  return {rc, report};
 }
 
 }  // namespace
@@ -129,20 +148,34 @@ TEST_CASE("promtool check metrics finds nothing wrong with a live scrape", "[htt
   s.rt.poll_now();
   auto m = request(s.port, "GET", "/metrics");
   REQUIRE(m.status == 200);
-  char dir[] = "/tmp/canopy-promtool-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  const std::string in = std::string(dir) + "/scrape.txt", out = std::string(dir) + "/out.txt";
-  std::ofstream(in) << m.body;
-  const std::string cmd = std::string(CANOPY_PROMTOOL) + " check metrics < " + in + " > " + out + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream result(out);
-  const std::string report((std::istreambuf_iterator<char>(result)), std::istreambuf_iterator<char>());
+  const auto [rc, report] = promtool_check_metrics(m.body);
   INFO(report);
   CHECK(rc == 0);
   CHECK(report.empty());
-  std::remove(in.c_str());
-  std::remove(out.c_str());
-  rmdir(dir);
+}
+
+TEST_CASE("a metric description with newlines and backslashes keeps the scrape valid for promtool",
+          "[http][metrics][promtool]") {
+  Server s;
+  // A user metric as the config's telemetry.metrics would define it, with a
+  // multi-line description (a YAML block scalar) holding a Windows path.
+  telemetry::MetricDef def;
+  def.type = telemetry::MetricType::counter;
+  def.name = "app_jobs_processed_total";
+  def.event = {"app", "job", "done"};
+  def.tags = {"queue"};
+  def.description = "Jobs processed.\nCounted per queue, e.g. C:\\queues\\in \"fast\" mode.\n";
+  REQUIRE(s.rt.metrics().add(def).empty());
+  s.rt.telemetry_bus().execute(def.event, {{"count", 1}}, {{"queue", "a\\b\nc"}});
+  auto m = request(s.port, "GET", "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(m.body.find("# HELP app_jobs_processed_total Jobs processed.\\nCounted per queue, e.g. "
+                    "C:\\\\queues\\\\in \"fast\" mode.\\n\n# TYPE app_jobs_processed_total counter\n") !=
+        std::string::npos);
+  const auto [rc, report] = promtool_check_metrics(m.body);
+  INFO(report);
+  CHECK(rc == 0);
+  CHECK(report.empty());
 }
 
 TEST_CASE("the process API sorts, limits, filters and finds one process", "[http][api]") {
@@ -154,27 +187,37 @@ TEST_CASE("the process API sorts, limits, filters and finds one process", "[http
 
   auto list = request(s.port, "GET", "/api/v1/processes?sort=heap&limit=1");
   CHECK(list.status == 200);
-  CHECK(list.body.find("\"total\":2") != std::string::npos);
-  auto filtered = request(s.port, "GET", "/api/v1/processes?prefix=alpha");
-  CHECK(filtered.body.find("alpha_one") != std::string::npos);
-  CHECK(filtered.body.find("beta") == std::string::npos);
+  const json listed = json_of(list);
+  CHECK(listed["total"] == 2);
+  CHECK(listed["sort"] == "heap");
+  CHECK(listed["processes"].size() == 1);
+  const json filtered = json_of(request(s.port, "GET", "/api/v1/processes?prefix=alpha"));
+  REQUIRE(filtered["processes"].size() == 1);
+  CHECK(filtered["processes"][0]["name"] == "alpha_one");
 
-  auto bad_sort = request(s.port, "GET", "/api/v1/processes?sort=age");
-  CHECK(bad_sort.status == 400);
-  CHECK(bad_sort.body.find("{\"error\":") == 0);
-  CHECK(request(s.port, "GET", "/api/v1/processes?limit=0").status == 400);
-  CHECK(request(s.port, "GET", "/api/v1/processes?limit=ten").status == 400);
-  CHECK(request(s.port, "GET", "/api/v1/processes?colour=red").status == 400);
+  for (const char* bad : {"sort=age", "limit=0", "limit=ten", "colour=red"}) {
+    INFO(bad);
+    auto r = request(s.port, "GET", std::string("/api/v1/processes?") + bad);
+    CHECK(r.status == 400);
+    CHECK(json_of(r)["error"].is_string());
+  }
 
   auto one = request(s.port, "GET", "/api/v1/processes/" + a.to_string().substr(1, a.to_string().size() - 2));
   CHECK(one.status == 200);
-  CHECK(one.body.find("\"name\":\"alpha_one\"") != std::string::npos);
-  CHECK(one.body.find("\"links\":[]") != std::string::npos);
+  const json found = json_of(one);
+  CHECK(found["name"] == "alpha_one");
+  CHECK(found["pid"] == a.to_string());
+  CHECK(found["links"] == json::array());
   auto encoded = request(s.port, "GET", "/api/v1/processes/%3C0." + std::to_string(a.index()) + "." +
                                             std::to_string(a.generation()) + "%3E");
   CHECK(encoded.status == 200);
-  CHECK(request(s.port, "GET", "/api/v1/processes/0.999999.1").status == 404);
-  CHECK(request(s.port, "GET", "/api/v1/processes/not-a-pid").status == 400);
+  CHECK(json_of(encoded)["pid"] == a.to_string());
+  auto gone = request(s.port, "GET", "/api/v1/processes/0.999999.1");
+  CHECK(gone.status == 404);
+  CHECK(json_of(gone)["error"].get<std::string>().find("no process") == 0);
+  auto not_pid = request(s.port, "GET", "/api/v1/processes/not-a-pid");
+  CHECK(not_pid.status == 400);
+  CHECK(json_of(not_pid)["error"].get<std::string>().find("'not-a-pid' is not a pid") == 0);
 }
 
 TEST_CASE("supervision tree, schedulers and system answer JSON", "[http][api]") {
@@ -183,15 +226,24 @@ TEST_CASE("supervision tree, schedulers and system answer JSON", "[http][api]") 
   REQUIRE(s.rt.start_application("shop", spec).ok());
   auto tree = request(s.port, "GET", "/api/v1/supervision-tree");
   CHECK(tree.status == 200);
-  CHECK(tree.body.find("\"name\":\"shop\"") != std::string::npos);
-  CHECK(tree.body.find("\"id\":\"idle\"") != std::string::npos);
+  const json t = json_of(tree);
+  REQUIRE(t["applications"].size() == 1);
+  CHECK(t["applications"][0]["name"] == "shop");
+  REQUIRE(t["applications"][0]["root"]["children"].size() == 1);
+  CHECK(t["applications"][0]["root"]["children"][0]["id"] == "idle");
+  CHECK(t["ready"].is_boolean());
   auto sched = request(s.port, "GET", "/api/v1/schedulers");
   CHECK(sched.status == 200);
-  CHECK(sched.body.find("\"id\":1") != std::string::npos);
+  const json sj = json_of(sched);
+  REQUIRE(sj["schedulers"].size() == 2);
+  CHECK(sj["schedulers"][1]["id"] == 1);
+  CHECK(sj["schedulers"][0]["busy_seconds"].is_number());
   auto sys = request(s.port, "GET", "/api/v1/system");
   CHECK(sys.status == 200);
-  CHECK(sys.body.find("\"process_count\":") != std::string::npos);
-  CHECK(sys.body.find("\"dead_process\":") != std::string::npos);
+  const json system = json_of(sys);
+  CHECK(system["process_count"].is_number_unsigned());
+  CHECK(system["messages_dropped"]["dead_process"].is_number_unsigned());
+  CHECK(system["schedulers"] == 2);
 }
 
 TEST_CASE("the orphan audit lists unsupervised processes, not supervised or registered ones", "[http][api]") {
@@ -204,14 +256,17 @@ TEST_CASE("the orphan audit lists unsupervised processes, not supervised or regi
 
   auto all = request(s.port, "GET", "/api/v1/orphans?min_age_s=0");
   CHECK(all.status == 200);
-  CHECK(all.body.find("\"total\":1,") != std::string::npos);
-  CHECK(all.body.find("\"pid\":\"" + orphan.to_string() + "\"") != std::string::npos);
-  CHECK(all.body.find("Idle") != std::string::npos);
-  CHECK(all.body.find("\"name\":\"named\"") == std::string::npos);
+  const json orphans = json_of(all);
+  CHECK(orphans["total"] == 1);
+  CHECK(orphans["min_age_seconds"] == 0);
+  REQUIRE(orphans["processes"].size() == 1);
+  CHECK(orphans["processes"][0]["pid"] == orphan.to_string());
+  CHECK(orphans["processes"][0]["behaviour"].get<std::string>().find("Idle") != std::string::npos);
+  CHECK(orphans["processes"][0]["name"] == "");
   // The runtime's default minimum age (60 s) hides the young orphan.
   auto young = request(s.port, "GET", "/api/v1/orphans");
   CHECK(young.status == 200);
-  CHECK(young.body.find("\"total\":0,") != std::string::npos);
+  CHECK(json_of(young)["total"] == 0);
   CHECK(request(s.port, "GET", "/api/v1/orphans?min_age_s=soon").status == 400);
   CHECK(request(s.port, "GET", "/api/v1/orphans?min_age_s=-1").status == 400);
   CHECK(request(s.port, "GET", "/api/v1/orphans?age=1").status == 400);
@@ -225,18 +280,24 @@ TEST_CASE("admin routes need the bearer token when one is configured", "[http][a
   auto none = request(s.port, "POST", path);
   CHECK(none.status == 401);
   CHECK(none.headers.count("www-authenticate") == 1);
+  CHECK(json_of(none)["error"].get<std::string>().find("Authorization: Bearer") != std::string::npos);
   CHECK(request(s.port, "POST", path, "", {{"Authorization", "Bearer wrong"}}).status == 401);
   CHECK(request(s.port, "POST", path, "", {{"Authorization", "Bearer s3cre"}}).status == 401);
   CHECK(s.rt.alive(victim));
   auto ok = request(s.port, "POST", path, "", {{"Authorization", "Bearer s3cret"}});
   CHECK(ok.status == 200);
+  CHECK(json_of(ok) == json{{"pid", victim.to_string()}, {"signal", "kill"}});
   for (int i = 0; i < 5000 && s.rt.alive(victim); ++i) std::this_thread::sleep_for(1ms);
   CHECK_FALSE(s.rt.alive(victim));
   CHECK(request(s.port, "POST", path, "", {{"Authorization", "Bearer s3cret"}}).status == 404);
 
   auto trace_path = "/api/v1/processes/" + s.rt.spawn<Idle>().value().to_string() + "/trace";
-  CHECK(request(s.port, "POST", trace_path, "{\"on\": true}", {{"Authorization", "Bearer s3cret"}}).status == 200);
-  CHECK(request(s.port, "POST", trace_path, "{\"on\": maybe}", {{"Authorization", "Bearer s3cret"}}).status == 400);
+  auto traced = request(s.port, "POST", trace_path, "{\"on\": true}", {{"Authorization", "Bearer s3cret"}});
+  CHECK(traced.status == 200);
+  CHECK(json_of(traced)["trace"] == true);
+  auto maybe = request(s.port, "POST", trace_path, "{\"on\": maybe}", {{"Authorization", "Bearer s3cret"}});
+  CHECK(maybe.status == 400);
+  CHECK(json_of(maybe)["error"].get<std::string>().find("trace: send") == 0);
 }
 
 TEST_CASE("without a token, admin routes are open to loopback peers", "[http][admin]") {
@@ -251,32 +312,85 @@ TEST_CASE("without a token, admin routes are open to loopback peers", "[http][ad
   Server s("", hooks);
   auto r = request(s.port, "PUT", "/api/v1/log-level", "{\"level\": \"debug\"}");
   CHECK(r.status == 200);
+  CHECK(json_of(r) == json{{"level", "debug"}});
   CHECK(level_set == "debug");
+  auto bare = request(s.port, "PUT", "/api/v1/log-level", "info\n");
+  CHECK(bare.status == 200);
+  CHECK(level_set == "info");
   auto bad = request(s.port, "PUT", "/api/v1/log-level", "{\"level\": \"loud\"}");
   CHECK(bad.status == 400);
-  CHECK(bad.body.find("loud") != std::string::npos);
+  CHECK(json_of(bad)["error"] == "unknown log level 'loud'");
   auto reload = request(s.port, "POST", "/-/reload");
   CHECK(reload.status == 400);
-  CHECK(reload.body.find("canopy.yaml:3:5") != std::string::npos);
+  CHECK(json_of(reload)["error"] == "reload refused, the old config stays: canopy.yaml:3:5: server.listen: not host:port");
 }
 
 TEST_CASE("unknown routes, wrong methods, big bodies and garbage get 4xx and the server lives on", "[http][errors]") {
   Server s;
   auto nf = request(s.port, "GET", "/nope");
   CHECK(nf.status == 404);
-  CHECK(nf.body.find("{\"error\":") == 0);
-  CHECK(request(s.port, "GET", "/api/v1/nope").status == 404);
+  CHECK(nf.headers["content-type"] == "application/json");
+  CHECK(json_of(nf)["error"] == "no route /nope (try /metrics, /healthz, /readyz or /api/v1/)");
+  auto api_nf = request(s.port, "GET", "/api/v1/nope");
+  CHECK(api_nf.status == 404);
+  CHECK(json_of(api_nf)["error"] == "no route /api/v1/nope");
   auto wrong = request(s.port, "POST", "/metrics", "x");
   CHECK(wrong.status == 405);
   CHECK(wrong.headers["allow"] == "GET, HEAD");
-  CHECK(request(s.port, "DELETE", "/api/v1/processes").status == 405);
+  CHECK(json_of(wrong)["error"] == "method POST is not allowed on /metrics (allowed: GET, HEAD)");
+  auto del = request(s.port, "DELETE", "/api/v1/processes");
+  CHECK(del.status == 405);
+  CHECK(json_of(del)["error"].is_string());
   auto big = request(s.port, "PUT", "/api/v1/log-level", std::string(5000, 'x'));
   CHECK(big.status == 413);
+  CHECK(json_of(big)["error"].get<std::string>().find("server.max_request_bytes") != std::string::npos);
   const auto garbage = test::raw_request(s.port, "BLAH\r\n\r\n");
   CHECK((garbage.status == 0 || (garbage.status >= 400 && garbage.status < 500)));
   const auto bad_version = test::raw_request(s.port, "GET /healthz HTTP/9.9\r\n\r\n");
   CHECK((bad_version.status == 0 || bad_version.status >= 400 || bad_version.status == 200));
   CHECK(request(s.port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("an error quoting a path with a quote, a control character or invalid UTF-8 is still valid JSON", "[http][errors][json]") {
+  Server s;
+  auto quote = request(s.port, "GET", "/no%22pe%0Anext%09tab");
+  CHECK(quote.status == 404);
+  CHECK(json_of(quote)["error"].get<std::string>().find("no route /no\"pe\nnext\ttab (try") == 0);
+  auto api_quote = request(s.port, "GET", "/api/v1/a%22b");
+  CHECK(api_quote.status == 404);
+  CHECK(json_of(api_quote)["error"] == "no route /api/v1/a\"b");
+  auto bad_utf8 = request(s.port, "GET", "/api/v1/processes/%FF%22");
+  CHECK(bad_utf8.status == 400);
+  CHECK(json_of(bad_utf8)["error"].get<std::string>().find("'\xEF\xBF\xBD\"' is not a pid") == 0);
+}
+
+TEST_CASE("request bodies are parsed as JSON: keys inside strings do not count and escapes are decoded", "[http][admin][json]") {
+  std::string level_set;
+  exporters::ServerHooks hooks;
+  hooks.set_log_level = [&](const std::string& l) -> std::string {
+    level_set = l;
+    return "";
+  };
+  Server s("", hooks);
+  // The old substring search took the first "level" (a string value here)
+  // and the value after the next colon ("debug").
+  auto r = request(s.port, "PUT", "/api/v1/log-level", R"({"comment": "level", "x": "debug", "level": "info"})");
+  CHECK(r.status == 200);
+  CHECK(level_set == "info");
+
+  // An escaped newline in the reason stays a newline (it used to become 'n').
+  const Pid victim = s.rt.spawn<Idle>().value();
+  const std::string kill = "/api/v1/processes/" + victim.to_string() + "/kill";
+  auto killed = request(s.port, "POST", kill, R"({"reason": "disk full\nsee \"ops\""})");
+  CHECK(killed.status == 200);
+  CHECK(json_of(killed)["signal"] == "error: disk full\nsee \"ops\"");
+
+  // "reason" as a string value is not the reason: the default (kill) applies.
+  const Pid other = s.rt.spawn<Idle>().value();
+  auto by_default = request(s.port, "POST", "/api/v1/processes/" + other.to_string() + "/kill",
+                            R"({"note": "reason", "x": "shutdown"})");
+  CHECK(by_default.status == 200);
+  CHECK(json_of(by_default)["signal"] == "kill");
 }
 
 namespace {

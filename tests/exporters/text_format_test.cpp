@@ -1,5 +1,6 @@
 // canopy's text writer against prometheus-cpp's TextSerializer: the same
-// bytes for every family type, label escaping and number formatting.
+// bytes for every family type, label escaping and number formatting; HELP
+// text is escaped where prometheus-cpp writes it verbatim.
 #include <prometheus/text_serializer.h>
 
 #include <canopy/core/core.hpp>
@@ -83,4 +84,18 @@ TEST_CASE("a live runtime's scrape is the same through either writer", "[text]")
   const std::vector<tl::Family> families = exposition.gather();
   REQUIRE(families.size() > 20);
   CHECK(ours(families) == theirs(families));
+}
+
+TEST_CASE("HELP text with a newline or a backslash is escaped; prometheus-cpp writes it verbatim", "[text]") {
+  std::vector<tl::Family> families;
+  families.push_back(family("notes_total", tl::FamilyType::counter, {tl::Sample{{}, 3, {}, 0, 0}}));
+  families.back().help = "First line.\nSecond, C:\\dir and a \"quote\".";
+  const std::string mine = ours(families);
+  // The format escapes backslash and newline in HELP, not the double quote.
+  const std::string escaped = "First line.\\nSecond, C:\\\\dir and a \"quote\".";
+  CHECK(mine == "# HELP notes_total " + escaped + "\n# TYPE notes_total counter\nnotes_total 3\n");
+  // prometheus-cpp 1.0.1 copies HELP as it is: handed the escaped text, it
+  // writes the same bytes as ours.
+  families.back().help = escaped;
+  CHECK(theirs(families) == mine);
 }

@@ -6,6 +6,7 @@
 // `{"error": "..."}` with the right status. Thread-safe.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,13 @@ class HttpServer {
  private:
   static int dispatch(mg_connection* conn, void* self);
   Response handle(const Request& request);
+  // /api/v1/...: tries each group of routes in turn, 404 when none answers.
   Response route_api(const Request& request);
+  // One group of API routes each; nullopt when the path is not theirs.
+  std::optional<Response> route_processes(const Request& request, const std::vector<std::string>& parts);
+  std::optional<Response> route_views(const Request& request, const std::vector<std::string>& parts);
+  std::optional<Response> route_log_level(const Request& request, const std::vector<std::string>& parts);
+  std::optional<Response> route_extra(const Request& request, const std::vector<std::string>& parts);
   bool admin_allowed(const Request& request, Response& refusal) const;
 
   Runtime& runtime_;
