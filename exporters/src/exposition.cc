@@ -114,9 +114,11 @@ std::vector<telemetry::Family> Exposition::gather() const {
   if (!extra.empty()) {
     for (auto& f : all) {
       for (auto& s : f.samples) {
-        for (const auto& [k, v] : extra) {
-          const bool present = std::any_of(s.labels.begin(), s.labels.end(), [&](auto& l) { return l.first == k; });
-          if (!present) s.labels.emplace_back(k, v);
+        // (Not a structured binding: clang 14 cannot capture one in the lambda.)
+        for (const auto& label : extra) {
+          const bool present =
+              std::any_of(s.labels.begin(), s.labels.end(), [&](auto& l) { return l.first == label.first; });
+          if (!present) s.labels.emplace_back(label.first, label.second);
         }
       }
     }

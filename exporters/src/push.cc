@@ -4,9 +4,14 @@
 #include <prometheus/gateway.h>
 #include <spdlog/spdlog.h>
 
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "prometheus_adapter.hpp"
 
 namespace canopy::exporters {
+
+using canopy::detail::CondVar;
+using canopy::detail::Mutex;
+using canopy::detail::MutexLock;
 
 namespace {
 class ExpositionCollectable final : public prometheus::Collectable {
@@ -26,10 +31,10 @@ struct Pusher::Impl {
   std::string instance;
   std::shared_ptr<ExpositionCollectable> collectable;
   std::unique_ptr<prometheus::Gateway> gateway;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool running = false;  // guarded by mu
-  uint64_t pushes = 0;   // guarded by mu
+  Mutex mu;
+  CondVar cv;
+  bool running GUARDED_BY(mu) = false;
+  uint64_t pushes GUARDED_BY(mu) = 0;
   std::thread thread;
 };
 
@@ -52,13 +57,17 @@ Status Pusher::start() {
                                                          prometheus::Labels{{"instance", impl_->instance}});
   impl_->gateway->RegisterCollectable(impl_->collectable);
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     impl_->running = true;
   }
   impl_->thread = std::thread([this] {
-    std::unique_lock lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     while (impl_->running) {
-      if (impl_->cv.wait_for(lock, impl_->options.interval, [&] { return !impl_->running; })) break;
+      // Until the interval has passed, or stop().
+      const auto next = std::chrono::steady_clock::now() + impl_->options.interval;
+      while (impl_->running && impl_->cv.wait_until(impl_->mu, next) == std::cv_status::no_timeout) {
+      }
+      if (!impl_->running) break;
       lock.unlock();
       const Status st = push_now();
       if (!st.ok()) spdlog::default_logger()->warn("{}", st.error().message());
@@ -70,7 +79,7 @@ Status Pusher::start() {
 
 void Pusher::stop() {
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     if (!impl_->running) return;
     impl_->running = false;
   }
@@ -84,7 +93,7 @@ Status Pusher::push_now() {
   if (!impl_->gateway) return Error(Errc::invalid_argument, "push: not started");
   const int status = impl_->gateway->Push();
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     ++impl_->pushes;
   }
   if (status >= 200 && status < 300) return {};
@@ -92,7 +101,7 @@ Status Pusher::push_now() {
 }
 
 uint64_t Pusher::pushes() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   return impl_->pushes;
 }
 

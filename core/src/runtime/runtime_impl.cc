@@ -68,6 +68,10 @@ std::string describe(const Process& p, const std::string& name) {
   s += " running " + type_name(p.behaviour_type);
   return s;
 }
+
+// The dynamic type of the behaviour (a named step: typeid(*actor) on the
+// unique_ptr would call operator* inside typeid, which clang warns about).
+const std::type_info& dynamic_type(const Actor& actor) { return typeid(actor); }
 }  // namespace
 
 Process* current_process() { return tl_current; }
@@ -79,7 +83,7 @@ Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox
       parent(parent),
       spawn_mono_ns(mono_ns()),
       spawned_at(std::chrono::system_clock::now()),
-      behaviour_type(typeid(*actor)),
+      behaviour_type(dynamic_type(*actor)),
       behaviour(std::move(actor)),
       mailbox(mailbox_options) {}
 

@@ -289,7 +289,7 @@ TableBase::TableBase(canopy::Runtime& rt, TableOptions options, Pid owner, const
 TableBase::~TableBase() = default;
 
 Pid TableBase::heir() const {
-  std::lock_guard lock(own_mu_);
+  MutexLock lock(&own_mu_);
   return heir_;
 }
 
@@ -344,7 +344,7 @@ bool TableBase::mark_deleted_locked(std::string reason) {
 Status TableBase::attach() {
   const Pid own = owner();
   {
-    std::lock_guard lock(own_mu_);
+    MutexLock lock(&own_mu_);
     if (Status st = hook_locked(own); !st.ok()) {
       return Error(Errc::dead_process, label() + ": create: the owner " + own.to_string() + " is not alive");
     }
@@ -361,7 +361,7 @@ Status TableBase::attach() {
       const auto& other = d.tables.at(n->second);
       {
         // Never listed: make its exit hook a no-op.
-        std::lock_guard own_lock(own_mu_);
+        MutexLock own_lock(&own_mu_);
         mark_deleted_locked("its name was taken");
       }
       return Error(Errc::already_registered, "table create: the name '" + opts_.name + "' is taken by table #" +
@@ -418,7 +418,7 @@ void TableBase::on_owner_exit(Pid pid, const ExitReason& reason) {
   std::string data;
   bool transfer = false;
   {
-    std::lock_guard lock(own_mu_);
+    MutexLock lock(&own_mu_);
     std::erase(hooked_, pid);
     if (deleted() || owner() != pid) return;  // given away since; or gone
     heir = heir_;
@@ -454,7 +454,7 @@ Status TableBase::give_away(Pid to, std::string data) {
   if (!to.valid()) return Error(Errc::invalid_argument, label() + ": give_away: invalid pid");
   const Pid caller = rt_->self();
   {
-    std::lock_guard lock(own_mu_);
+    MutexLock lock(&own_mu_);
     const Pid own = owner();
     if (!caller.valid() || caller != own) {
       return Error(Errc::invalid_argument, label() + ": give_away denied: only the owner " + own.to_string() +
@@ -476,7 +476,7 @@ Status TableBase::give_away(Pid to, std::string data) {
 Status TableBase::set_heir(Pid heir, std::string data) {
   if (deleted()) return deleted_error("set_heir");
   const Pid caller = rt_->self();
-  std::lock_guard lock(own_mu_);
+  MutexLock lock(&own_mu_);
   const Pid own = owner();
   if (!caller.valid() || caller != own) {
     return Error(Errc::invalid_argument, label() + ": set_heir denied: only the owner " + own.to_string() +
@@ -492,7 +492,7 @@ Status TableBase::drop() {
   if (deleted()) return deleted_error("drop");
   const Pid caller = rt_->self();
   {
-    std::lock_guard lock(own_mu_);
+    MutexLock lock(&own_mu_);
     const Pid own = owner();
     if (!caller.valid() || caller != own) {
       return Error(Errc::invalid_argument, label() + ": drop denied: only the owner " + own.to_string() +

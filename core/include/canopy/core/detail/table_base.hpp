@@ -5,7 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "canopy/core/pid.hpp"
 #include "canopy/core/result.hpp"
 #include "canopy/core/table_types.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy {
 
@@ -39,7 +39,7 @@ class TableBase : public std::enable_shared_from_this<TableBase> {
   const std::type_info& key_type() const { return key_type_; }
   const std::type_info& value_type() const { return value_type_; }
   Pid owner() const { return Pid::from_raw(owner_.load(std::memory_order_acquire)); }
-  Pid heir() const;
+  Pid heir() const EXCLUDES(own_mu_);
   bool deleted() const { return deleted_.load(std::memory_order_acquire); }
   // "table 'name' (#id)", or "table #id" when unnamed.
   std::string label() const;
@@ -58,9 +58,9 @@ class TableBase : public std::enable_shared_from_this<TableBase> {
   Error deleted_error(const char* op) const;
 
   // Ownership (the owner process only).
-  Status give_away(Pid to, std::string data);
-  Status set_heir(Pid heir, std::string data);
-  Status drop();
+  Status give_away(Pid to, std::string data) EXCLUDES(own_mu_);
+  Status set_heir(Pid heir, std::string data) EXCLUDES(own_mu_);
+  Status drop() EXCLUDES(own_mu_);
 
   TableInfo info() const;
   virtual size_t size() const = 0;
@@ -71,7 +71,7 @@ class TableBase : public std::enable_shared_from_this<TableBase> {
 
   // Hooks the owner's exit and enters the runtime's directory. Called once,
   // by create.
-  Status attach();
+  Status attach() EXCLUDES(own_mu_);
 
   // The directory's sweeper schedule (guarded by the directory lock).
   std::chrono::steady_clock::time_point next_sweep_at{};
@@ -90,20 +90,21 @@ class TableBase : public std::enable_shared_from_this<TableBase> {
 
  private:
   Status check_slow(const char* op, bool write) const;
-  Status hook_locked(Pid pid);
-  void on_owner_exit(Pid pid, const ExitReason& reason);
+  Status hook_locked(Pid pid) REQUIRES(own_mu_);
+  void on_owner_exit(Pid pid, const ExitReason& reason) EXCLUDES(own_mu_);
   // Marks the table deleted (if it was not); the caller then finishes with
   // finish_delete() outside own_mu_.
-  bool mark_deleted_locked(std::string reason);
-  void finish_delete();
+  bool mark_deleted_locked(std::string reason) REQUIRES(own_mu_);
+  void finish_delete() EXCLUDES(own_mu_);
 
-  mutable std::mutex own_mu_;
+  mutable Mutex own_mu_;
+  // Changed only under own_mu_; read by anyone.
   std::atomic<uint64_t> owner_;
-  Pid heir_;              // guarded by own_mu_
-  std::string heir_data_; // guarded by own_mu_
-  std::vector<Pid> hooked_;  // processes whose exit hook points here (own_mu_)
+  Pid heir_ GUARDED_BY(own_mu_);
+  std::string heir_data_ GUARDED_BY(own_mu_);
+  std::vector<Pid> hooked_ GUARDED_BY(own_mu_);  // processes whose exit hook points here
   std::atomic<bool> deleted_{false};
-  std::string deleted_reason_;  // written once, before deleted_ is set
+  std::string deleted_reason_;  // written once, under own_mu_, before deleted_ is set
 };
 
 // The directory of a runtime's tables.

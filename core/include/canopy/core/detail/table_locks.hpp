@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "canopy/core/table_types.hpp"
+#include "canopy/telemetry/detail/thread_annotations.hpp"
 
 namespace canopy {
 
@@ -68,13 +69,17 @@ struct alignas(64) StripeLock {
 // Dekker's pattern with sequentially consistent operations: a reader
 // announces itself (its counter) then checks the writer flag; a writer raises
 // the flag then waits for every counter of its stripe to drain.
-class StripeLocks {
+//
+// For clang's thread-safety analysis the stripes are one capability, the
+// StripeLocks object: it checks that a stripe lock is held (and that no
+// thread takes a second one, the rule above), not which stripe it is.
+class CAPABILITY("stripe locks") StripeLocks {
  public:
   StripeLocks(TableConcurrency mode, size_t stripes);
 
   TableThreadSlot& my_slot() const { return slots_[table_thread_index() & slot_mask_]; }
 
-  void lock_shared(size_t s, TableThreadSlot& me) const {
+  void lock_shared(size_t s, TableThreadSlot& me) const ACQUIRE_SHARED() {
     if (!read_heavy_) {
       locks_[s].mu.lock();
       return;
@@ -82,14 +87,14 @@ class StripeLocks {
     me.readers[s].fetch_add(1, std::memory_order_seq_cst);
     if (locks_[s].writer.load(std::memory_order_seq_cst) != 0) [[unlikely]] lock_shared_slow(s, me);
   }
-  void unlock_shared(size_t s, TableThreadSlot& me) const {
+  void unlock_shared(size_t s, TableThreadSlot& me) const RELEASE_SHARED() {
     if (!read_heavy_) {
       locks_[s].mu.unlock();
       return;
     }
     me.readers[s].fetch_sub(1, std::memory_order_release);
   }
-  void lock(size_t s) const {
+  void lock(size_t s) const ACQUIRE() {
     locks_[s].mu.lock();
     if (read_heavy_) {
       locks_[s].writer.store(1, std::memory_order_seq_cst);
@@ -98,7 +103,7 @@ class StripeLocks {
       }
     }
   }
-  void unlock(size_t s) const {
+  void unlock(size_t s) const RELEASE() {
     if (read_heavy_) locks_[s].writer.store(0, std::memory_order_release);
     locks_[s].mu.unlock();
   }
@@ -120,12 +125,14 @@ class StripeLocks {
   std::unique_ptr<TableThreadSlot[]> slots_;
 };
 
-class ReadGuard {
+// Holds stripe `s` for reading for its scope.
+class SCOPED_CAPABILITY ReadGuard {
  public:
-  ReadGuard(const StripeLocks& locks, size_t s, TableThreadSlot& me) : locks_(locks), s_(s), me_(me) {
+  ReadGuard(const StripeLocks& locks, size_t s, TableThreadSlot& me) ACQUIRE_SHARED(locks)
+      : locks_(locks), s_(s), me_(me) {
     locks_.lock_shared(s_, me_);
   }
-  ~ReadGuard() { locks_.unlock_shared(s_, me_); }
+  ~ReadGuard() RELEASE() { locks_.unlock_shared(s_, me_); }
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
 
@@ -135,10 +142,11 @@ class ReadGuard {
   TableThreadSlot& me_;
 };
 
-class WriteGuard {
+// Holds stripe `s` for writing for its scope.
+class SCOPED_CAPABILITY WriteGuard {
  public:
-  WriteGuard(const StripeLocks& locks, size_t s) : locks_(locks), s_(s) { locks_.lock(s_); }
-  ~WriteGuard() { locks_.unlock(s_); }
+  WriteGuard(const StripeLocks& locks, size_t s) ACQUIRE(locks) : locks_(locks), s_(s) { locks_.lock(s_); }
+  ~WriteGuard() RELEASE() { locks_.unlock(s_); }
   WriteGuard(const WriteGuard&) = delete;
   WriteGuard& operator=(const WriteGuard&) = delete;
 
