@@ -1,7 +1,7 @@
 #include "canopy/exporters/json.hpp"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
@@ -56,9 +56,11 @@ JsonWriter& JsonWriter::value(double d) {
   if (!std::isfinite(d)) {
     out_ += "null";
   } else {
+    // The shortest text that reads back as the same double (0.1, not
+    // 0.10000000000000001).
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-    out_ += buf;
+    const auto r = std::to_chars(buf, buf + sizeof buf, d);
+    out_.append(buf, r.ptr);
   }
   return *this;
 }
