@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
-#include <mutex>
 #include <optional>
 
 #include "canopy/config/config.hpp"
@@ -15,6 +14,7 @@
 #include "canopy/exporters/http_server.hpp"
 #include "canopy/exporters/json.hpp"
 #include "canopy/exporters/push.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "logging.hpp"
 #include "workload.hpp"
 
@@ -71,12 +71,10 @@ class LiveConfig {
  public:
   LiveConfig(std::string path, config::Config cfg) : path_(std::move(path)), cfg_(std::move(cfg)) {}
 
-  const config::Config& current() const { return cfg_; }
-
   // Loads the file again and applies what can change live; on any error the
   // running config stays and the error says why.
-  std::string reload(Runtime& rt) {
-    std::lock_guard lock(mu_);
+  std::string reload(Runtime& rt) EXCLUDES(mu_) {
+    detail::MutexLock lock(&mu_);
     if (path_.empty()) return "no config file was given (canopy run --config FILE); nothing to reload";
     config::LoadResult r = config::load_file(path_);
     if (!r.ok()) {
@@ -101,15 +99,15 @@ class LiveConfig {
     return errors;
   }
 
-  std::string alerts() const {
-    std::lock_guard lock(mu_);
+  std::string alerts() const EXCLUDES(mu_) {
+    detail::MutexLock lock(&mu_);
     return alerts_json(cfg_);
   }
 
  private:
   const std::string path_;
-  mutable std::mutex mu_;
-  config::Config cfg_;  // guarded by mu_
+  mutable detail::Mutex mu_;
+  config::Config cfg_ GUARDED_BY(mu_);
 };
 
 // The config of `canopy run`: the file (or the defaults when there is none)

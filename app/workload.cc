@@ -11,6 +11,7 @@
 #include "canopy/core/table.hpp"
 #include "canopy/core/task_supervisor.hpp"
 #include "canopy/exporters/json.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::app {
 
@@ -26,8 +27,8 @@ struct Workload::Shared {
   std::atomic<bool> boot_failure{false};
   std::atomic<uint64_t> orders_done{0};
   std::atomic<uint64_t> next_order{1};  // order ids, unique across producers
-  std::mutex mu;
-  std::vector<Pid> orphan_pids;                 // guarded by mu
+  detail::Mutex mu;
+  std::vector<Pid> orphan_pids GUARDED_BY(mu);
   std::optional<TaskSupervisor> jobs;           // set before the tree starts
 };
 
@@ -369,7 +370,7 @@ Result<FaultState> Workload::set_fault(const std::string& name, bool enabled) {
       if (const Pid fraud = rt_.whereis(kFraud); fraud.valid()) (void)rt_.exit(fraud, ExitReason::kill());
     }
   } else if (name == "orphans") {
-    std::lock_guard lock(shared_->mu);
+    detail::MutexLock lock(&shared_->mu);
     if (shared_->orphans.exchange(enabled) == enabled) return faults()[2];
     if (enabled && shared_->orphan_pids.empty()) {
       for (uint32_t i = 0; i < kOrphans; ++i) {

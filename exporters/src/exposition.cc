@@ -70,14 +70,14 @@ Exposition::Exposition(ExpositionOptions options) : options_(std::move(options))
 Exposition::~Exposition() = default;
 
 void Exposition::add_source(Source source) {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   sources_.push_back(std::move(source));
 }
 
 std::vector<telemetry::Family> Exposition::gather() const {
   std::vector<Source> sources;
   {
-    std::lock_guard lock(mu_);
+    detail::MutexLock lock(&mu_);
     sources = sources_;
   }
   std::vector<telemetry::Family> all;

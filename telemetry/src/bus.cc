@@ -43,7 +43,7 @@ Bus::~Bus() {
 
 const Event& Bus::event(const EventName& name) {
   const std::string text = to_string(name);
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   auto& slot = events_[text];
   if (!slot) slot.reset(new Event(name));
   return *slot;
@@ -54,39 +54,39 @@ bool Bus::attach(const std::string& handler_id, const std::vector<EventName>& ev
   auto attached = std::make_shared<const Event::Attached>(Event::Attached{handler_id, std::move(handler), std::move(config)});
   std::vector<Event*> resolved;
   for (const auto& name : events) resolved.push_back(const_cast<Event*>(&event(name)));
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   for (auto& [id, evs] : attached_) {
     if (id == handler_id) return false;
   }
   for (Event* e : resolved) {
     lists_[e].push_back(attached);
-    republish(*e);
+    republish_locked(*e);
   }
   attached_.emplace_back(handler_id, std::move(resolved));
   return true;
 }
 
 bool Bus::detach(const std::string& handler_id) {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   auto it = std::find_if(attached_.begin(), attached_.end(), [&](auto& a) { return a.first == handler_id; });
   if (it == attached_.end()) return false;
   for (Event* e : it->second) {
     auto& list = lists_[e];
     list.erase(std::remove_if(list.begin(), list.end(), [&](auto& h) { return h->id == handler_id; }), list.end());
-    republish(*e);
+    republish_locked(*e);
   }
   attached_.erase(it);
   return true;
 }
 
 std::vector<std::string> Bus::handler_ids() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   std::vector<std::string> ids;
   for (auto& [id, evs] : attached_) ids.push_back(id);
   return ids;
 }
 
-void Bus::republish(Event& e) {
+void Bus::republish_locked(Event& e) {
   const auto& list = lists_[&e];
   const Event::HandlerList* next = list.empty() ? nullptr : new Event::HandlerList(list);
   const Event::HandlerList* old = e.handlers_.exchange(next, std::memory_order_acq_rel);

@@ -54,8 +54,8 @@ struct TaggedSeries {
 struct alignas(64) Shard {
   explicit Shard(size_t buckets) : untagged(buckets) {}
   Cells untagged;
-  std::mutex mu;
-  std::unordered_multimap<uint64_t, std::unique_ptr<TaggedSeries>> tagged;  // guarded by mu
+  detail::Mutex mu;
+  std::unordered_multimap<uint64_t, std::unique_ptr<TaggedSeries>> tagged GUARDED_BY(mu);
 };
 
 uint64_t hash_values(const std::array<std::string_view, kMaxTags>& values, size_t n) {
@@ -121,7 +121,7 @@ class Metric {
       }
     }
     const uint64_t h = hash_values(values, n);
-    std::lock_guard lock(shard.mu);
+    detail::MutexLock lock(&shard.mu);
     apply(series_in(shard, values, n, h)->cells, v);
   }
 
@@ -184,9 +184,9 @@ class Metric {
 
   // Registers a scan in progress (see created_during_scan_); the map it
   // returns has room for every series known so far.
-  MergedSeries begin_scan() {
+  MergedSeries begin_scan() EXCLUDES(known_mu_) {
     MergedSeries merged;
-    std::lock_guard lock(known_mu_);
+    detail::MutexLock lock(&known_mu_);
     merged.reserve(known_.size() + 1);
     ++scans_;
     return merged;
@@ -234,7 +234,7 @@ class Metric {
         any_untagged = true;
         continue;
       }
-      std::lock_guard lock(shard->mu);
+      detail::MutexLock lock(&shard->mu);
       for (auto it = shard->tagged.begin(); it != shard->tagged.end();) {
         const Cells& c = it->second->cells;
         if (is_stale(now, c.last_ns.load(std::memory_order_relaxed))) {
@@ -277,13 +277,13 @@ class Metric {
   // Ends the scan. The guard counts live series: what went stale frees its
   // place. Series created while this scan ran (perhaps in a shard already
   // scanned) stay.
-  void end_scan(const MergedSeries& merged) {
+  void end_scan(const MergedSeries& merged) EXCLUDES(known_mu_) {
     std::unordered_set<uint64_t> live;
     if (!def_.tags.empty()) {
       live.reserve(merged.size());
       for (const auto& entry : merged) live.insert(entry.first);
     }
-    std::lock_guard lock(known_mu_);
+    detail::MutexLock lock(&known_mu_);
     if (!def_.tags.empty()) {
       live.insert(created_during_scan_.begin(), created_during_scan_.end());
       known_.swap(live);
@@ -317,8 +317,8 @@ class Metric {
     }
   }
 
-  // Requires shard.mu.
-  TaggedSeries* series_in(Shard& shard, const std::array<std::string_view, kMaxTags>& values, size_t n, uint64_t h) {
+  TaggedSeries* series_in(Shard& shard, const std::array<std::string_view, kMaxTags>& values, size_t n, uint64_t h)
+      REQUIRES(shard.mu) EXCLUDES(known_mu_) {
     auto [b, e] = shard.tagged.equal_range(h);
     for (auto it = b; it != e; ++it) {
       const auto& have = it->second->values;
@@ -328,7 +328,7 @@ class Metric {
     }
     std::vector<std::string> owned(values.begin(), values.begin() + static_cast<long>(n));
     {
-      std::lock_guard lock(known_mu_);
+      detail::MutexLock lock(&known_mu_);
       if (known_.count(h) == 0) {
         if (known_.size() >= def_.max_series) {
           dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -354,14 +354,15 @@ class Metric {
   const MetricDef def_;
   const double factor_;
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::mutex known_mu_;
-  // Guarded by known_mu_: the hashes of the live label sets (the cardinality
-  // guard counts them; two label sets sharing a 64-bit hash would count once).
-  std::unordered_set<uint64_t> known_;
-  // Guarded by known_mu_: collects in progress, and the label sets created
-  // meanwhile (a scan's rebuild of known_ must not forget them).
-  int scans_ = 0;
-  std::unordered_set<uint64_t> created_during_scan_;
+  // Taken after a shard's mu (series_in), never before.
+  detail::Mutex known_mu_;
+  // The hashes of the live label sets (the cardinality guard counts them; two
+  // label sets sharing a 64-bit hash would count once).
+  std::unordered_set<uint64_t> known_ GUARDED_BY(known_mu_);
+  // Collects in progress, and the label sets created meanwhile (a scan's
+  // rebuild of known_ must not forget them).
+  int scans_ GUARDED_BY(known_mu_) = 0;
+  std::unordered_set<uint64_t> created_during_scan_ GUARDED_BY(known_mu_);
   std::atomic<uint64_t> dropped_{0};
 };
 
@@ -449,7 +450,7 @@ bool valid_label_name(const std::string& name) {
 Metrics::Metrics(Bus& bus) : bus_(bus) {}
 
 Metrics::~Metrics() {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   for (auto& m : metrics_) bus_.detach("metrics:" + m->def().name);
 }
 
@@ -476,7 +477,7 @@ std::string Metrics::add(MetricDef def) {
     return where + ": cannot convert " + unit_suffix(def.unit_from) + " to " + unit_suffix(def.unit_to);
   }
   if (def.max_series == 0) def.max_series = 1;
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   for (auto& m : metrics_) {
     if (m->def().name == def.name) return where + ": already defined";
   }
@@ -489,7 +490,7 @@ std::string Metrics::add(MetricDef def) {
 }
 
 bool Metrics::remove(const std::string& name) {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   auto it = std::find_if(metrics_.begin(), metrics_.end(), [&](auto& m) { return m->def().name == name; });
   if (it == metrics_.end()) return false;
   bus_.detach("metrics:" + name);
@@ -501,7 +502,7 @@ bool Metrics::remove(const std::string& name) {
 }
 
 std::vector<std::string> Metrics::names() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   std::vector<std::string> out;
   for (auto& m : metrics_) out.push_back(m->def().name);
   return out;
@@ -510,7 +511,7 @@ std::vector<std::string> Metrics::names() const {
 std::vector<Family> Metrics::collect() const {
   std::vector<std::shared_ptr<Metric>> copy;
   {
-    std::lock_guard lock(mu_);
+    detail::MutexLock lock(&mu_);
     copy = metrics_;
   }
   const uint64_t now = now_ns();
@@ -533,7 +534,7 @@ std::vector<Family> Metrics::collect() const {
 }
 
 std::map<std::string, uint64_t> Metrics::series_dropped() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   std::map<std::string, uint64_t> out;
   for (auto& m : metrics_) out[m->def().name] = m->dropped();
   return out;

@@ -23,7 +23,7 @@ Poller::Poller(std::chrono::milliseconds interval, std::shared_ptr<spdlog::logge
 Poller::~Poller() { stop(); }
 
 bool Poller::add(const std::string& name, std::function<void()> measure) {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   for (auto& m : measurements_) {
     if (m->name == name) return false;
   }
@@ -32,7 +32,7 @@ bool Poller::add(const std::string& name, std::function<void()> measure) {
 }
 
 bool Poller::remove(const std::string& name) {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   auto it = std::find_if(measurements_.begin(), measurements_.end(), [&](auto& m) { return m->name == name; });
   if (it == measurements_.end()) return false;
   measurements_.erase(it);
@@ -40,7 +40,7 @@ bool Poller::remove(const std::string& name) {
 }
 
 void Poller::start() {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   if (running_) return;
   running_ = true;
   thread_ = std::thread([this] { run(); });
@@ -48,7 +48,7 @@ void Poller::start() {
 
 void Poller::stop() {
   {
-    std::lock_guard lock(mu_);
+    detail::MutexLock lock(&mu_);
     if (!running_) return;
     running_ = false;
   }
@@ -57,10 +57,10 @@ void Poller::stop() {
 }
 
 void Poller::poll_now() {
-  std::lock_guard round(poll_mu_);
+  detail::MutexLock round(&poll_mu_);
   std::vector<std::shared_ptr<Measurement>> ms;
   {
-    std::lock_guard lock(mu_);
+    detail::MutexLock lock(&mu_);
     ms = measurements_;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -82,17 +82,16 @@ void Poller::poll_now() {
     m->failing = true;
   }
   const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start);
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   ++polls_;
   failures_ += failed;
   last_poll_ns_ = static_cast<uint64_t>(took.count());
 }
 
 void Poller::run() {
-  std::unique_lock lock(mu_);
+  detail::MutexLock lock(&mu_);
   while (running_) {
-    const auto interval = interval_;
-    if (cv_.wait_for(lock, interval, [&] { return !running_ || interval_ != interval; })) {
+    if (wait_tick_locked(interval_)) {
       if (!running_) break;
       continue;  // a new interval: wait again with it
     }
@@ -102,29 +101,37 @@ void Poller::run() {
   }
 }
 
+bool Poller::wait_tick_locked(std::chrono::milliseconds interval) {
+  const auto deadline = std::chrono::steady_clock::now() + interval;
+  while (running_ && interval_ == interval) {
+    if (cv_.wait_until(mu_, deadline) == std::cv_status::timeout) return !running_ || interval_ != interval;
+  }
+  return true;
+}
+
 std::chrono::milliseconds Poller::interval() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   return interval_;
 }
 
 void Poller::set_interval(std::chrono::milliseconds interval) {
   {
-    std::lock_guard lock(mu_);
+    detail::MutexLock lock(&mu_);
     interval_ = interval.count() > 0 ? interval : std::chrono::milliseconds(1'000);
   }
   cv_.notify_all();
 }
 
 uint64_t Poller::polls() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   return polls_;
 }
 uint64_t Poller::failures() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   return failures_;
 }
 uint64_t Poller::last_poll_ns() const {
-  std::lock_guard lock(mu_);
+  detail::MutexLock lock(&mu_);
   return last_poll_ns_;
 }
 

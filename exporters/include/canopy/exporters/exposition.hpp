@@ -6,12 +6,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "canopy/exporters/options.hpp"
 #include "canopy/telemetry/collect.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::exporters {
 
@@ -24,22 +24,22 @@ class Exposition {
   Exposition(const Exposition&) = delete;
   Exposition& operator=(const Exposition&) = delete;
 
-  void add_source(Source source);
+  void add_source(Source source) EXCLUDES(mu_);
 
   // Every family, labelled and sorted by name (what a scrape sees).
-  std::vector<telemetry::Family> gather() const;
+  std::vector<telemetry::Family> gather() const EXCLUDES(mu_);
   // The text exposition format (version 0.0.4).
-  std::string render_text() const;
+  std::string render_text() const EXCLUDES(mu_);
   // A scrape: the text, gzip-compressed when `gzip` (and allowed by the
   // options); counts the scrape and its duration.
-  std::string scrape(bool gzip, bool* compressed = nullptr);
+  std::string scrape(bool gzip, bool* compressed = nullptr) EXCLUDES(mu_);
 
   uint64_t scrapes() const { return scrapes_.load(std::memory_order_relaxed); }
 
  private:
   const ExpositionOptions options_;
-  mutable std::mutex mu_;
-  std::vector<Source> sources_;  // guarded by mu_
+  mutable detail::Mutex mu_;
+  std::vector<Source> sources_ GUARDED_BY(mu_);
   std::atomic<uint64_t> scrapes_{0};
   std::atomic<double> last_scrape_seconds_{0};
 };

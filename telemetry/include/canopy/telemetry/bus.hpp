@@ -15,11 +15,11 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "canopy/telemetry/event.hpp"
 
 namespace spdlog {
@@ -64,15 +64,15 @@ class Bus {
   Bus& operator=(const Bus&) = delete;
 
   // The handle for `name`, created on first use; the same name gives the same handle.
-  const Event& event(const EventName& name);
+  const Event& event(const EventName& name) EXCLUDES(mu_);
 
   // Attaches `handler` to every event in `events` under `handler_id`.
   // Returns false (and attaches nothing) when the id is already in use.
   bool attach(const std::string& handler_id, const std::vector<EventName>& events, Handler handler,
-              std::any config = {});
+              std::any config = {}) EXCLUDES(mu_);
   // Returns false when no handler has that id.
-  bool detach(const std::string& handler_id);
-  std::vector<std::string> handler_ids() const;
+  bool detach(const std::string& handler_id) EXCLUDES(mu_);
+  std::vector<std::string> handler_ids() const EXCLUDES(mu_);
 
   void execute(const Event& event, const Measurements& measurements, const Metadata& metadata = {}) {
     const Event::HandlerList* list = event.handlers_.load(std::memory_order_acquire);
@@ -94,25 +94,25 @@ class Bus {
 
  private:
   void dispatch(const Event& event, const Event::HandlerList& list, const Measurements& m, const Metadata& md);
-  void handler_failed(const Event& event, const std::string& id, const std::string& what);
-  void republish(Event& event);  // requires mu_
+  void handler_failed(const Event& event, const std::string& id, const std::string& what) EXCLUDES(mu_);
+  void republish_locked(Event& event) REQUIRES(mu_);
   struct SpanEvents {
     const Event* start;
     const Event* stop;
     const Event* exception;
   };
-  SpanEvents span_events(const EventName& prefix);
+  SpanEvents span_events(const EventName& prefix) EXCLUDES(mu_);
   static uint64_t monotonic_ns();
   static uint64_t system_ns();
 
   std::shared_ptr<spdlog::logger> logger_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Event>> events_;     // guarded by mu_, by text
-  std::vector<std::pair<std::string, std::vector<Event*>>> attached_;  // guarded by mu_: id -> events
-  std::unordered_map<Event*, std::vector<std::shared_ptr<const Event::Attached>>> lists_;  // guarded by mu_
+  mutable detail::Mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<Event>> events_ GUARDED_BY(mu_);     // by text
+  std::vector<std::pair<std::string, std::vector<Event*>>> attached_ GUARDED_BY(mu_);  // id -> events
+  std::unordered_map<Event*, std::vector<std::shared_ptr<const Event::Attached>>> lists_ GUARDED_BY(mu_);
   // Replaced handler lists, kept until the bus goes: an emitter may still be
   // walking one (attach/detach are rare, so this stays small).
-  std::deque<std::unique_ptr<const Event::HandlerList>> retired_;  // guarded by mu_
+  std::deque<std::unique_ptr<const Event::HandlerList>> retired_ GUARDED_BY(mu_);
   std::atomic<uint64_t> failures_{0};
 };
 

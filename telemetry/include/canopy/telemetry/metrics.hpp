@@ -14,13 +14,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "canopy/telemetry/bus.hpp"
 #include "canopy/telemetry/collect.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::telemetry {
 
@@ -66,21 +66,21 @@ class Metrics final : public Collectable {
 
   // Adds a definition and attaches it; returns an error text ("" on success)
   // naming the metric and what is wrong (bad name, unit mismatch, ...).
-  std::string add(MetricDef def);
+  std::string add(MetricDef def) EXCLUDES(mu_);
   // Detaches and forgets a metric.
-  bool remove(const std::string& name);
-  std::vector<std::string> names() const;
+  bool remove(const std::string& name) EXCLUDES(mu_);
+  std::vector<std::string> names() const EXCLUDES(mu_);
 
-  std::vector<Family> collect() const override;
+  std::vector<Family> collect() const override EXCLUDES(mu_);
 
   // Series dropped by the cardinality guard, per metric name.
-  std::map<std::string, uint64_t> series_dropped() const;
+  std::map<std::string, uint64_t> series_dropped() const EXCLUDES(mu_);
 
  private:
   Bus& bus_;
-  mutable std::mutex mu_;
-  std::vector<std::shared_ptr<Metric>> metrics_;  // guarded by mu_
-  std::vector<std::shared_ptr<Metric>> retired_;  // guarded by mu_: removed, maybe still running
+  mutable detail::Mutex mu_;
+  std::vector<std::shared_ptr<Metric>> metrics_ GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Metric>> retired_ GUARDED_BY(mu_);  // removed, maybe still running
 };
 
 // Conversion factor between two units; nullopt when they do not convert.

@@ -4,13 +4,13 @@
 // events on the bus. One that throws is logged and counted, and simply runs
 // again on the next tick. Thread-safe.
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace spdlog {
 class logger;
@@ -28,40 +28,44 @@ class Poller {
   Poller& operator=(const Poller&) = delete;
 
   // Adds a measurement; returns false if `name` is taken.
-  bool add(const std::string& name, std::function<void()> measure);
-  bool remove(const std::string& name);
+  bool add(const std::string& name, std::function<void()> measure) EXCLUDES(mu_);
+  bool remove(const std::string& name) EXCLUDES(mu_);
 
-  void start();
-  void stop();
+  void start() EXCLUDES(mu_);
+  void stop() EXCLUDES(mu_);
   // Runs every measurement once, now, on the calling thread.
-  void poll_now();
+  void poll_now() EXCLUDES(mu_, poll_mu_);
 
-  std::chrono::milliseconds interval() const;
+  std::chrono::milliseconds interval() const EXCLUDES(mu_);
   // Takes effect from the next tick.
-  void set_interval(std::chrono::milliseconds interval);
-  uint64_t polls() const;
-  uint64_t failures() const;
+  void set_interval(std::chrono::milliseconds interval) EXCLUDES(mu_);
+  uint64_t polls() const EXCLUDES(mu_);
+  uint64_t failures() const EXCLUDES(mu_);
   // Wall time of the last complete round, in nanoseconds.
-  uint64_t last_poll_ns() const;
+  uint64_t last_poll_ns() const EXCLUDES(mu_);
 
  private:
-  void run();
+  void run() EXCLUDES(mu_);
+  // Waits out one tick of `interval`; true when woken early by stop() or a
+  // new interval.
+  bool wait_tick_locked(std::chrono::milliseconds interval) REQUIRES(mu_);
   struct Measurement {
     std::string name;
     std::function<void()> fn;
-    bool failing = false;  // logged once per failure streak
+    bool failing = false;  // logged once per failure streak; under poll_mu_
   };
 
-  std::chrono::milliseconds interval_;  // guarded by mu_
+  std::chrono::milliseconds interval_ GUARDED_BY(mu_);
   std::shared_ptr<spdlog::logger> logger_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::shared_ptr<Measurement>> measurements_;  // guarded by mu_
-  bool running_ = false;                                    // guarded by mu_
-  uint64_t polls_ = 0;                                      // guarded by mu_
-  uint64_t failures_ = 0;                                   // guarded by mu_
-  uint64_t last_poll_ns_ = 0;                               // guarded by mu_
-  std::mutex poll_mu_;  // one round at a time (thread and poll_now)
+  mutable detail::Mutex mu_;
+  detail::CondVar cv_;  // on mu_: running_ or interval_ changed
+  std::vector<std::shared_ptr<Measurement>> measurements_ GUARDED_BY(mu_);
+  bool running_ GUARDED_BY(mu_) = false;
+  uint64_t polls_ GUARDED_BY(mu_) = 0;
+  uint64_t failures_ GUARDED_BY(mu_) = 0;
+  uint64_t last_poll_ns_ GUARDED_BY(mu_) = 0;
+  // One round at a time (thread and poll_now); taken before mu_.
+  detail::Mutex poll_mu_;
   std::thread thread_;
 };
 
