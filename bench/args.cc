@@ -51,6 +51,12 @@ uint64_t Args::number(std::string_view name, uint64_t fallback) const {
   return v;
 }
 
+uint64_t Args::count(std::string_view name, uint64_t fallback) const {
+  const uint64_t v = number(name, fallback);
+  if (v == 0) usage_error("--" + std::string(name) + " wants at least 1, got 0");
+  return v;
+}
+
 std::string Args::one_of(std::string_view name, std::initializer_list<std::string_view> allowed,
                          std::string_view fallback) const {
   const std::string value = text(name, fallback);

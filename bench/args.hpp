@@ -21,6 +21,8 @@ class Args {
   std::string text(std::string_view name, std::string_view fallback) const;
   // A whole number (decimal, at most 2^64-1), or `fallback` when absent.
   uint64_t number(std::string_view name, uint64_t fallback) const;
+  // A whole number of at least 1 (a count of rounds, processes...).
+  uint64_t count(std::string_view name, uint64_t fallback) const;
   // One of `allowed`, or `fallback` when absent.
   std::string one_of(std::string_view name, std::initializer_list<std::string_view> allowed,
                      std::string_view fallback) const;

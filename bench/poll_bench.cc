@@ -30,7 +30,7 @@ struct Ping {};
 
 int poll_bench(const bench::Args& args) {
   const uint64_t n = args.number("processes", 1'000'000);
-  const uint64_t rounds = args.number("rounds", 10);
+  const uint64_t rounds = args.count("rounds", 10);
   RuntimeOptions o;
   o.max_processes = static_cast<uint32_t>(n + 64);
   o.telemetry.enabled = true;

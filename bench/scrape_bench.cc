@@ -62,7 +62,7 @@ std::function<uint64_t()> start_scraper(Runtime& rt, uint64_t every_ms) {
 
 int scrape_bench(const bench::Args& args) {
   const uint64_t series = args.number("series", 10'000);
-  const uint64_t rounds = args.number("rounds", 20);
+  const uint64_t rounds = args.count("rounds", 20);
   Runtime rt(RuntimeOptions{.telemetry = {.enabled = true, .max_series_per_metric = series + 10}});
   // N series: a user gauge tagged by key, fed once per key.
   telemetry::MetricDef def;
