@@ -4,8 +4,10 @@
 
 #include <canopy/core/core.hpp>
 #include <canopy/exporters/exposition.hpp>
+#include <canopy/exporters/metric_names.hpp>
 #include <canopy/exporters/text_format.hpp>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -83,4 +85,24 @@ TEST_CASE("a live runtime's scrape is the same through either writer", "[text]")
   const std::vector<tl::Family> families = exposition.gather();
   REQUIRE(families.size() > 20);
   CHECK(ours(families) == theirs(families));
+}
+
+TEST_CASE("every family a scrape serves is in the served metric names, with its type and help", "[text][contract]") {
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  exporters::Exposition exposition(exporters::ExpositionOptions{});
+  exposition.add_source([&rt] { return rt.collect(); });
+  rt.poll_now();
+  const std::vector<tl::Family> families = exposition.gather();
+  for (const tl::Family& f : families) {
+    INFO("family " << f.name);
+    const MetricName* row = exporters::find_served_metric(f.name);
+    REQUIRE(row != nullptr);
+    CHECK(std::string(tl::to_string(f.type)) == row->type);
+    CHECK(f.help == row->help);
+  }
+  for (const MetricName& row : exporters::exporter_metric_names()) {
+    INFO("exporter row " << row.name);
+    CHECK_FALSE(is_known_metric(row.name));  // listed once: by the exporter, not by core
+    CHECK(std::any_of(families.begin(), families.end(), [&](const tl::Family& f) { return f.name == row.name; }));
+  }
 }

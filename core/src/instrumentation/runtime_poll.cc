@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "canopy/core/table.hpp"
+#include "instrumentation/metric_def.hpp"
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "supervision/supervisor_state.hpp"
@@ -52,8 +53,8 @@ class TopN {
 // A whole-population view: the distribution of something over all
 // processes right now, exported as a histogram snapshot (count = processes).
 struct Population {
-  Population(std::string name, std::string help, std::vector<double> bounds)
-      : name(std::move(name)), help(std::move(help)), bounds(std::move(bounds)), counts(this->bounds.size() + 1, 0) {}
+  Population(std::string name, std::vector<double> bounds)
+      : name(std::move(name)), bounds(std::move(bounds)), counts(this->bounds.size() + 1, 0) {}
   void add(double v) {
     const size_t i = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
     ++counts[i];
@@ -61,10 +62,7 @@ struct Population {
     sum += v;
   }
   telemetry::Family family() const {
-    telemetry::Family f;
-    f.name = name;
-    f.help = help;
-    f.type = telemetry::FamilyType::histogram;
+    telemetry::Family f = builtin_family(name);
     f.bounds = bounds;
     telemetry::Sample s;
     uint64_t running = 0;
@@ -77,18 +75,15 @@ struct Population {
     f.samples.push_back(std::move(s));
     return f;
   }
-  std::string name, help;
+  std::string name;
   std::vector<double> bounds;
   std::vector<uint64_t> counts;
   uint64_t total = 0;
   double sum = 0;
 };
 
-telemetry::Family gauge_family(std::string name, std::string help, telemetry::FamilyType type, double value) {
-  telemetry::Family f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
+telemetry::Family single_value_family(std::string_view name, double value) {
+  telemetry::Family f = builtin_family(name);
   f.samples.push_back(telemetry::Sample{{}, value, {}, 0, 0});
   return f;
 }
@@ -112,10 +107,8 @@ void Runtime::poll() {
 
   TopN by_mailbox(topt.top_n), by_heap(topt.top_n), by_reductions(topt.top_n);
   std::vector<std::pair<Pid, std::string>> registered;
-  Population mailboxes("canopy_processes_by_mailbox_length", "Mailbox lengths of all processes, now (a snapshot, not a rate)",
-                       {0, 1, 10, 100, 1'000, 10'000, 100'000});
-  Population heaps("canopy_processes_by_heap_bytes", "Heap sizes of all processes, now (a snapshot, not a rate)",
-                   {0, 1'024, 16'384, 262'144, 4'194'304, 67'108'864, 1'073'741'824});
+  Population mailboxes("canopy_processes_by_mailbox_length", {0, 1, 10, 100, 1'000, 10'000, 100'000});
+  Population heaps("canopy_processes_by_heap_bytes", {0, 1'024, 16'384, 262'144, 4'194'304, 67'108'864, 1'073'741'824});
   uint64_t processes = 0, mailbox_messages = 0, mailbox_bytes = 0, heap_bytes = 0, orphans = 0, registry_keys = 0;
   uint32_t oldest_ms = 0;
 
@@ -278,10 +271,9 @@ void Runtime::poll() {
   std::vector<telemetry::Family> snapshot;
   snapshot.push_back(mailboxes.family());
   snapshot.push_back(heaps.family());
-  snapshot.push_back(gauge_family("canopy_poller_duration_seconds", "Wall time of the last poller round",
-                                  telemetry::FamilyType::gauge, (mono_ns() - now_ns) / 1e9));
-  snapshot.push_back(gauge_family("canopy_poller_failures_total", "Poller measurements that threw",
-                                  telemetry::FamilyType::counter, static_cast<double>(telemetry_.poller().failures())));
+  snapshot.push_back(single_value_family("canopy_poller_duration_seconds", (mono_ns() - now_ns) / 1e9));
+  snapshot.push_back(
+      single_value_family("canopy_poller_failures_total", static_cast<double>(telemetry_.poller().failures())));
   telemetry_.set_snapshot(std::move(snapshot));
 }
 
