@@ -11,6 +11,7 @@
 #include "instrumentation/metric_def.hpp"
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
+#include "supervision/orphan_audit.hpp"
 #include "supervision/supervisor_state.hpp"
 
 namespace canopy::detail {
@@ -97,13 +98,7 @@ void Runtime::poll() {
   const TelemetryOptions& topt = telemetry_.options();
   const uint32_t now_ms = timers_.now_ms();
   const uint64_t now_ns = mono_ns();
-  const uint64_t orphan_age_ns = static_cast<uint64_t>(topt.orphan_min_age.count()) * 1'000'000;
-
-  std::unordered_set<Pid> roots;
-  {
-    std::lock_guard lock(supervisors_mu_);
-    for (auto& [name, pid] : applications_) roots.insert(pid);
-  }
+  const OrphanRule orphan(*this, topt.orphan_min_age);
 
   TopN by_mailbox(topt.top_n), by_heap(topt.top_n), by_reductions(topt.top_n);
   std::vector<std::pair<Pid, std::string>> registered;
@@ -138,17 +133,13 @@ void Runtime::poll() {
     by_mailbox.offer(len, p.pid);
     by_heap.offer(heap, p.pid);
     by_reductions.offer(p.reductions.load(std::memory_order_relaxed), p.pid);
-    bool connected = false;
-    {
-      std::lock_guard lock(p.meta_lock);
-      if (p.meta) {
-        const ProcessMeta& m = *p.meta;
-        if (!m.name.empty()) registered.emplace_back(p.pid, m.name);
-        registry_keys += m.registry_keys.size();
-        connected = !m.links.empty() || !m.monitored_by.empty() || !m.name.empty() || !m.registry_keys.empty();
-      }
+    std::lock_guard lock(p.meta_lock);
+    if (p.meta) {
+      const ProcessMeta& m = *p.meta;
+      if (!m.name.empty()) registered.emplace_back(p.pid, m.name);
+      registry_keys += m.registry_keys.size();
     }
-    if (!connected && now_ns - p.spawn_mono_ns >= orphan_age_ns && roots.count(p.pid) == 0) ++orphans;
+    if (orphan.is_orphan(p, p.meta.get())) ++orphans;
   }
 
   // Per process: registered ones and the top N by each dimension.
