@@ -13,7 +13,7 @@
 
 #include "canopy/config/config.hpp"
 #include "canopy/config/units.hpp"
-#include "canopy/core/metric_names.hpp"
+#include "canopy/exporters/metric_names.hpp"
 #include "promql.hpp"
 #include "reader.hpp"
 
@@ -317,7 +317,7 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
       l.error(v, p, "'" + name + "' is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
     } else if (name.rfind("canopy_", 0) == 0) {
       l.error(v, p, "'" + name + "': the canopy_ prefix is reserved for built-in metrics");
-    } else if (canopy::is_known_metric(name)) {
+    } else if (canopy::exporters::is_served_metric(name)) {
       l.error(v, p, "'" + name + "' is a built-in metric");
     } else {
       c.name = name;
@@ -515,7 +515,7 @@ enum class SeriesKind { unknown, counter, gauge, histogram_family, any };
 
 SeriesKind series_kind(const std::string& name, const std::vector<UserMetric>& user) {
   if (name == "up") return SeriesKind::gauge;
-  for (const auto& m : canopy::metric_names()) {
+  for (const auto& m : canopy::exporters::served_metric_names()) {
     if (name != m.name) continue;
     const std::string type = m.type;
     if (type == "counter") return SeriesKind::counter;
@@ -539,7 +539,7 @@ SeriesKind series_kind(const std::string& name, const std::vector<UserMetric>& u
 
 std::vector<std::string> metric_candidates(const std::vector<UserMetric>& user) {
   std::vector<std::string> names = {"up"};
-  for (const auto& m : canopy::metric_names()) names.emplace_back(m.name);
+  for (const auto& m : canopy::exporters::served_metric_names()) names.emplace_back(m.name);
   for (const auto& m : user) names.push_back(m.name);
   return names;
 }
@@ -694,7 +694,7 @@ void read_alert_expr(Loader& l, MapReader& m, AlertRule& c) {
       return;
     }
     std::vector<std::string> builtin;
-    for (const auto& mn : canopy::metric_names()) builtin.emplace_back(mn.name);
+    for (const auto& mn : canopy::exporters::served_metric_names()) builtin.emplace_back(mn.name);
     bool ok = true;
     for (const auto& id : promql::identifiers_with_prefix(expr, "canopy_")) {
       if (!promql::builtin_family(id)) {

@@ -1,6 +1,6 @@
 #include "promql.hpp"
 
-#include "canopy/core/metric_names.hpp"
+#include "canopy/exporters/metric_names.hpp"
 
 namespace canopy::config::promql {
 namespace {
@@ -50,12 +50,12 @@ std::vector<std::string> identifiers_with_prefix(std::string_view expr, std::str
 }
 
 std::optional<std::string> builtin_family(const std::string& series) {
-  if (canopy::is_known_metric(series)) return series;
+  if (canopy::exporters::is_served_metric(series)) return series;
   for (const char* suffix : {"_bucket", "_sum", "_count"}) {
     const std::string_view sv(suffix);
     if (series.size() <= sv.size() || series.compare(series.size() - sv.size(), sv.size(), sv) != 0) continue;
     const std::string base = series.substr(0, series.size() - sv.size());
-    for (const auto& m : canopy::metric_names()) {
+    for (const auto& m : canopy::exporters::served_metric_names()) {
       if (base != m.name) continue;
       const std::string type = m.type;
       if (type == "histogram" || (type == "summary" && sv != "_bucket")) return base;

@@ -13,7 +13,8 @@ namespace canopy::config::promql {
 std::vector<std::string> identifiers_with_prefix(std::string_view expr, std::string_view prefix);
 
 // The built-in family a series name belongs to: the name itself when it is
-// in canopy::metric_names(), or the histogram/summary it is a _bucket, _sum
+// in canopy::exporters::served_metric_names() (the runtime's families and
+// the exporter's), or the histogram/summary it is a _bucket, _sum
 // or _count series of; nullopt for anything else.
 std::optional<std::string> builtin_family(const std::string& series);
 

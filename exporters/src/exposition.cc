@@ -1,5 +1,6 @@
 #include "canopy/exporters/exposition.hpp"
 
+#include "canopy/exporters/metric_names.hpp"
 #include "canopy/exporters/text_format.hpp"
 #include "prometheus_adapter.hpp"
 
@@ -88,23 +89,14 @@ std::vector<telemetry::Family> Exposition::gather() const {
   std::vector<telemetry::Family> proc = process_metrics();
   all.insert(all.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
 
-  telemetry::Family build;
-  build.name = "canopy_build_info";
-  build.help = "Build information; always 1";
-  build.type = telemetry::FamilyType::gauge;
+  telemetry::Family build = exporter_family("canopy_build_info");
   build.samples.push_back(telemetry::Sample{{{"version", version()}, {"compiler", "g++ " __VERSION__}}, 1, {}, 0, 0});
   all.push_back(std::move(build));
 
-  telemetry::Family scrapes;
-  scrapes.name = "canopy_scrapes_total";
-  scrapes.help = "Scrapes of /metrics served";
-  scrapes.type = telemetry::FamilyType::counter;
+  telemetry::Family scrapes = exporter_family("canopy_scrapes_total");
   scrapes.samples.push_back(telemetry::Sample{{}, static_cast<double>(scrapes_.load(std::memory_order_relaxed)), {}, 0, 0});
   all.push_back(std::move(scrapes));
-  telemetry::Family duration;
-  duration.name = "canopy_scrape_duration_seconds";
-  duration.help = "Time the last scrape took to collect and encode";
-  duration.type = telemetry::FamilyType::gauge;
+  telemetry::Family duration = exporter_family("canopy_scrape_duration_seconds");
   duration.samples.push_back(telemetry::Sample{{}, last_scrape_seconds_.load(std::memory_order_relaxed), {}, 0, 0});
   all.push_back(std::move(duration));
 

@@ -10,16 +10,15 @@
 #include <string>
 
 #include "canopy/exporters/exposition.hpp"
+#include "canopy/exporters/metric_names.hpp"
 
 namespace canopy::exporters {
 
 namespace {
 
-telemetry::Family single(const char* name, const char* help, telemetry::FamilyType type, double value) {
-  telemetry::Family f;
-  f.name = name;
-  f.help = help;
-  f.type = type;
+// Help and type from the exporter's list (canopy/exporters/metric_names.hpp).
+telemetry::Family single(const char* name, double value) {
+  telemetry::Family f = exporter_family(name);
   f.samples.push_back(telemetry::Sample{{}, value, {}, 0, 0});
   return f;
 }
@@ -56,13 +55,10 @@ std::vector<telemetry::Family> process_metrics() {
     while (rest >> field) fields.push_back(field);
     // fields[0] is field 3 (state): utime=14, stime=15, starttime=22, vsize=23, rss=24.
     auto at = [&](size_t n) { return n - 3 < fields.size() ? std::stod(fields[n - 3]) : 0.0; };
-    out.push_back(single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                         telemetry::FamilyType::counter, (at(14) + at(15)) / ticks));
-    out.push_back(single("process_virtual_memory_bytes", "Virtual memory size in bytes.", telemetry::FamilyType::gauge, at(23)));
-    out.push_back(single("process_resident_memory_bytes", "Resident memory size in bytes.", telemetry::FamilyType::gauge,
-                         at(24) * page));
-    out.push_back(single("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-                         telemetry::FamilyType::gauge, boot_time_seconds() + at(22) / ticks));
+    out.push_back(single("process_cpu_seconds_total", (at(14) + at(15)) / ticks));
+    out.push_back(single("process_virtual_memory_bytes", at(23)));
+    out.push_back(single("process_resident_memory_bytes", at(24) * page));
+    out.push_back(single("process_start_time_seconds", boot_time_seconds() + at(22) / ticks));
   }
 
   size_t fds = 0;
@@ -73,12 +69,10 @@ std::vector<telemetry::Family> process_metrics() {
     closedir(d);
     if (fds > 0) --fds;  // the descriptor opendir itself holds
   }
-  out.push_back(single("process_open_fds", "Number of open file descriptors.", telemetry::FamilyType::gauge,
-                       static_cast<double>(fds)));
+  out.push_back(single("process_open_fds", static_cast<double>(fds)));
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    out.push_back(single("process_max_fds", "Maximum number of open file descriptors.", telemetry::FamilyType::gauge,
-                         static_cast<double>(lim.rlim_cur)));
+    out.push_back(single("process_max_fds", static_cast<double>(lim.rlim_cur)));
   }
   return out;
 }

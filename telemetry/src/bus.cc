@@ -1,6 +1,6 @@
 #include "canopy/telemetry/bus.hpp"
+#include "canopy/telemetry/detail/logger.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,15 +8,6 @@
 #include <cmath>
 
 namespace canopy::telemetry {
-
-namespace {
-std::shared_ptr<spdlog::logger> telemetry_logger() {
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  if (auto existing = spdlog::get("canopy.telemetry")) return existing;
-  return spdlog::stderr_color_mt("canopy.telemetry");
-}
-}  // namespace
 
 std::string to_string(const EventName& name) {
   std::string s;
@@ -35,7 +26,7 @@ std::string MetaValue::to_string() const {
 
 Event::Event(EventName name) : name_(std::move(name)), text_(canopy::telemetry::to_string(name_)) {}
 
-Bus::Bus(std::shared_ptr<spdlog::logger> logger) : logger_(logger ? std::move(logger) : telemetry_logger()) {}
+Bus::Bus(std::shared_ptr<spdlog::logger> logger) : logger_(logger ? std::move(logger) : detail::logger("canopy.telemetry")) {}
 
 Bus::~Bus() {
   for (auto& [text, e] : events_) delete e->handlers_.exchange(nullptr);

@@ -1,24 +1,15 @@
 #include "canopy/telemetry/poller.hpp"
+#include "canopy/telemetry/detail/logger.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 namespace canopy::telemetry {
 
-namespace {
-std::shared_ptr<spdlog::logger> poller_logger() {
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  if (auto existing = spdlog::get("canopy.telemetry")) return existing;
-  return spdlog::stderr_color_mt("canopy.telemetry");
-}
-}  // namespace
-
 Poller::Poller(std::chrono::milliseconds interval, std::shared_ptr<spdlog::logger> logger)
     : interval_(interval.count() > 0 ? interval : std::chrono::milliseconds(1'000)),
-      logger_(logger ? std::move(logger) : poller_logger()) {}
+      logger_(logger ? std::move(logger) : detail::logger("canopy.telemetry")) {}
 
 Poller::~Poller() { stop(); }
 

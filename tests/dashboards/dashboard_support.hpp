@@ -1,7 +1,7 @@
 #pragma once
 // Loading the shipped dashboards and taking their PromQL apart: the metric
 // names, selectors, variables and enclosing functions each query uses.
-#include <canopy/core/metric_names.hpp>
+#include <canopy/exporters/metric_names.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -176,18 +176,14 @@ inline std::vector<Token> metric_like_names(const std::string& expr) {
   return out;
 }
 
-inline const MetricName* find_metric(const std::string& name) {
-  for (const auto& m : metric_names()) {
-    if (name == m.name) return &m;
-  }
-  return nullptr;
-}
+// The runtime's families and the exporter's own (build info, scrapes, process_*).
+inline const MetricName* find_metric(const std::string& name) { return exporters::find_served_metric(name); }
 
 // The family a series name belongs to: the name itself when it is in the
 // list, or the histogram it is a _bucket/_count/_sum series of. nullopt when
 // it belongs to no family in the list.
 inline std::optional<std::string> family_of(const std::string& name) {
-  if (is_known_metric(name)) return name;
+  if (exporters::is_served_metric(name)) return name;
   for (const char* suffix : {"_bucket", "_count", "_sum"}) {
     const std::string s = suffix;
     if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {

@@ -231,7 +231,7 @@ TEST_CASE("units are Grafana unit ids", "[dashboards]") {
   }
 }
 
-TEST_CASE("every metric name in every query is in canopy::metric_names()", "[dashboards]") {
+TEST_CASE("every metric name in every query is in canopy::exporters::served_metric_names()", "[dashboards]") {
   size_t names = 0;
   for (const auto& d : load_dashboards()) {
     for (const auto& q : queries_of(d)) {

@@ -5,8 +5,10 @@
 
 #include <canopy/core/core.hpp>
 #include <canopy/exporters/exposition.hpp>
+#include <canopy/exporters/metric_names.hpp>
 #include <canopy/exporters/text_format.hpp>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -98,4 +100,24 @@ TEST_CASE("HELP text with a newline or a backslash is escaped; prometheus-cpp wr
   // writes the same bytes as ours.
   families.back().help = escaped;
   CHECK(theirs(families) == mine);
+}
+
+TEST_CASE("every family a scrape serves is in the served metric names, with its type and help", "[text][contract]") {
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  exporters::Exposition exposition(exporters::ExpositionOptions{});
+  exposition.add_source([&rt] { return rt.collect(); });
+  rt.poll_now();
+  const std::vector<tl::Family> families = exposition.gather();
+  for (const tl::Family& f : families) {
+    INFO("family " << f.name);
+    const MetricName* row = exporters::find_served_metric(f.name);
+    REQUIRE(row != nullptr);
+    CHECK(std::string(tl::to_string(f.type)) == row->type);
+    CHECK(f.help == row->help);
+  }
+  for (const MetricName& row : exporters::exporter_metric_names()) {
+    INFO("exporter row " << row.name);
+    CHECK_FALSE(is_known_metric(row.name));  // listed once: by the exporter, not by core
+    CHECK(std::any_of(families.begin(), families.end(), [&](const tl::Family& f) { return f.name == row.name; }));
+  }
 }

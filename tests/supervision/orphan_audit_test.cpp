@@ -1,4 +1,5 @@
-// The orphan audit: processes nobody would notice dying or leaking.
+// The orphan audit: processes nobody would notice dying or leaking, and the
+// canopy_orphan_processes gauge, which counts the same ones.
 #include "support.hpp"
 
 using namespace canopy;
@@ -34,14 +35,23 @@ std::vector<Pid> pids_of(const std::vector<ProcessInfo>& infos) {
   return out;
 }
 
-}  // namespace
+// A behaviour that unlinks from whatever pid a LinkTo names.
+std::unique_ptr<Actor> unlinker() {
+  return std::make_unique<FunctionActor>([](FunctionActor& self, Message& m) {
+    if (auto* l = m.as<LinkTo>()) self.unlink(l->pid);
+  });
+}
 
-TEST_CASE("the orphan audit finds exactly the processes nobody supervises, links, monitors or names",
-          "[supervision][orphans]") {
-  auto j = std::make_shared<Journal>();
-  Runtime rt(options());
+// Every kind of process the orphan rule tells apart.
+struct Population {
+  Pid left, right, watcher, watched, keyed;  // linked, monitored, registered, keyed
+  std::vector<Pid> orphans;                  // sorted
+};
 
-  // Supervised: an application and its tree.
+Population populate(Runtime& rt, const std::shared_ptr<Journal>& j) {
+  Population pop;
+  // Supervised: an application and its tree, with a child that unlinked from
+  // its supervisor (still a child the supervisor knows).
   SupervisorSpec sub;
   sub.name = "sub";
   sub.flags = lenient();
@@ -51,50 +61,69 @@ TEST_CASE("the orphan audit finds exactly the processes nobody supervises, links
   root.flags = lenient();
   root.children.push_back(worker("w1", j));
   root.children.push_back(ChildSpec::supervisor("sub", sub));
-  REQUIRE_OK(rt.start_application("shop", root));
+  ChildSpec loner;
+  loner.id = "loner";
+  loner.start = unlinker;
+  root.children.push_back(std::move(loner));
+  Result<Pid> started = rt.start_application("shop", root);
+  REQUIRE_OK(started);
+  const Pid app = started.value();
+  const Pid loner_pid = running_pid(rt, app, "loner");
+  REQUIRE_OK(rt.send(loner_pid, LinkTo{app}));
+  REQUIRE(eventually([&] { return rt.process_info(loner_pid)->links.empty(); }));
 
   // A linked pair.
-  const Pid left = spawn_wirer(rt);
-  const Pid right = spawn_idle(rt);
-  REQUIRE_OK(rt.send(left, LinkTo{right}));
+  pop.left = spawn_wirer(rt);
+  pop.right = spawn_idle(rt);
+  REQUIRE_OK(rt.send(pop.left, LinkTo{pop.right}));
   REQUIRE(eventually([&] {
-    auto l = rt.process_info(left);
-    auto r = rt.process_info(right);
-    return l && r && contains(l->links, right) && contains(r->links, left);
+    auto l = rt.process_info(pop.left);
+    auto r = rt.process_info(pop.right);
+    return l && r && contains(l->links, pop.right) && contains(r->links, pop.left);
   }));
 
   // A registered process that monitors another one.
   SpawnOptions named;
   named.name = "watcher";
-  const Pid watcher = spawn_wirer(rt, named);
-  const Pid watched = spawn_idle(rt);
-  REQUIRE_OK(rt.send(watcher, MonitorIt{watched}));
+  pop.watcher = spawn_wirer(rt, named);
+  pop.watched = spawn_idle(rt);
+  REQUIRE_OK(rt.send(pop.watcher, MonitorIt{pop.watched}));
   REQUIRE(eventually([&] {
-    auto w = rt.process_info(watched);
-    return w && contains(w->monitored_by, watcher);
+    auto w = rt.process_info(pop.watched);
+    return w && contains(w->monitored_by, pop.watcher);
   }));
 
   // A process holding a registry key.
-  const Pid keyed = spawn_idle(rt);
-  REQUIRE_OK(rt.registry("sessions").register_key(keyed, "user-1"));
+  pop.keyed = spawn_idle(rt);
+  REQUIRE_OK(rt.registry("sessions").register_key(pop.keyed, "user-1"));
 
   // The planted orphans.
-  std::vector<Pid> planted{spawn_idle(rt), spawn_idle(rt), spawn_idle(rt)};
-  std::sort(planted.begin(), planted.end());
+  pop.orphans = {spawn_idle(rt), spawn_idle(rt), spawn_idle(rt)};
+  std::sort(pop.orphans.begin(), pop.orphans.end());
+  return pop;
+}
+
+}  // namespace
+
+TEST_CASE("the orphan audit finds exactly the processes nobody supervises, links, monitors or names",
+          "[supervision][orphans]") {
+  auto j = std::make_shared<Journal>();
+  Runtime rt(options());
+  const Population pop = populate(rt, j);
 
   // Young processes are spared by the default min_age.
   CHECK(rt.audit_orphans().empty());
 
   const auto found = rt.audit_orphans({.min_age = 0ms});
-  CHECK(pids_of(found) == planted);
+  CHECK(pids_of(found) == pop.orphans);
   for (const auto& info : found) CHECK(rt.alive(info.pid));  // policy report: left alone
 
   const auto killed = rt.audit_orphans({.min_age = 0ms, .policy = OrphanAudit::Policy::terminate});
-  CHECK(pids_of(killed) == planted);
-  for (Pid p : planted) CHECK(eventually([&] { return dead(rt, p); }));
+  CHECK(pids_of(killed) == pop.orphans);
+  for (Pid p : pop.orphans) CHECK(eventually([&] { return dead(rt, p); }));
 
   // Everything else is untouched, and nothing is an orphan any more.
-  for (Pid p : {left, right, watcher, watched, keyed}) CHECK(rt.alive(p));
+  for (Pid p : {pop.left, pop.right, pop.watcher, pop.watched, pop.keyed}) CHECK(rt.alive(p));
   CHECK(rt.readiness().ready);
   CHECK(rt.audit_orphans({.min_age = 0ms}).empty());
 }
@@ -115,4 +144,31 @@ TEST_CASE("a supervisor's children and a top-level supervisor are not orphans", 
   REQUIRE_OK(rt.send(old, Crash{}));
   wait_restarted(rt, sup, "w", old);
   CHECK(rt.audit_orphans({.min_age = 0ms}).empty());
+}
+
+TEST_CASE("canopy_orphan_processes and audit_orphans() agree on supervised, linked, monitored, registered and orphan "
+          "processes",
+          "[supervision][orphans][telemetry]") {
+  auto j = std::make_shared<Journal>();
+  RuntimeOptions o = options();
+  o.telemetry.poll_interval = 1h;  // only poll_now() runs a round
+  o.telemetry.orphan_min_age = 0ms;
+  Runtime rt(o);
+  auto orphan_gauge = [&] {
+    rt.poll_now();
+    for (const auto& f : rt.collect()) {
+      if (f.name == "canopy_orphan_processes" && !f.samples.empty()) return f.samples.front().value;
+    }
+    return -1.0;
+  };
+  const Population pop = populate(rt, j);
+
+  const auto audited = rt.audit_orphans({.min_age = 0ms});
+  CHECK(pids_of(audited) == pop.orphans);
+  CHECK(orphan_gauge() == static_cast<double>(audited.size()));
+
+  (void)rt.audit_orphans({.min_age = 0ms, .policy = OrphanAudit::Policy::terminate});
+  for (Pid p : pop.orphans) CHECK(eventually([&] { return dead(rt, p); }));
+  CHECK(rt.audit_orphans({.min_age = 0ms}).empty());
+  CHECK(orphan_gauge() == 0.0);
 }

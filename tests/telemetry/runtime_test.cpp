@@ -381,7 +381,7 @@ TEST_CASE("a handler that throws on a runtime event is detached and counted, the
   CHECK(value_of(rt, "canopy_process_spawns_total").value_or(0) >= 2.0);  // the built-in handler was not affected
 }
 
-TEST_CASE("every family the runtime exports is in the metric-name contract, with its type",
+TEST_CASE("every family the runtime exports has the name, type, help and labels of its row in the metric table",
           "[telemetry][runtime][contract]") {
   Runtime rt(options(2, 1h));
   const Pid owner = spawn_worker(rt, SpawnOptions{.name = "contract_owner"});
@@ -394,8 +394,21 @@ TEST_CASE("every family the runtime exports is in the metric-name contract, with
     INFO("family " << f.name);
     CHECK(is_known_metric(f.name));
     for (const auto& n : metric_names()) {
-      if (f.name == n.name) CHECK(std::string(telemetry::to_string(f.type)) == n.type);
+      if (f.name != n.name) continue;
+      CHECK(std::string(telemetry::to_string(f.type)) == n.type);
+      CHECK(f.help == n.help);
+      for (const auto& s : f.samples) {
+        std::vector<std::string> keys;
+        for (const auto& [k, v] : s.labels) keys.push_back(k);
+        CHECK(keys == n.labels);
+      }
     }
+  }
+  // Every row of the table is a family the runtime exports (the exporter's own
+  // families are checked in tests/exporters).
+  for (const auto& n : metric_names()) {
+    INFO("row " << n.name);
+    CHECK(family(fams, n.name) != nullptr);
   }
   for (const auto& name : rt.metrics().names()) {
     INFO("built-in metric " << name);

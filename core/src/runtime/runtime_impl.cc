@@ -11,12 +11,12 @@
 // This file: the detail::Runtime behind canopy::Runtime.
 #include "runtime/runtime_impl.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <thread>
 
+#include "canopy/telemetry/detail/logger.hpp"
 #include "runtime/cycle_clock.hpp"
 
 namespace canopy::detail {
@@ -39,13 +39,6 @@ class CurrentProcess {
  private:
   Process* previous_;
 };
-
-std::shared_ptr<spdlog::logger> core_logger() {
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  if (auto existing = spdlog::get("canopy.core")) return existing;
-  return spdlog::stderr_color_mt("canopy.core");
-}
 
 // Single-writer counters: a plain load+store, no locked instruction.
 inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
@@ -116,7 +109,7 @@ bool ReplySlot::complete(CallResult result) {
 Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
     : facade_(&facade),
       options_(std::move(options)),
-      logger_(options_.logger ? options_.logger : core_logger()),
+      logger_(options_.logger ? options_.logger : telemetry::detail::logger("canopy.core")),
       start_ns_(mono_ns()),
       long_schedule_ms_(options_.system_monitor.long_schedule.count() > 0
                             ? static_cast<uint32_t>(options_.system_monitor.long_schedule.count())

@@ -97,6 +97,7 @@ class Runtime {
   RuntimeTelemetry& telemetry() { return telemetry_; }
   // One poller round: emits the vm, scheduler, process, supervisor events.
   void poll();
+  friend class PollRound;  // poll()'s steps (instrumentation/runtime_poll.cc)
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;

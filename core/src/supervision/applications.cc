@@ -1,8 +1,6 @@
-// The runtime's view of supervision: the supervisor directory, applications,
-// readiness and the orphan audit.
+// The runtime's view of supervision: the supervisor directory, applications
+// and readiness. The orphan audit is in orphan_audit.cc.
 #include <spdlog/spdlog.h>
-
-#include <unordered_set>
 
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
@@ -139,37 +137,6 @@ canopy::Runtime::Readiness Runtime::readiness() const {
     }
   }
   return {true, ""};
-}
-
-std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) {
-  std::unordered_set<Pid> supervised;
-  {
-    std::lock_guard lock(supervisors_mu_);
-    for (auto& [name, root] : applications_) supervised.insert(root);
-    for (auto& [pid, state] : supervisors_) {
-      for (const ChildInfo& c : state->snapshot(0).children) {
-        if (c.pid.valid()) supervised.insert(c.pid);
-      }
-    }
-  }
-  const double min_age = static_cast<double>(audit.min_age.count()) / 1000.0;
-  std::vector<ProcessInfo> orphans;
-  for (ProcessInfo& info : processes()) {
-    if (info.age_seconds < min_age || supervised.count(info.pid) != 0) continue;
-    if (!info.links.empty() || !info.monitored_by.empty() || !info.registered_name.empty() ||
-        !info.registry_keys.empty()) {
-      continue;
-    }
-    orphans.push_back(std::move(info));
-  }
-  if (audit.policy == OrphanAudit::Policy::terminate) {
-    for (const ProcessInfo& o : orphans) {
-      logger_->warn("orphan audit: killing {} running {} (age {:.0f} s, mailbox {}, heap {} bytes)",
-                    o.pid.to_string(), o.behaviour, o.age_seconds, o.mailbox_length, o.heap_bytes);
-      (void)exit_signal(nullptr, o.pid, ExitReason::kill());
-    }
-  }
-  return orphans;
 }
 
 }  // namespace canopy::detail

@@ -1,6 +1,6 @@
 // Room supervision/: supervisors (strategies, restart intensity and its
 // escalation, shutdown plans), applications and readiness, task supervisors,
-// and the orphan audit. It owns every restart counter and the boot error
+// and the orphan audit (orphan_audit.cc). It owns every restart counter and the boot error
 // chain. It may use runtime/ and instrumentation/; nothing in runtime/ may
 // use it.
 //
