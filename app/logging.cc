@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "canopy/exporters/json.hpp"
+#include "canopy/telemetry/detail/logger.hpp"
 
 namespace canopy::app {
 
@@ -43,11 +44,10 @@ std::string configure_logging(const config::LoggingConfig& logging) {
     sink->set_formatter(std::move(formatter));
   }
   for (const char* name : kLoggers) {
-    spdlog::drop(name);
     auto logger = std::make_shared<spdlog::logger>(name, sink);
     logger->set_level(static_cast<spdlog::level::level_enum>(logging.level));
     logger->flush_on(spdlog::level::warn);
-    spdlog::register_logger(logger);
+    canopy::detail::replace_logger(std::move(logger));
   }
   spdlog::set_default_logger(spdlog::get("canopy"));
   return "";

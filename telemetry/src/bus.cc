@@ -26,7 +26,7 @@ std::string MetaValue::to_string() const {
 
 Event::Event(EventName name) : name_(std::move(name)), text_(canopy::telemetry::to_string(name_)) {}
 
-Bus::Bus(std::shared_ptr<spdlog::logger> logger) : logger_(logger ? std::move(logger) : detail::logger("canopy.telemetry")) {}
+Bus::Bus(std::shared_ptr<spdlog::logger> logger) : logger_(logger ? std::move(logger) : canopy::detail::logger("canopy.telemetry")) {}
 
 Bus::~Bus() {
   for (auto& [text, e] : events_) delete e->handlers_.exchange(nullptr);

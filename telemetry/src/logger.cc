@@ -5,20 +5,31 @@
 
 #include <mutex>
 
-namespace canopy::telemetry::detail {
+namespace canopy::detail {
+
+namespace {
+std::mutex& registry_mu() {
+  static std::mutex mu;
+  return mu;
+}
+}  // namespace
 
 std::shared_ptr<spdlog::logger> logger(const std::string& name) {
-  static std::mutex mu;
-  std::lock_guard lock(mu);
+  std::lock_guard lock(registry_mu());
   if (auto existing = spdlog::get(name)) return existing;
   try {
     return spdlog::stderr_color_mt(name);
   } catch (const spdlog::spdlog_ex&) {
-    // Registered meanwhile by code that does not take `mu` (e.g. the app's
-    // logging setup): use that one.
+    // Registered meanwhile by code that does not take the lock: use that one.
     if (auto existing = spdlog::get(name)) return existing;
     throw;
   }
 }
 
-}  // namespace canopy::telemetry::detail
+void replace_logger(std::shared_ptr<spdlog::logger> replacement) {
+  std::lock_guard lock(registry_mu());
+  spdlog::drop(replacement->name());
+  spdlog::register_logger(std::move(replacement));
+}
+
+}  // namespace canopy::detail

@@ -9,7 +9,7 @@ namespace canopy::telemetry {
 
 Poller::Poller(std::chrono::milliseconds interval, std::shared_ptr<spdlog::logger> logger)
     : interval_(interval.count() > 0 ? interval : std::chrono::milliseconds(1'000)),
-      logger_(logger ? std::move(logger) : detail::logger("canopy.telemetry")) {}
+      logger_(logger ? std::move(logger) : canopy::detail::logger("canopy.telemetry")) {}
 
 Poller::~Poller() { stop(); }
 

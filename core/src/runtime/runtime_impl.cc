@@ -109,7 +109,7 @@ bool ReplySlot::complete(CallResult result) {
 Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
     : facade_(&facade),
       options_(std::move(options)),
-      logger_(options_.logger ? options_.logger : telemetry::detail::logger("canopy.core")),
+      logger_(options_.logger ? options_.logger : detail::logger("canopy.core")),
       start_ns_(mono_ns()),
       long_schedule_ms_(options_.system_monitor.long_schedule.count() > 0
                             ? static_cast<uint32_t>(options_.system_monitor.long_schedule.count())

@@ -44,10 +44,10 @@ TEST_CASE("the default logger helper returns a logger registered meanwhile by so
   spdlog::drop("canopy.logger-test");
   auto theirs = std::make_shared<spdlog::logger>("canopy.logger-test");
   spdlog::register_logger(theirs);
-  CHECK(detail::logger("canopy.logger-test") == theirs);
+  CHECK(canopy::detail::logger("canopy.logger-test") == theirs);
   spdlog::drop("canopy.logger-test");
-  auto ours = detail::logger("canopy.logger-test");
+  auto ours = canopy::detail::logger("canopy.logger-test");
   REQUIRE(ours != nullptr);
-  CHECK(detail::logger("canopy.logger-test") == ours);
+  CHECK(canopy::detail::logger("canopy.logger-test") == ours);
   spdlog::drop("canopy.logger-test");
 }

@@ -12,11 +12,16 @@ namespace spdlog {
 class logger;
 }
 
-namespace canopy::telemetry::detail {
+namespace canopy::detail {
 
 // The logger registered in spdlog under `name`; when there is none, a new
 // stderr colour logger registered under it. Tolerates another thread (or code
 // that does not use this function) registering the name meanwhile.
 std::shared_ptr<spdlog::logger> logger(const std::string& name);
 
-}  // namespace canopy::telemetry::detail
+// Registers `replacement` under its name in place of whatever was there,
+// under the same lock (the app's logging setup swaps every canopy logger for
+// one with its sinks and format).
+void replace_logger(std::shared_ptr<spdlog::logger> replacement);
+
+}  // namespace canopy::detail
