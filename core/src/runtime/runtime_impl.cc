@@ -353,14 +353,14 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   if (r.crossed_high) {
     high_crossings_.fetch_add(1, std::memory_order_relaxed);
     const uint32_t length = p->mailbox.length();
-    logger_->warn("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
-                  describe(*p, registered_name(*p)), length);
-    emit(SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr});
-    if (const auto& ev = *telemetry_.events().mailbox_high; ev.active()) {
-      const std::string name = registered_name(*p);
-      telemetry_.bus().execute(ev, {{"length", static_cast<double>(length)}},
-                               {{"pid", to.to_string()}, {"process", name.empty() ? to.to_string() : name}});
-    }
+    report(
+        *p, true,
+        [&](const std::string& who) {
+          return fmt::format("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
+                             who, length);
+        },
+        SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr}, *telemetry_.events().mailbox_high,
+        "length", length);
   }
   if (s != nullptr) {
     s->count_sent();
@@ -491,29 +491,40 @@ void Runtime::emit(const SystemEvent& event) {
   }
 }
 
+template <typename Line>
+void Runtime::report(Process& p, bool warning, Line&& line, const SystemEvent& event, const telemetry::Event& ev,
+                     const char* measurement, double value) {
+  const std::string name = registered_name(p);
+  logger_->log(warning ? spdlog::level::warn : spdlog::level::info, std::forward<Line>(line)(describe(p, name)));
+  emit(event);
+  if (!ev.active()) return;
+  const std::string pid = p.pid.to_string();
+  const std::string message_type = event.message_type ? type_name(*event.message_type) : std::string();
+  telemetry::Metadata metadata{{"pid", pid}, {"process", name.empty() ? pid : name}};
+  if (event.message_type) metadata.set("message_type", message_type);
+  telemetry_.bus().execute(ev, {{measurement, value}}, metadata);
+}
+
 void Runtime::report_long_schedule(Process& p, uint32_t ms, const std::type_info& type) {
   long_schedules_.fetch_add(1, std::memory_order_relaxed);
-  logger_->warn("long_schedule: {} spent {} ms handling one message of type {}", describe(p, registered_name(p)), ms,
-                type_name(type));
-  emit(SystemEvent{SystemEventKind::long_schedule, p.pid, uint64_t{ms} * 1'000'000, &type});
-  if (const auto& ev = *telemetry_.events().long_schedule; ev.active()) {
-    const std::string name = registered_name(p), message = type_name(type);
-    telemetry_.bus().execute(ev, {{"duration", static_cast<double>(ms) * 1e6}},
-                             {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name},
-                              {"message_type", message}});
-  }
+  report(
+      p, true,
+      [&](const std::string& who) {
+        return fmt::format("long_schedule: {} spent {} ms handling one message of type {}", who, ms, type_name(type));
+      },
+      SystemEvent{SystemEventKind::long_schedule, p.pid, uint64_t{ms} * 1'000'000, &type},
+      *telemetry_.events().long_schedule, "duration", static_cast<double>(ms) * 1e6);
 }
 
 void Runtime::report_mailbox_cleared(Process& p) {
   const uint32_t length = p.mailbox.length();
-  logger_->info("long_message_queue cleared: mailbox of {} is back to {} messages", describe(p, registered_name(p)),
-                length);
-  emit(SystemEvent{SystemEventKind::long_message_queue_cleared, p.pid, length, nullptr});
-  if (const auto& ev = *telemetry_.events().mailbox_low; ev.active()) {
-    const std::string name = registered_name(p);
-    telemetry_.bus().execute(ev, {{"length", static_cast<double>(length)}},
-                             {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name}});
-  }
+  report(
+      p, false,
+      [&](const std::string& who) {
+        return fmt::format("long_message_queue cleared: mailbox of {} is back to {} messages", who, length);
+      },
+      SystemEvent{SystemEventKind::long_message_queue_cleared, p.pid, length, nullptr},
+      *telemetry_.events().mailbox_low, "length", length);
 }
 
 void Runtime::check_heap(Process& p) {
@@ -521,13 +532,13 @@ void Runtime::check_heap(Process& p) {
   if (!p.large_heap && heap > large_heap_bytes_) {
     p.large_heap = true;
     large_heaps_.fetch_add(1, std::memory_order_relaxed);
-    logger_->warn("large_heap: {} holds {} bytes (limit {})", describe(p, registered_name(p)), heap, large_heap_bytes_);
-    emit(SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr});
-    if (const auto& ev = *telemetry_.events().large_heap; ev.active()) {
-      const std::string name = registered_name(p);
-      telemetry_.bus().execute(ev, {{"heap_bytes", static_cast<double>(heap)}},
-                               {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name}});
-    }
+    report(
+        p, true,
+        [&](const std::string& who) {
+          return fmt::format("large_heap: {} holds {} bytes (limit {})", who, heap, large_heap_bytes_);
+        },
+        SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr}, *telemetry_.events().large_heap,
+        "heap_bytes", static_cast<double>(heap));
   } else if (p.large_heap && heap < large_heap_bytes_ / 4 * 3) {
     p.large_heap = false;
     emit(SystemEvent{SystemEventKind::large_heap_cleared, p.pid, heap, nullptr});

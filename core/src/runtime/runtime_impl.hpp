@@ -140,6 +140,14 @@ class Runtime {
   static std::string registered_name(Process& p);
   void trace_line(Process& p, const char* direction, const Message& m, Pid peer);
   void emit(const SystemEvent& event);
+  // One system-monitor report about `p`: a log line naming the process
+  // (`line(who)` gives its text; a warning unless `warning` is false), the
+  // SystemEvent for RuntimeOptions::on_system_event, and the telemetry event
+  // `ev` with its one measurement, tagged pid and process (the registered
+  // name, else the pid), plus message_type when the SystemEvent has one.
+  template <typename Line>
+  void report(Process& p, bool warning, Line&& line, const SystemEvent& event, const telemetry::Event& ev,
+              const char* measurement, double value);
   void report_long_schedule(Process& p, uint32_t ms, const std::type_info& type);
   void report_mailbox_cleared(Process& p);
   void check_heap(Process& p);
