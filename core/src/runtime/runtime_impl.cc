@@ -183,11 +183,40 @@ void Runtime::shutdown() {
   schedulers_.stop();
 }
 
+// --- the crash path ----------------------------------------------------------------
+
+template <typename F>
+bool Runtime::run_hook(Process& p, Hook hook, F&& fn) {
+  try {
+    std::forward<F>(fn)();
+    return true;
+  } catch (const std::exception& e) {
+    crash(p, hook, ExitReason::error(e.what()));
+  } catch (...) {
+    crash(p, hook, ExitReason::error("unknown exception"));
+  }
+  return false;
+}
+
 // --- spawn ----------------------------------------------------------------------
 
 Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, Process* parent,
                            MonitorRef* monitor_ref) {
-  if (!actor) return Error(Errc::invalid_argument, "spawn: no behaviour given (null Actor)");
+  if (Status st = check_spawn(actor.get(), options, parent, monitor_ref); !st.ok()) return st.error();
+  const std::optional<Pid> pid = table_.reserve();
+  if (!pid) {
+    return Error(Errc::process_limit, "spawn: process limit of " + std::to_string(table_.capacity()) +
+                                          " reached (RuntimeOptions::max_processes)");
+  }
+  Process* p = make_process(*pid, std::move(actor), options, parent, monitor_ref);
+  if (Status st = start_process(*p, options); !st.ok()) return fail_spawn(*p, options, parent, monitor_ref, st);
+  announce_spawn(*p);
+  return *pid;
+}
+
+Status Runtime::check_spawn(const Actor* actor, const SpawnOptions& options, const Process* parent,
+                            const MonitorRef* monitor_ref) const {
+  if (actor == nullptr) return Error(Errc::invalid_argument, "spawn: no behaviour given (null Actor)");
   if (shutting_down_.load(std::memory_order_acquire)) {
     return Error(Errc::shutting_down, "spawn: the runtime is shutting down");
   }
@@ -195,82 +224,86 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
     return Error(Errc::not_in_process,
                  "spawn_link/spawn_monitor need a calling process; this thread is not running one");
   }
-  const std::optional<Pid> pid = table_.reserve();
-  if (!pid) {
-    return Error(Errc::process_limit, "spawn: process limit of " + std::to_string(table_.capacity()) +
-                                          " reached (RuntimeOptions::max_processes)");
-  }
-  auto* p = new Process(*this, *pid, parent ? parent->pid : Pid(), options.mailbox ? *options.mailbox : default_mailbox(),
+  return {};
+}
+
+Process* Runtime::make_process(Pid pid, std::unique_ptr<Actor> actor, const SpawnOptions& options, Process* parent,
+                               MonitorRef* monitor_ref) {
+  auto* p = new Process(*this, pid, parent ? parent->pid : Pid(), options.mailbox ? *options.mailbox : default_mailbox(),
                         std::move(actor));
   p->behaviour->runtime_ = facade_;
   p->behaviour->process_ = p;
-  p->behaviour->self_ = *pid;
+  p->behaviour->self_ = pid;
   p->trap_exit.store(options.trap_exit, std::memory_order_relaxed);
   if (options.link) {
     p->meta_locked().links.push_back(parent->pid);
     std::lock_guard lock(parent->meta_lock);
-    parent->meta_locked().links.push_back(*pid);
+    parent->meta_locked().links.push_back(pid);
   }
   if (monitor_ref != nullptr) {
     *monitor_ref = next_ref();
     p->meta_locked().monitored_by.emplace_back(*monitor_ref, parent->pid);
     std::lock_guard lock(parent->meta_lock);
-    parent->meta_locked().monitoring.emplace_back(*monitor_ref, *pid);
+    parent->meta_locked().monitoring.emplace_back(*monitor_ref, pid);
   }
   live_.fetch_add(1, std::memory_order_relaxed);
   spawned_.fetch_add(1, std::memory_order_relaxed);
-  table_.publish(*pid, p);
+  table_.publish(pid, p);
+  return p;
+}
 
+Status Runtime::start_process(Process& p, const SpawnOptions& options) {
+  if (!options.name.empty()) {
+    if (Status st = register_name(options.name, p.pid); !st.ok()) return st;
+  }
+  CurrentProcess scope(&p);
   Status status;
-  if (!options.name.empty()) status = register_name(options.name, *pid);
-  if (status.ok()) {
-    CurrentProcess scope(p);
-    try {
-      status = p->behaviour->init();
-    } catch (const std::exception& e) {
-      status = Error(Errc::init_failed, e.what());
-    } catch (...) {
-      status = Error(Errc::init_failed, "unknown exception");
-    }
-    if (status.ok() && p->exiting) status = Error(Errc::init_failed, "init stopped: " + p->exit_reason.to_string());
+  if (!run_hook(p, Hook::init, [&] { status = p.behaviour->init(); })) {
+    return Error(Errc::init_failed, p.exit_reason.text());
   }
-  if (!status.ok()) {
-    // The spawner gets the error instead of an exit signal: quietly drop the
-    // links made above, then exit without calling terminate().
-    if (options.link || monitor_ref != nullptr) {
-      const MonitorRef ref = monitor_ref != nullptr ? *monitor_ref : 0;
-      auto same_ref = [&](auto& e) { return e.first == ref; };
-      {
-        std::lock_guard lock(p->meta_lock);
-        erase_value(p->meta_locked().links, parent->pid);
-        std::erase_if(p->meta_locked().monitored_by, same_ref);
-      }
-      std::lock_guard lock(parent->meta_lock);
-      erase_value(parent->meta_locked().links, *pid);
-      std::erase_if(parent->meta_locked().monitoring, same_ref);
+  if (status.ok() && p.exiting) return Error(Errc::init_failed, "init stopped: " + p.exit_reason.to_string());
+  return status;
+}
+
+Error Runtime::fail_spawn(Process& p, const SpawnOptions& options, Process* parent, MonitorRef* monitor_ref,
+                          const Status& status) {
+  // The spawner gets the error instead of an exit signal: quietly drop the
+  // links made by make_process, then exit without calling terminate().
+  if (options.link || monitor_ref != nullptr) {
+    const MonitorRef ref = monitor_ref != nullptr ? *monitor_ref : 0;
+    auto same_ref = [&](auto& e) { return e.first == ref; };
+    {
+      std::lock_guard lock(p.meta_lock);
+      erase_value(p.meta_locked().links, parent->pid);
+      std::erase_if(p.meta_locked().monitored_by, same_ref);
     }
-    const std::string behaviour = type_name(p->behaviour_type);
-    const std::string why = status.error().message();
-    p->exiting = true;
-    p->skip_terminate = true;
-    p->exit_reason = ExitReason::error("init failed: " + why);
-    finish_exit(*p);
-    if (status.code() == Errc::already_registered) return status.error();
-    return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why, why);
+    std::lock_guard lock(parent->meta_lock);
+    erase_value(parent->meta_locked().links, p.pid);
+    std::erase_if(parent->meta_locked().monitoring, same_ref);
   }
+  const std::string behaviour = type_name(p.behaviour_type);
+  const std::string why = status.error().message();
+  p.exiting = true;
+  p.skip_terminate = true;
+  p.exit_reason = ExitReason::error("init failed: " + why);
+  finish_exit(p);  // `p` may be gone after this
+  if (status.code() == Errc::already_registered) return status.error();
+  return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why, why);
+}
+
+void Runtime::announce_spawn(Process& p) {
   if (const auto& ev = *telemetry_.events().spawn; ev.active()) {
-    const std::string behaviour = type_name(p->behaviour_type);
-    telemetry_.bus().execute(ev, {{"count", 1}}, {{"pid", pid->to_string()}, {"behaviour", behaviour}});
+    const std::string behaviour = type_name(p.behaviour_type);
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"pid", p.pid.to_string()}, {"behaviour", behaviour}});
   }
   uint8_t expected = kRunning;
-  p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
-  if (!p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) {
+  p.status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
+  if (!p.sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) {
     // Messages arrived during init.
-    p->sched_state.store(kScheduled, std::memory_order_release);
-    p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
-    schedulers_.schedule(p);
+    p.sched_state.store(kScheduled, std::memory_order_release);
+    p.status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+    schedulers_.schedule(&p);
   }
-  return *pid;
 }
 
 // --- delivery -----------------------------------------------------------------------
@@ -562,26 +595,20 @@ void Runtime::dispatch(Process& p, std::unique_ptr<Message> m) {
 }
 
 void Runtime::deliver_to_behaviour(Process& p, Message& m) {
-  try {
-    p.behaviour->handle(m);
-  } catch (const std::exception& e) {
-    crash(p, ExitReason::error(e.what()));
-  } catch (...) {
-    crash(p, ExitReason::error("unknown exception"));
-  }
+  run_hook(p, Hook::handler, [&] { p.behaviour->handle(m); });
 }
 
-void Runtime::crash(Process& p, ExitReason reason) {
-  p.exiting = true;
-  p.exit_reason = std::move(reason);
-  std::string name;
-  {
-    std::lock_guard lock(p.meta_lock);
-    if (p.meta) name = p.meta->name;
+void Runtime::crash(Process& p, Hook hook, ExitReason reason) {
+  if (hook != Hook::init) {
+    const std::type_info* last = p.current_type.load(std::memory_order_relaxed);
+    logger_->error("crash report: {} crashed {} a message of type {}: {}", describe(p, registered_name(p)),
+                   hook == Hook::terminate ? "in terminate() after" : "handling",
+                   last ? type_name(*last) : std::string("(none)"), reason.to_string());
   }
-  const std::type_info* last = p.current_type.load(std::memory_order_relaxed);
-  logger_->error("crash report: {} crashed handling a message of type {}: {}", describe(p, name),
-                 last ? type_name(*last) : std::string("(none)"), p.exit_reason.to_string());
+  if (hook == Hook::terminate) return;  // already exiting: its links get the reason it exited with
+  p.exiting = true;
+  if (hook == Hook::init) p.skip_terminate = true;  // spawn() hands the reason to the spawner
+  p.exit_reason = std::move(reason);
 }
 
 void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
@@ -637,26 +664,14 @@ void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
     if (it == p.pending_calls->end()) return;  // timed out already
     auto then = std::move(it->second);
     p.pending_calls->erase(it);
-    try {
-      then(std::move(r->result));
-    } catch (const std::exception& ex) {
-      crash(p, ExitReason::error(ex.what()));
-    } catch (...) {
-      crash(p, ExitReason::error("unknown exception"));
-    }
+    run_hook(p, Hook::handler, [&] { then(std::move(r->result)); });
   } else if (auto* t = m->as<CallTimeoutSignal>()) {
     if (!p.pending_calls) return;
     auto it = p.pending_calls->find(t->ref);
     if (it == p.pending_calls->end()) return;  // answered already
     auto then = std::move(it->second);
     p.pending_calls->erase(it);
-    try {
-      then(CallResult(Error(Errc::timeout, "call timed out")));
-    } catch (const std::exception& ex) {
-      crash(p, ExitReason::error(ex.what()));
-    } catch (...) {
-      crash(p, ExitReason::error("unknown exception"));
-    }
+    run_hook(p, Hook::handler, [&] { then(CallResult(Error(Errc::timeout, "call timed out"))); });
   } else if (auto* st = m->as<StopSignal>()) {
     p.exiting = true;
     p.exit_reason = st->reason;
@@ -671,13 +686,7 @@ void Runtime::finish_exit(Process& p) {
   p.mailbox.close();
   if (!p.skip_terminate && p.behaviour) {
     CurrentProcess scope(&p);
-    try {
-      p.behaviour->terminate(reason);
-    } catch (const std::exception& e) {
-      logger_->error("process {}: terminate() threw: {}", p.pid.to_string(), e.what());
-    } catch (...) {
-      logger_->error("process {}: terminate() threw an unknown exception", p.pid.to_string());
-    }
+    run_hook(p, Hook::terminate, [&] { p.behaviour->terminate(reason); });
   }
   std::unique_ptr<ProcessMeta> meta;
   {

@@ -127,11 +127,35 @@ class Runtime {
   uint64_t reclamation_epoch() const { return table_.epoch(); }
 
  private:
+  // spawn(), step by step: refuse what cannot be spawned; build and publish
+  // the process with its links and monitor; register its name and run its
+  // init(); on failure unwire it again and return why; else announce it and
+  // let it run (it may have messages already).
+  Status check_spawn(const Actor* actor, const SpawnOptions& options, const Process* parent,
+                     const MonitorRef* monitor_ref) const;
+  Process* make_process(Pid pid, std::unique_ptr<Actor> actor, const SpawnOptions& options, Process* parent,
+                        MonitorRef* monitor_ref);
+  Status start_process(Process& p, const SpawnOptions& options);
+  Error fail_spawn(Process& p, const SpawnOptions& options, Process* parent, MonitorRef* monitor_ref,
+                   const Status& status);
+  void announce_spawn(Process& p);
   ProcessInfo snapshot(const Process& p) const;
   void dispatch(Process& p, std::unique_ptr<Message> m);
   void handle_signal(Process& p, std::unique_ptr<Message>& m);
   void deliver_to_behaviour(Process& p, Message& m);
-  void crash(Process& p, ExitReason reason);
+  // The behaviour hooks the runtime runs, as a crash names them (a call's
+  // continuation counts as a handler: it runs while handling the reply).
+  enum class Hook : uint8_t { init, handler, terminate };
+  // The one crash path ("let it crash"). Owner thread only: runs `fn`, one
+  // of `p`'s hooks; an exception escaping it becomes an error exit reason
+  // (its what(), or "unknown exception") handed to crash(). False if it threw.
+  template <typename F>
+  bool run_hook(Process& p, Hook hook, F&& fn);
+  // `p` crashed in `hook`: it exits with `reason` (init: without terminate();
+  // terminate: with the reason it was already exiting with), and, except for
+  // init, whose spawner gets the error instead, a crash report is logged:
+  // pid, name, behaviour, last message type, reason.
+  void crash(Process& p, Hook hook, ExitReason reason);
   void finish_exit(Process& p);
   // A signal that found no live process, or was left in a mailbox at exit.
   void answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted);
