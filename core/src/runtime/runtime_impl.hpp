@@ -224,6 +224,13 @@ class Runtime {
   std::unordered_map<std::string, std::shared_ptr<RegistryState>> registries_;  // guarded by registries_mu_
 };
 
+// The implementation behind a canopy::Runtime, for the rooms of core/src
+// that build on the runtime (supervision/, tables/); users cannot name it.
+struct RuntimeAccess {
+  static Runtime& impl(canopy::Runtime& rt) { return *rt.impl_; }
+};
+inline Runtime& impl_of(canopy::Runtime& rt) { return RuntimeAccess::impl(rt); }
+
 // The registry's state; its entries are removed by the runtime on exit.
 class RegistryState {
  public:
