@@ -6,7 +6,7 @@
 // instrumentation/'s RuntimeTelemetry, to emit events), spdlog and the
 // standard library; it never includes supervision/, tables/ or stages/ —
 // those hook into it through its public hooks (exit hooks, supervisor
-// directory).
+// directory, the table directory it keeps and ticks without knowing it).
 //
 // This file: the detail::Runtime behind canopy::Runtime.
 #include "runtime/runtime_impl.hpp"
@@ -121,6 +121,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
       telemetry_(options_.telemetry, logger_),
       table_(options_.max_processes, &Runtime::reclaim),
       schedulers_(*this, options_.schedulers, options_.reductions_per_slice),
+      tables_(make_table_directory()),
       timers_(
           [this](Pid to, std::unique_ptr<Message> m) {
             tl_never_block = true;
@@ -131,8 +132,10 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
             }
           },
           [this] {
+            tl_never_block = true;
             schedulers_.watchdog();
             table_.collect(schedulers_.min_observed());
+            sweep_due_tables(*tables_);
           }) {
   (void)ns_per_cycle();  // calibrate before any scheduler measures
   default_mailbox_ = options_.default_mailbox;

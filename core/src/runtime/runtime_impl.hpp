@@ -28,6 +28,16 @@ class RegistryState;
 class SupervisorState;
 class ReplySlot;
 
+// The runtime's directory of tables and their expiry sweeper. tables/ defines
+// it (tables/table_directory.hpp); runtime/ only makes it, destroys it and
+// gives it a sweep step on every timer tick (defined in tables/ too).
+class TableDirectory;
+struct TableDirectoryDeleter {
+  void operator()(TableDirectory* d) const;
+};
+std::unique_ptr<TableDirectory, TableDirectoryDeleter> make_table_directory();
+void sweep_due_tables(TableDirectory& d);
+
 // The process the calling thread is running a hook for, if any.
 Process* current_process();
 
@@ -123,6 +133,9 @@ class Runtime {
   // when the slice used up its reduction budget.
   uint64_t run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted);
 
+  // tables/ keeps this runtime's tables here.
+  TableDirectory& tables() { return *tables_; }
+
   void count_drop(DropReason reason, Process* target);
   uint64_t reclamation_epoch() const { return table_.epoch(); }
 
@@ -193,6 +206,9 @@ class Runtime {
 
   ProcessTable table_;
   SchedulerPool schedulers_;
+  // Before the timer, whose thread sweeps it: the timer stops (in shutdown(),
+  // once every process, so every table, is gone) before this is destroyed.
+  const std::unique_ptr<TableDirectory, TableDirectoryDeleter> tables_;
   TimerService timers_;
 
   mutable std::mutex default_mailbox_mu_;
