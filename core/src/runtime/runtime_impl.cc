@@ -140,6 +140,9 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
   (void)ns_per_cycle();  // calibrate before any scheduler measures
   default_mailbox_ = options_.default_mailbox;
   table_.set_quiescence([this] { return schedulers_.min_observed(); });
+}
+
+void Runtime::start() {
   schedulers_.start();
   timers_.start();
   if (options_.telemetry.enabled) {

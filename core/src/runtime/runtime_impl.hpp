@@ -45,6 +45,10 @@ class Runtime {
  public:
   Runtime(canopy::Runtime& facade, RuntimeOptions options);
   ~Runtime();
+  // Starts the threads (schedulers, timer, poller). Called once, by the
+  // facade, after it holds this implementation: from then on its threads may
+  // reach the runtime through the facade (impl_of), as the poller does.
+  void start();
   void shutdown();
 
   Result<Pid> spawn(std::unique_ptr<Actor> actor, SpawnOptions options, Process* parent, MonitorRef* monitor_ref);
