@@ -12,7 +12,9 @@ detail::Process* caller_in(const detail::Runtime& rt) {
 }
 }  // namespace
 
-Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<detail::Runtime>(*this, std::move(options))) {}
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<detail::Runtime>(*this, std::move(options))) {
+  impl_->start();
+}
 Runtime::~Runtime() { impl_->shutdown(); }
 void Runtime::shutdown() { impl_->shutdown(); }
 

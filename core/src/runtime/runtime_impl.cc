@@ -6,7 +6,7 @@
 // instrumentation/'s RuntimeTelemetry, to emit events), spdlog and the
 // standard library; it never includes supervision/, tables/ or stages/ —
 // those hook into it through its public hooks (exit hooks, supervisor
-// directory).
+// directory, the table directory it keeps and ticks without knowing it).
 //
 // This file: the detail::Runtime behind canopy::Runtime.
 #include "runtime/runtime_impl.hpp"
@@ -118,6 +118,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
       telemetry_(options_.telemetry, logger_),
       table_(options_.max_processes, &Runtime::reclaim),
       schedulers_(*this, options_.schedulers, options_.reductions_per_slice),
+      tables_(make_table_directory()),
       timers_(
           [this](Pid to, std::unique_ptr<Message> m) {
             tl_never_block = true;
@@ -128,12 +129,17 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
             }
           },
           [this] {
+            tl_never_block = true;
             schedulers_.watchdog();
             table_.collect(schedulers_.min_observed());
+            sweep_due_tables(*tables_);
           }) {
   (void)ns_per_cycle();  // calibrate before any scheduler measures
   default_mailbox_ = options_.default_mailbox;
   table_.set_quiescence([this] { return schedulers_.min_observed(); });
+}
+
+void Runtime::start() {
   schedulers_.start();
   timers_.start();
   if (options_.telemetry.enabled) {
@@ -180,11 +186,40 @@ void Runtime::shutdown() {
   schedulers_.stop();
 }
 
+// --- the crash path ----------------------------------------------------------------
+
+template <typename F>
+bool Runtime::run_hook(Process& p, Hook hook, F&& fn) {
+  try {
+    std::forward<F>(fn)();
+    return true;
+  } catch (const std::exception& e) {
+    crash(p, hook, ExitReason::error(e.what()));
+  } catch (...) {
+    crash(p, hook, ExitReason::error("unknown exception"));
+  }
+  return false;
+}
+
 // --- spawn ----------------------------------------------------------------------
 
 Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, Process* parent,
                            MonitorRef* monitor_ref) {
-  if (!actor) return Error(Errc::invalid_argument, "spawn: no behaviour given (null Actor)");
+  if (Status st = check_spawn(actor.get(), options, parent, monitor_ref); !st.ok()) return st.error();
+  const std::optional<Pid> pid = table_.reserve();
+  if (!pid) {
+    return Error(Errc::process_limit, "spawn: process limit of " + std::to_string(table_.capacity()) +
+                                          " reached (RuntimeOptions::max_processes)");
+  }
+  Process* p = make_process(*pid, std::move(actor), options, parent, monitor_ref);
+  if (Status st = start_process(*p, options); !st.ok()) return fail_spawn(*p, options, parent, monitor_ref, st);
+  announce_spawn(*p);
+  return *pid;
+}
+
+Status Runtime::check_spawn(const Actor* actor, const SpawnOptions& options, const Process* parent,
+                            const MonitorRef* monitor_ref) const {
+  if (actor == nullptr) return Error(Errc::invalid_argument, "spawn: no behaviour given (null Actor)");
   if (shutting_down_.load(std::memory_order_acquire)) {
     return Error(Errc::shutting_down, "spawn: the runtime is shutting down");
   }
@@ -192,82 +227,86 @@ Result<Pid> Runtime::spawn(std::unique_ptr<Actor> actor, SpawnOptions options, P
     return Error(Errc::not_in_process,
                  "spawn_link/spawn_monitor need a calling process; this thread is not running one");
   }
-  const std::optional<Pid> pid = table_.reserve();
-  if (!pid) {
-    return Error(Errc::process_limit, "spawn: process limit of " + std::to_string(table_.capacity()) +
-                                          " reached (RuntimeOptions::max_processes)");
-  }
-  auto* p = new Process(*this, *pid, parent ? parent->pid : Pid(), options.mailbox ? *options.mailbox : default_mailbox(),
+  return {};
+}
+
+Process* Runtime::make_process(Pid pid, std::unique_ptr<Actor> actor, const SpawnOptions& options, Process* parent,
+                               MonitorRef* monitor_ref) {
+  auto* p = new Process(*this, pid, parent ? parent->pid : Pid(), options.mailbox ? *options.mailbox : default_mailbox(),
                         std::move(actor));
   p->behaviour->runtime_ = facade_;
   p->behaviour->process_ = p;
-  p->behaviour->self_ = *pid;
+  p->behaviour->self_ = pid;
   p->trap_exit.store(options.trap_exit, std::memory_order_relaxed);
   if (options.link) {
     p->meta_locked().links.push_back(parent->pid);
     std::lock_guard lock(parent->meta_lock);
-    parent->meta_locked().links.push_back(*pid);
+    parent->meta_locked().links.push_back(pid);
   }
   if (monitor_ref != nullptr) {
     *monitor_ref = next_ref();
     p->meta_locked().monitored_by.emplace_back(*monitor_ref, parent->pid);
     std::lock_guard lock(parent->meta_lock);
-    parent->meta_locked().monitoring.emplace_back(*monitor_ref, *pid);
+    parent->meta_locked().monitoring.emplace_back(*monitor_ref, pid);
   }
   live_.fetch_add(1, std::memory_order_relaxed);
   spawned_.fetch_add(1, std::memory_order_relaxed);
-  table_.publish(*pid, p);
+  table_.publish(pid, p);
+  return p;
+}
 
+Status Runtime::start_process(Process& p, const SpawnOptions& options) {
+  if (!options.name.empty()) {
+    if (Status st = register_name(options.name, p.pid); !st.ok()) return st;
+  }
+  CurrentProcess scope(&p);
   Status status;
-  if (!options.name.empty()) status = register_name(options.name, *pid);
-  if (status.ok()) {
-    CurrentProcess scope(p);
-    try {
-      status = p->behaviour->init();
-    } catch (const std::exception& e) {
-      status = Error(Errc::init_failed, e.what());
-    } catch (...) {
-      status = Error(Errc::init_failed, "unknown exception");
-    }
-    if (status.ok() && p->exiting) status = Error(Errc::init_failed, "init stopped: " + p->exit_reason.to_string());
+  if (!run_hook(p, Hook::init, [&] { status = p.behaviour->init(); })) {
+    return Error(Errc::init_failed, p.exit_reason.text());
   }
-  if (!status.ok()) {
-    // The spawner gets the error instead of an exit signal: quietly drop the
-    // links made above, then exit without calling terminate().
-    if (options.link || monitor_ref != nullptr) {
-      const MonitorRef ref = monitor_ref != nullptr ? *monitor_ref : 0;
-      auto same_ref = [&](auto& e) { return e.first == ref; };
-      {
-        std::lock_guard lock(p->meta_lock);
-        erase_value(p->meta_locked().links, parent->pid);
-        std::erase_if(p->meta_locked().monitored_by, same_ref);
-      }
-      std::lock_guard lock(parent->meta_lock);
-      erase_value(parent->meta_locked().links, *pid);
-      std::erase_if(parent->meta_locked().monitoring, same_ref);
+  if (status.ok() && p.exiting) return Error(Errc::init_failed, "init stopped: " + p.exit_reason.to_string());
+  return status;
+}
+
+Error Runtime::fail_spawn(Process& p, const SpawnOptions& options, Process* parent, MonitorRef* monitor_ref,
+                          const Status& status) {
+  // The spawner gets the error instead of an exit signal: quietly drop the
+  // links made by make_process, then exit without calling terminate().
+  if (options.link || monitor_ref != nullptr) {
+    const MonitorRef ref = monitor_ref != nullptr ? *monitor_ref : 0;
+    auto same_ref = [&](auto& e) { return e.first == ref; };
+    {
+      std::lock_guard lock(p.meta_lock);
+      erase_value(p.meta_locked().links, parent->pid);
+      std::erase_if(p.meta_locked().monitored_by, same_ref);
     }
-    const std::string behaviour = type_name(p->behaviour_type);
-    const std::string why = status.error().message();
-    p->exiting = true;
-    p->skip_terminate = true;
-    p->exit_reason = ExitReason::error("init failed: " + why);
-    finish_exit(*p);
-    if (status.code() == Errc::already_registered) return status.error();
-    return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why, why);
+    std::lock_guard lock(parent->meta_lock);
+    erase_value(parent->meta_locked().links, p.pid);
+    std::erase_if(parent->meta_locked().monitoring, same_ref);
   }
+  const std::string behaviour = type_name(p.behaviour_type);
+  const std::string why = status.error().message();
+  p.exiting = true;
+  p.skip_terminate = true;
+  p.exit_reason = ExitReason::error("init failed: " + why);
+  finish_exit(p);  // `p` may be gone after this
+  if (status.code() == Errc::already_registered) return status.error();
+  return Error(Errc::init_failed, "init of " + behaviour + " failed: " + why, why);
+}
+
+void Runtime::announce_spawn(Process& p) {
   if (const auto& ev = *telemetry_.events().spawn; ev.active()) {
-    const std::string behaviour = type_name(p->behaviour_type);
-    telemetry_.bus().execute(ev, {{"count", 1}}, {{"pid", pid->to_string()}, {"behaviour", behaviour}});
+    const std::string behaviour = type_name(p.behaviour_type);
+    telemetry_.bus().execute(ev, {{"count", 1}}, {{"pid", p.pid.to_string()}, {"behaviour", behaviour}});
   }
   uint8_t expected = kRunning;
-  p->status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
-  if (!p->sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) {
+  p.status.store(static_cast<uint8_t>(ProcessStatus::waiting), std::memory_order_relaxed);
+  if (!p.sched_state.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) {
     // Messages arrived during init.
-    p->sched_state.store(kScheduled, std::memory_order_release);
-    p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
-    schedulers_.schedule(p);
+    p.sched_state.store(kScheduled, std::memory_order_release);
+    p.status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+    schedulers_.schedule(&p);
   }
-  return *pid;
 }
 
 // --- delivery -----------------------------------------------------------------------
@@ -350,14 +389,14 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   if (r.crossed_high) {
     high_crossings_.fetch_add(1, std::memory_order_relaxed);
     const uint32_t length = p->mailbox.length();
-    logger_->warn("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
-                  describe(*p, registered_name(*p)), length);
-    emit(SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr});
-    if (const auto& ev = *telemetry_.events().mailbox_high; ev.active()) {
-      const std::string name = registered_name(*p);
-      telemetry_.bus().execute(ev, {{"length", static_cast<double>(length)}},
-                               {{"pid", to.to_string()}, {"process", name.empty() ? to.to_string() : name}});
-    }
+    report(
+        *p, true,
+        [&](const std::string& who) {
+          return fmt::format("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
+                             who, length);
+        },
+        SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr}, *telemetry_.events().mailbox_high,
+        "length", length);
   }
   if (s != nullptr) {
     s->count_sent();
@@ -488,29 +527,40 @@ void Runtime::emit(const SystemEvent& event) {
   }
 }
 
+template <typename Line>
+void Runtime::report(Process& p, bool warning, Line&& line, const SystemEvent& event, const telemetry::Event& ev,
+                     const char* measurement, double value) {
+  const std::string name = registered_name(p);
+  logger_->log(warning ? spdlog::level::warn : spdlog::level::info, std::forward<Line>(line)(describe(p, name)));
+  emit(event);
+  if (!ev.active()) return;
+  const std::string pid = p.pid.to_string();
+  const std::string message_type = event.message_type ? type_name(*event.message_type) : std::string();
+  telemetry::Metadata metadata{{"pid", pid}, {"process", name.empty() ? pid : name}};
+  if (event.message_type) metadata.set("message_type", message_type);
+  telemetry_.bus().execute(ev, {{measurement, value}}, metadata);
+}
+
 void Runtime::report_long_schedule(Process& p, uint32_t ms, const std::type_info& type) {
   long_schedules_.fetch_add(1, std::memory_order_relaxed);
-  logger_->warn("long_schedule: {} spent {} ms handling one message of type {}", describe(p, registered_name(p)), ms,
-                type_name(type));
-  emit(SystemEvent{SystemEventKind::long_schedule, p.pid, uint64_t{ms} * 1'000'000, &type});
-  if (const auto& ev = *telemetry_.events().long_schedule; ev.active()) {
-    const std::string name = registered_name(p), message = type_name(type);
-    telemetry_.bus().execute(ev, {{"duration", static_cast<double>(ms) * 1e6}},
-                             {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name},
-                              {"message_type", message}});
-  }
+  report(
+      p, true,
+      [&](const std::string& who) {
+        return fmt::format("long_schedule: {} spent {} ms handling one message of type {}", who, ms, type_name(type));
+      },
+      SystemEvent{SystemEventKind::long_schedule, p.pid, uint64_t{ms} * 1'000'000, &type},
+      *telemetry_.events().long_schedule, "duration", static_cast<double>(ms) * 1e6);
 }
 
 void Runtime::report_mailbox_cleared(Process& p) {
   const uint32_t length = p.mailbox.length();
-  logger_->info("long_message_queue cleared: mailbox of {} is back to {} messages", describe(p, registered_name(p)),
-                length);
-  emit(SystemEvent{SystemEventKind::long_message_queue_cleared, p.pid, length, nullptr});
-  if (const auto& ev = *telemetry_.events().mailbox_low; ev.active()) {
-    const std::string name = registered_name(p);
-    telemetry_.bus().execute(ev, {{"length", static_cast<double>(length)}},
-                             {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name}});
-  }
+  report(
+      p, false,
+      [&](const std::string& who) {
+        return fmt::format("long_message_queue cleared: mailbox of {} is back to {} messages", who, length);
+      },
+      SystemEvent{SystemEventKind::long_message_queue_cleared, p.pid, length, nullptr},
+      *telemetry_.events().mailbox_low, "length", length);
 }
 
 void Runtime::check_heap(Process& p) {
@@ -518,13 +568,13 @@ void Runtime::check_heap(Process& p) {
   if (!p.large_heap && heap > large_heap_bytes_) {
     p.large_heap = true;
     large_heaps_.fetch_add(1, std::memory_order_relaxed);
-    logger_->warn("large_heap: {} holds {} bytes (limit {})", describe(p, registered_name(p)), heap, large_heap_bytes_);
-    emit(SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr});
-    if (const auto& ev = *telemetry_.events().large_heap; ev.active()) {
-      const std::string name = registered_name(p);
-      telemetry_.bus().execute(ev, {{"heap_bytes", static_cast<double>(heap)}},
-                               {{"pid", p.pid.to_string()}, {"process", name.empty() ? p.pid.to_string() : name}});
-    }
+    report(
+        p, true,
+        [&](const std::string& who) {
+          return fmt::format("large_heap: {} holds {} bytes (limit {})", who, heap, large_heap_bytes_);
+        },
+        SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr}, *telemetry_.events().large_heap,
+        "heap_bytes", static_cast<double>(heap));
   } else if (p.large_heap && heap < large_heap_bytes_ / 4 * 3) {
     p.large_heap = false;
     emit(SystemEvent{SystemEventKind::large_heap_cleared, p.pid, heap, nullptr});
@@ -548,26 +598,20 @@ void Runtime::dispatch(Process& p, std::unique_ptr<Message> m) {
 }
 
 void Runtime::deliver_to_behaviour(Process& p, Message& m) {
-  try {
-    p.behaviour->handle(m);
-  } catch (const std::exception& e) {
-    crash(p, ExitReason::error(e.what()));
-  } catch (...) {
-    crash(p, ExitReason::error("unknown exception"));
-  }
+  run_hook(p, Hook::handler, [&] { p.behaviour->handle(m); });
 }
 
-void Runtime::crash(Process& p, ExitReason reason) {
-  p.exiting = true;
-  p.exit_reason = std::move(reason);
-  std::string name;
-  {
-    std::lock_guard lock(p.meta_lock);
-    if (p.meta) name = p.meta->name;
+void Runtime::crash(Process& p, Hook hook, ExitReason reason) {
+  if (hook != Hook::init) {
+    const std::type_info* last = p.current_type.load(std::memory_order_relaxed);
+    logger_->error("crash report: {} crashed {} a message of type {}: {}", describe(p, registered_name(p)),
+                   hook == Hook::terminate ? "in terminate() after" : "handling",
+                   last ? type_name(*last) : std::string("(none)"), reason.to_string());
   }
-  const std::type_info* last = p.current_type.load(std::memory_order_relaxed);
-  logger_->error("crash report: {} crashed handling a message of type {}: {}", describe(p, name),
-                 last ? type_name(*last) : std::string("(none)"), p.exit_reason.to_string());
+  if (hook == Hook::terminate) return;  // already exiting: its links get the reason it exited with
+  p.exiting = true;
+  if (hook == Hook::init) p.skip_terminate = true;  // spawn() hands the reason to the spawner
+  p.exit_reason = std::move(reason);
 }
 
 void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
@@ -623,26 +667,14 @@ void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
     if (it == p.pending_calls->end()) return;  // timed out already
     auto then = std::move(it->second);
     p.pending_calls->erase(it);
-    try {
-      then(std::move(r->result));
-    } catch (const std::exception& ex) {
-      crash(p, ExitReason::error(ex.what()));
-    } catch (...) {
-      crash(p, ExitReason::error("unknown exception"));
-    }
+    run_hook(p, Hook::handler, [&] { then(std::move(r->result)); });
   } else if (auto* t = m->as<CallTimeoutSignal>()) {
     if (!p.pending_calls) return;
     auto it = p.pending_calls->find(t->ref);
     if (it == p.pending_calls->end()) return;  // answered already
     auto then = std::move(it->second);
     p.pending_calls->erase(it);
-    try {
-      then(CallResult(Error(Errc::timeout, "call timed out")));
-    } catch (const std::exception& ex) {
-      crash(p, ExitReason::error(ex.what()));
-    } catch (...) {
-      crash(p, ExitReason::error("unknown exception"));
-    }
+    run_hook(p, Hook::handler, [&] { then(CallResult(Error(Errc::timeout, "call timed out"))); });
   } else if (auto* st = m->as<StopSignal>()) {
     p.exiting = true;
     p.exit_reason = st->reason;
@@ -657,13 +689,7 @@ void Runtime::finish_exit(Process& p) {
   p.mailbox.close();
   if (!p.skip_terminate && p.behaviour) {
     CurrentProcess scope(&p);
-    try {
-      p.behaviour->terminate(reason);
-    } catch (const std::exception& e) {
-      logger_->error("process {}: terminate() threw: {}", p.pid.to_string(), e.what());
-    } catch (...) {
-      logger_->error("process {}: terminate() threw an unknown exception", p.pid.to_string());
-    }
+    run_hook(p, Hook::terminate, [&] { p.behaviour->terminate(reason); });
   }
   std::unique_ptr<ProcessMeta> meta;
   {

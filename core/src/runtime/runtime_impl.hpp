@@ -28,6 +28,16 @@ class RegistryState;
 class SupervisorState;
 class ReplySlot;
 
+// The runtime's directory of tables and their expiry sweeper. tables/ defines
+// it (tables/table_directory.hpp); runtime/ only makes it, destroys it and
+// gives it a sweep step on every timer tick (defined in tables/ too).
+class TableDirectory;
+struct TableDirectoryDeleter {
+  void operator()(TableDirectory* d) const;
+};
+std::unique_ptr<TableDirectory, TableDirectoryDeleter> make_table_directory();
+void sweep_due_tables(TableDirectory& d);
+
 // The process the calling thread is running a hook for, if any.
 Process* current_process();
 
@@ -35,6 +45,10 @@ class Runtime {
  public:
   Runtime(canopy::Runtime& facade, RuntimeOptions options);
   ~Runtime();
+  // Starts the threads (schedulers, timer, poller). Called once, by the
+  // facade, after it holds this implementation: from then on its threads may
+  // reach the runtime through the facade (impl_of), as the poller does.
+  void start();
   void shutdown();
 
   Result<Pid> spawn(std::unique_ptr<Actor> actor, SpawnOptions options, Process* parent, MonitorRef* monitor_ref);
@@ -124,15 +138,42 @@ class Runtime {
   // when the slice used up its reduction budget.
   uint64_t run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted);
 
+  // tables/ keeps this runtime's tables here.
+  TableDirectory& tables() { return *tables_; }
+
   void count_drop(DropReason reason, Process* target);
   uint64_t reclamation_epoch() const { return table_.epoch(); }
 
  private:
+  // spawn(), step by step: refuse what cannot be spawned; build and publish
+  // the process with its links and monitor; register its name and run its
+  // init(); on failure unwire it again and return why; else announce it and
+  // let it run (it may have messages already).
+  Status check_spawn(const Actor* actor, const SpawnOptions& options, const Process* parent,
+                     const MonitorRef* monitor_ref) const;
+  Process* make_process(Pid pid, std::unique_ptr<Actor> actor, const SpawnOptions& options, Process* parent,
+                        MonitorRef* monitor_ref);
+  Status start_process(Process& p, const SpawnOptions& options);
+  Error fail_spawn(Process& p, const SpawnOptions& options, Process* parent, MonitorRef* monitor_ref,
+                   const Status& status);
+  void announce_spawn(Process& p);
   ProcessInfo snapshot(const Process& p) const;
   void dispatch(Process& p, std::unique_ptr<Message> m);
   void handle_signal(Process& p, std::unique_ptr<Message>& m);
   void deliver_to_behaviour(Process& p, Message& m);
-  void crash(Process& p, ExitReason reason);
+  // The behaviour hooks the runtime runs, as a crash names them (a call's
+  // continuation counts as a handler: it runs while handling the reply).
+  enum class Hook : uint8_t { init, handler, terminate };
+  // The one crash path ("let it crash"). Owner thread only: runs `fn`, one
+  // of `p`'s hooks; an exception escaping it becomes an error exit reason
+  // (its what(), or "unknown exception") handed to crash(). False if it threw.
+  template <typename F>
+  bool run_hook(Process& p, Hook hook, F&& fn);
+  // `p` crashed in `hook`: it exits with `reason` (init: without terminate();
+  // terminate: with the reason it was already exiting with), and, except for
+  // init, whose spawner gets the error instead, a crash report is logged:
+  // pid, name, behaviour, last message type, reason.
+  void crash(Process& p, Hook hook, ExitReason reason);
   void finish_exit(Process& p);
   // A signal that found no live process, or was left in a mailbox at exit.
   void answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted);
@@ -141,6 +182,14 @@ class Runtime {
   static std::string registered_name(Process& p);
   void trace_line(Process& p, const char* direction, const Message& m, Pid peer);
   void emit(const SystemEvent& event);
+  // One system-monitor report about `p`: a log line naming the process
+  // (`line(who)` gives its text; a warning unless `warning` is false), the
+  // SystemEvent for RuntimeOptions::on_system_event, and the telemetry event
+  // `ev` with its one measurement, tagged pid and process (the registered
+  // name, else the pid), plus message_type when the SystemEvent has one.
+  template <typename Line>
+  void report(Process& p, bool warning, Line&& line, const SystemEvent& event, const telemetry::Event& ev,
+              const char* measurement, double value);
   void report_long_schedule(Process& p, uint32_t ms, const std::type_info& type);
   void report_mailbox_cleared(Process& p);
   void check_heap(Process& p);
@@ -162,6 +211,9 @@ class Runtime {
 
   ProcessTable table_;
   SchedulerPool schedulers_;
+  // Before the timer, whose thread sweeps it: the timer stops (in shutdown(),
+  // once every process, so every table, is gone) before this is destroyed.
+  const std::unique_ptr<TableDirectory, TableDirectoryDeleter> tables_;
   TimerService timers_;
 
   mutable std::mutex default_mailbox_mu_;
@@ -192,6 +244,13 @@ class Runtime {
   std::mutex registries_mu_;
   std::unordered_map<std::string, std::shared_ptr<RegistryState>> registries_;  // guarded by registries_mu_
 };
+
+// The implementation behind a canopy::Runtime, for the rooms of core/src
+// that build on the runtime (supervision/, tables/); users cannot name it.
+struct RuntimeAccess {
+  static Runtime& impl(canopy::Runtime& rt) { return *rt.impl_; }
+};
+inline Runtime& impl_of(canopy::Runtime& rt) { return RuntimeAccess::impl(rt); }
 
 // The registry's state; its entries are removed by the runtime on exit.
 class RegistryState {

@@ -75,13 +75,13 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
   explicit SupervisorActor(SupervisorSpec spec) : spec_(std::move(spec)) {}
 
   ~SupervisorActor() override {
-    if (state_) runtime().impl().unregister_supervisor(self());
+    if (state_) detail::impl_of(runtime()).unregister_supervisor(self());
   }
 
   Status init() override {
     trap_exit(true);
     parent_ = parent();
-    log_ = runtime().impl().log_ptr();
+    log_ = detail::impl_of(runtime()).log_ptr();
     if (spec_.name.empty()) spec_.name = self().to_string();
     const bool dynamic = spec_.flags.strategy == Strategy::simple_one_for_one;
     if (dynamic && spec_.children.size() != 1) {
@@ -99,7 +99,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
       }
     }
     state_ = std::make_shared<SupervisorState>(spec_.name, self(), spec_.flags);
-    runtime().impl().register_supervisor(self(), state_);
+    detail::impl_of(runtime()).register_supervisor(self(), state_);
     if (dynamic) {
       template_ = spec_.children.front();
       return {};
@@ -109,7 +109,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
       Result<Pid> r = start_entry(i);
       if (r.ok()) continue;
       Entry& e = entries_[i];
-      runtime().impl().count_boot_failure(spec_.name, e.spec.id, e.last_error);
+      detail::impl_of(runtime()).count_boot_failure(spec_.name, e.spec.id, e.last_error);
       if (e.spec.optional) {
         log_->warn("supervisor '{}': optional child '{}' failed to start ({}); retrying in {} ms", spec_.name,
                    e.spec.id, e.last_error, e.backoff.count());
@@ -331,7 +331,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     log_->warn("supervisor '{}': child '{}' failed to start again ({}); retrying in {} ms", spec_.name, id,
                entries_[*i].last_error, entries_[*i].backoff.count());
-    runtime().impl().count_boot_failure(spec_.name, id, entries_[*i].last_error);
+    detail::impl_of(runtime()).count_boot_failure(spec_.name, id, entries_[*i].last_error);
     schedule_retry(*i);
   }
 
@@ -411,7 +411,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     if (!state_->record_restart(mono_ns())) {
       state_->update([](SupervisorStats& s) { ++s.intensity_exceeded; });
-      runtime().impl().count_intensity_exceeded(spec_.name);
+      detail::impl_of(runtime()).count_intensity_exceeded(spec_.name);
       log_->error("supervisor '{}': child '{}' exited ({}); restart intensity reached ({} restarts in {} ms): "
                   "stopping all children and exiting with reason shutdown",
                   spec_.name, id, reason.to_string(), spec_.flags.intensity, spec_.flags.period.count());
@@ -420,7 +420,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     update_info(i, [](ChildInfo& c) { ++c.restarts; });
     state_->update([](SupervisorStats& s) { ++s.restarts_total; });
-    runtime().impl().count_restart(spec_.name, id, reason.to_string());
+    detail::impl_of(runtime()).count_restart(spec_.name, id, reason.to_string());
     switch (spec_.flags.strategy) {
       case Strategy::one_for_one:
       case Strategy::simple_one_for_one:
@@ -497,7 +497,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
           if (start_entry(*i).ok()) break;
           Entry& e = entries_[*i];
           log_->error("supervisor '{}': child '{}' failed to restart: {}", spec_.name, step.id, e.last_error);
-          runtime().impl().count_boot_failure(spec_.name, e.spec.id, e.last_error);
+          detail::impl_of(runtime()).count_boot_failure(spec_.name, e.spec.id, e.last_error);
           if (e.spec.optional) {
             schedule_retry(*i);
           } else {
@@ -599,13 +599,13 @@ Result<Pid> start_child(Runtime& rt, Pid sup, ChildSpec spec, std::chrono::milli
   return ask<Pid>(rt, sup, supervisor_request::StartChild{std::move(spec)}, timeout);
 }
 std::optional<SupervisorStats> stats(Runtime& rt, Pid sup) {
-  auto state = rt.impl().supervisor_state(sup);
+  auto state = detail::impl_of(rt).supervisor_state(sup);
   if (!state) return std::nullopt;
   return state->snapshot(detail::mono_ns());
 }
 std::vector<SupervisorStats> all_stats(Runtime& rt) {
   std::vector<SupervisorStats> out;
-  for (auto& s : rt.impl().supervisor_states()) out.push_back(s->snapshot(detail::mono_ns()));
+  for (auto& s : detail::impl_of(rt).supervisor_states()) out.push_back(s->snapshot(detail::mono_ns()));
   return out;
 }
 }  // namespace supervisor

@@ -161,7 +161,7 @@ Result<TaskHandle> TaskSupervisor::spawn_task(std::function<std::unique_ptr<Mess
   auto actor = std::make_unique<detail::TaskActor>(std::move(work), state, shared_);
   SpawnOptions o;
   o.link = true;
-  Result<Pid> pid = rt_->impl().spawn_under(pid_, std::move(actor), std::move(o));
+  Result<Pid> pid = detail::impl_of(*rt_).spawn_under(pid_, std::move(actor), std::move(o));
   if (!pid.ok()) return pid.error();
   return TaskHandle(rt_, pid.value(), std::move(state));
 }
@@ -174,7 +174,7 @@ void TaskSupervisor::stop() {
 }
 
 CallResult TaskHandle::await_untyped(std::chrono::milliseconds timeout) {
-  if (detail::Process* p = detail::current_process(); p != nullptr && &p->runtime == &rt_->impl()) {
+  if (detail::Process* p = detail::current_process(); p != nullptr && &p->runtime == &detail::impl_of(*rt_)) {
     return Error(Errc::not_in_process, "Task::await would block a scheduler thread; inside a process use await_async");
   }
   if (auto r = state_->take(timeout)) return std::move(*r);
@@ -184,7 +184,7 @@ CallResult TaskHandle::await_untyped(std::chrono::milliseconds timeout) {
 }
 
 std::optional<CallResult> TaskHandle::yield_untyped(std::chrono::milliseconds timeout) {
-  if (detail::Process* p = detail::current_process(); p != nullptr && &p->runtime == &rt_->impl()) {
+  if (detail::Process* p = detail::current_process(); p != nullptr && &p->runtime == &detail::impl_of(*rt_)) {
     return CallResult(Error(Errc::not_in_process, "Task::yield would block a scheduler thread; inside a process use await_async"));
   }
   return state_->take(timeout);
@@ -197,13 +197,13 @@ std::optional<CallResult> TaskHandle::shutdown_untyped() {
 
 void TaskHandle::await_async_untyped(std::chrono::milliseconds timeout, std::function<void(CallResult)> then) {
   detail::Process* caller = detail::current_process();
-  if (caller == nullptr || &caller->runtime != &rt_->impl()) {
+  if (caller == nullptr || &caller->runtime != &detail::impl_of(*rt_)) {
     then(CallResult(Error(Errc::not_in_process, "Task::await_async needs a calling process")));
     return;
   }
   const Pid task = pid_;
   Runtime* rt = rt_;
-  rt_->impl().await_async(*caller, timeout, [this_state = state_](std::shared_ptr<detail::ReplySlot> slot) {
+  detail::impl_of(*rt_).await_async(*caller, timeout, [this_state = state_](std::shared_ptr<detail::ReplySlot> slot) {
     this_state->forward_to(std::move(slot));
   }, [rt, task, then = std::move(then)](CallResult r) {
     if (!r.ok() && r.code() == Errc::timeout) (void)rt->exit(task, ExitReason::kill());

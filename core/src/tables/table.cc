@@ -4,19 +4,19 @@
 // may use runtime/ (owners, exit hooks, timers); nothing in runtime/ may use
 // it.
 //
-// This file: Tables: what is not a template — locks, ownership, access checks,
-// the per-runtime directory of tables and its expiry sweeper.
+// This file: Tables: what is not a template — locks, ownership, access checks.
+// Each runtime keeps its tables in a TableDirectory (table_directory.hpp),
+// whose expiry sweeper runs on the runtime's timer.
 #include "canopy/core/table.hpp"
 
 #include <algorithm>
-#include <condition_variable>
-#include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "canopy/core/message.hpp"
 #include "canopy/core/runtime.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "tables/table_directory.hpp"
 
 namespace canopy {
 
@@ -127,107 +127,13 @@ std::pair<uint64_t, uint64_t> StripeLocks::hits_misses() const {
   return {hits, misses};
 }
 
-// --- the directory -----------------------------------------------------------------------
-//
-// STOP-GAP: each runtime's tables are listed in a process-wide map keyed by
-// the Runtime's address, because tables may not reach into the runtime's
-// internals yet; this belongs in detail::Runtime (with the sweeper on the
-// runtime's timer). An entry exists only while its runtime has at least one
-// table, and every table goes when its owner exits — at the latest in
-// Runtime::shutdown — so a later runtime at the same address starts afresh.
-
-namespace {
-
-struct Directory {
-  std::map<uint64_t, std::shared_ptr<TableBase>> tables;  // by id: creation order
-  std::unordered_map<std::string, uint64_t> names;
-  // One expiry sweeper per runtime with tables; joined when its last table goes.
-  std::thread sweeper;
-  std::condition_variable cv;
-  bool stop = false;
-};
-
-struct Directories {
-  std::mutex mu;
-  std::unordered_map<const canopy::Runtime*, std::shared_ptr<Directory>> by_runtime;
-};
-
-// Never destroyed: exit hooks and sweepers may use it at any time.
-Directories& directories() {
-  static Directories* d = new Directories;
-  return *d;
-}
-
-std::atomic<uint64_t> g_next_table_id{1};
-
-// Sweeps each due table of `d` (at most its sweep_batch entries), then sleeps
-// until the next one is due. A round that removed a full batch comes back
-// after 1 ms, so a mass expiry drains in short steps.
-void sweeper_main(Directory* d) {
-  Directories& dirs = directories();
-  std::unique_lock lock(dirs.mu);
-  while (!d->stop) {
-    const auto now = std::chrono::steady_clock::now();
-    auto next = std::chrono::steady_clock::time_point::max();
-    std::vector<std::shared_ptr<TableBase>> due;
-    for (auto& [id, t] : d->tables) {
-      if (t->options().sweep_interval.count() <= 0) continue;
-      if (t->next_sweep_at <= now) {
-        due.push_back(t);
-      } else {
-        next = std::min(next, t->next_sweep_at);
-      }
-    }
-    if (due.empty()) {
-      if (next == std::chrono::steady_clock::time_point::max()) {
-        d->cv.wait(lock);
-      } else {
-        d->cv.wait_until(lock, next);
-      }
-      continue;
-    }
-    lock.unlock();
-    std::vector<bool> full(due.size());
-    for (size_t i = 0; i < due.size(); ++i) {
-      const size_t batch = due[i]->options().sweep_batch;
-      full[i] = due[i]->sweep(batch) >= batch;
-    }
-    lock.lock();
-    const auto after = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < due.size(); ++i) {
-      due[i]->next_sweep_at =
-          after + (full[i] ? std::chrono::milliseconds(1) : due[i]->options().sweep_interval);
-    }
-    // Let go of the tables outside the lock (a deleted one may be freed here).
-    lock.unlock();
-    due.clear();
-    lock.lock();
-  }
-}
-
-}  // namespace
+// --- the directory (tables/table_directory.hpp, kept by the runtime) -------------------
 
 std::shared_ptr<TableBase> find_table(canopy::Runtime& rt, const std::string& name) {
-  Directories& dirs = directories();
-  std::lock_guard lock(dirs.mu);
-  auto d = dirs.by_runtime.find(&rt);
-  if (d == dirs.by_runtime.end()) return nullptr;
-  auto n = d->second->names.find(name);
-  if (n == d->second->names.end()) return nullptr;
-  auto t = d->second->tables.find(n->second);
-  return t == d->second->tables.end() ? nullptr : t->second;
+  return impl_of(rt).tables().find(name);
 }
 
-std::vector<std::shared_ptr<TableBase>> list_tables(canopy::Runtime& rt) {
-  std::vector<std::shared_ptr<TableBase>> out;
-  Directories& dirs = directories();
-  std::lock_guard lock(dirs.mu);
-  auto d = dirs.by_runtime.find(&rt);
-  if (d == dirs.by_runtime.end()) return out;
-  out.reserve(d->second->tables.size());
-  for (auto& [id, t] : d->second->tables) out.push_back(t);
-  return out;
-}
+std::vector<std::shared_ptr<TableBase>> list_tables(canopy::Runtime& rt) { return impl_of(rt).tables().list(); }
 
 Status table_prepare(canopy::Runtime& rt, TableOptions& options, bool hashable, bool ordered, const std::type_info& key,
                      size_t& stripes) {
@@ -277,7 +183,7 @@ TableBase::TableBase(canopy::Runtime& rt, TableOptions options, Pid owner, const
                      const std::type_info& value_type, size_t stripes)
     : rt_(&rt),
       opts_(std::move(options)),
-      id_(g_next_table_id.fetch_add(1, std::memory_order_relaxed)),
+      id_(impl_of(rt).tables().next_id()),
       stripes_(stripes),
       key_type_(key_type),
       value_type_(value_type),
@@ -349,67 +255,12 @@ Status TableBase::attach() {
       return Error(Errc::dead_process, label() + ": create: the owner " + own.to_string() + " is not alive");
     }
   }
-  Directories& dirs = directories();
-  std::lock_guard lock(dirs.mu);
-  if (deleted()) {
-    return Error(Errc::dead_process, label() + ": create: the owner " + own.to_string() + " exited meanwhile");
-  }
-  auto it = dirs.by_runtime.find(rt_);
-  if (!opts_.name.empty() && it != dirs.by_runtime.end()) {
-    Directory& d = *it->second;
-    if (auto n = d.names.find(opts_.name); n != d.names.end()) {
-      const auto& other = d.tables.at(n->second);
-      {
-        // Never listed: make its exit hook a no-op.
-        MutexLock own_lock(&own_mu_);
-        mark_deleted_locked("its name was taken");
-      }
-      return Error(Errc::already_registered, "table create: the name '" + opts_.name + "' is taken by table #" +
-                                                 std::to_string(other->id()) + " owned by " +
-                                                 other->owner().to_string());
-    }
-  }
-  if (it == dirs.by_runtime.end()) {
-    auto d = std::make_shared<Directory>();
-    d->sweeper = std::thread(sweeper_main, d.get());
-    it = dirs.by_runtime.emplace(rt_, std::move(d)).first;
-  }
-  Directory& d = *it->second;
-  d.tables.emplace(id_, shared_from_this());
-  if (!opts_.name.empty()) d.names.emplace(opts_.name, id_);
-  next_sweep_at = std::chrono::steady_clock::now() + opts_.sweep_interval;
-  d.cv.notify_all();
-  return {};
+  return impl_of(*rt_).tables().add(shared_from_this());
 }
 
 void TableBase::finish_delete() {
   std::shared_ptr<TableBase> keep = shared_from_this();
-  std::shared_ptr<Directory> retired;
-  std::thread sweeper;
-  {
-    Directories& dirs = directories();
-    std::lock_guard lock(dirs.mu);
-    auto it = dirs.by_runtime.find(rt_);
-    if (it != dirs.by_runtime.end()) {
-      Directory& d = *it->second;
-      d.tables.erase(id_);
-      if (auto n = d.names.find(opts_.name); n != d.names.end() && n->second == id_) d.names.erase(n);
-      if (d.tables.empty()) {
-        d.stop = true;
-        d.cv.notify_all();
-        sweeper = std::move(d.sweeper);
-        retired = it->second;
-        dirs.by_runtime.erase(it);
-      }
-    }
-  }
-  if (sweeper.joinable()) {
-    if (sweeper.get_id() == std::this_thread::get_id()) {
-      sweeper.detach();
-    } else {
-      sweeper.join();
-    }
-  }
+  impl_of(*rt_).tables().remove(*this);
   release_data();
 }
 

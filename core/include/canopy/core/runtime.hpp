@@ -24,6 +24,11 @@
 
 namespace canopy {
 
+namespace detail {
+class Runtime;
+struct RuntimeAccess;  // core/src only: reaches the implementation
+}  // namespace detail
+
 // The orphan audit: processes nobody would notice dying or leaking.
 struct OrphanAudit {
   // Only processes at least this old count (young ones may still be wired up).
@@ -168,10 +173,11 @@ class Runtime {
   // Every metric family, as an exporter serves it.
   std::vector<telemetry::Family> collect() const;
 
-  // The implementation, for the layers that build on the runtime.
-  detail::Runtime& impl() { return *impl_; }
 
  private:
+  // The layers of core/src that build on the runtime reach it through
+  // detail::RuntimeAccess; it is no part of the public API.
+  friend struct detail::RuntimeAccess;
   std::unique_ptr<detail::Runtime> impl_;
 };
 

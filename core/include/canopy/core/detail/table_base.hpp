@@ -75,6 +75,8 @@ class TableBase : public std::enable_shared_from_this<TableBase> {
 
   // The directory's sweeper schedule (guarded by the directory lock).
   std::chrono::steady_clock::time_point next_sweep_at{};
+  // The runtime's directory of tables marks a table whose name is taken.
+  friend class TableDirectory;
 
  protected:
   // Frees every entry: the table was deleted.
