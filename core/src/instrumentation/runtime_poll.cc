@@ -116,6 +116,9 @@ class PollRound {
         now_ns_(mono_ns()) {}
 
   void run() {
+    // Runtime::poll holds rt_.poll_mu_ for the round; the analysis cannot
+    // tie rt_ to the Runtime that took it.
+    rt_.poll_mu_.assert_held();
     const std::vector<TableInfo> tables = live_tables();
     ProcessWalk walk = walk_processes();
     report_processes(walk);
@@ -159,7 +162,7 @@ class PollRound {
       w.by_mailbox.offer(len, p.pid);
       w.by_heap.offer(heap, p.pid);
       w.by_reductions.offer(p.reductions.load(std::memory_order_relaxed), p.pid);
-      std::lock_guard lock(p.meta_lock);
+      SpinLockGuard lock(&p.meta_lock);
       if (p.meta) {
         const ProcessMeta& m = *p.meta;
         if (!m.name.empty()) w.registered.emplace_back(p.pid, m.name);
@@ -206,7 +209,7 @@ class PollRound {
     const RuntimeStats st = rt_.stats_without_scan();
     size_t names_count;
     {
-      std::shared_lock lock(rt_.names_mu_);
+      ReaderMutexLock lock(&rt_.names_mu_);
       names_count = rt_.names_.size();
     }
     const double capacity = rt_.table_.capacity();
@@ -236,16 +239,15 @@ class PollRound {
   }
 
   // Schedulers: utilization over the interval since the last round.
-  void report_schedulers() {
+  void report_schedulers() REQUIRES(rt_.poll_mu_) {
     const std::vector<SchedulerStats> now_stats = rt_.schedulers_.stats();
-    const std::vector<SchedulerStats>& last = rt_.last_poll_stats_;
     uint64_t total_queue = 0;
     for (const SchedulerStats& s : now_stats) {
       const std::string id = std::to_string(s.id);
       total_queue += s.run_queue_length;
       bus_.execute(*ev_.vm_run_queue, {{"length", static_cast<double>(s.run_queue_length)}}, {{"scheduler", id}});
-      const double u = s.id < last.size() ? utilization(last[s.id], s)
-                                          : (s.wall_ns ? static_cast<double>(s.busy_ns) / s.wall_ns : 0.0);
+      const double u = s.id < rt_.last_poll_stats_.size() ? utilization(rt_.last_poll_stats_[s.id], s)
+                                                          : (s.wall_ns ? static_cast<double>(s.busy_ns) / s.wall_ns : 0.0);
       bus_.execute(*ev_.scheduler_utilization,
                    {{"utilization", u},
                     {"busy_seconds", s.busy_ns / 1e9},
@@ -271,7 +273,7 @@ class PollRound {
   }
 
   // Tables: sizes, and evictions/expiries since the last round as events.
-  void report_tables(const std::vector<TableInfo>& tables) {
+  void report_tables(const std::vector<TableInfo>& tables) REQUIRES(rt_.poll_mu_) {
     std::unordered_map<uint64_t, TableCounters> seen;
     auto& last = rt_.last_table_counters_;
     for (const TableInfo& t : tables) {
@@ -321,7 +323,7 @@ class PollRound {
 };
 
 void Runtime::poll() {
-  std::lock_guard round(poll_mu_);
+  MutexLock round(&poll_mu_);
   PollRound(*this).run();
 }
 

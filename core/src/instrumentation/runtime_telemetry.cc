@@ -128,7 +128,7 @@ void RuntimeTelemetry::add_builtin_metrics() {
 }
 
 void RuntimeTelemetry::set_snapshot(std::vector<telemetry::Family> families) {
-  std::lock_guard lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   snapshot_ = std::move(families);
 }
 
@@ -137,7 +137,7 @@ std::vector<telemetry::Family> RuntimeTelemetry::collect() const {
   telemetry::Family failures = builtin_family("canopy_telemetry_handler_failures_total");
   failures.samples.push_back(telemetry::Sample{{}, static_cast<double>(bus_.handler_failures()), {}, 0, 0});
   out.push_back(std::move(failures));
-  std::lock_guard lock(snapshot_mu_);
+  MutexLock lock(&snapshot_mu_);
   out.insert(out.end(), snapshot_.begin(), snapshot_.end());
   return out;
 }

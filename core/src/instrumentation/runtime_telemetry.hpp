@@ -3,11 +3,11 @@
 // the built-in metric set, the poller, and the whole-population views the
 // poller refreshes. Thread-safe.
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "canopy/core/options.hpp"
 #include "canopy/telemetry/bus.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "canopy/telemetry/metrics.hpp"
 #include "canopy/telemetry/poller.hpp"
 
@@ -47,9 +47,9 @@ class RuntimeTelemetry {
   const TelemetryOptions& options() const { return options_; }
 
   // Families the poller computes whole (population histograms, poller stats).
-  void set_snapshot(std::vector<telemetry::Family> families);
+  void set_snapshot(std::vector<telemetry::Family> families) EXCLUDES(snapshot_mu_);
   // Everything: metric aggregates plus the snapshot families.
-  std::vector<telemetry::Family> collect() const;
+  std::vector<telemetry::Family> collect() const EXCLUDES(snapshot_mu_);
 
  private:
   void add_builtin_metrics();
@@ -60,8 +60,8 @@ class RuntimeTelemetry {
   RuntimeEvents events_;
   telemetry::Metrics metrics_;
   telemetry::Poller poller_;
-  mutable std::mutex snapshot_mu_;
-  std::vector<telemetry::Family> snapshot_;  // guarded by snapshot_mu_
+  mutable Mutex snapshot_mu_;
+  std::vector<telemetry::Family> snapshot_ GUARDED_BY(snapshot_mu_);
 };
 
 }  // namespace canopy::detail

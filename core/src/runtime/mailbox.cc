@@ -44,7 +44,7 @@ Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
     return r;
   }
   Bounded& b = *bounded_;
-  std::unique_lock lock(b.mu);
+  MutexLock lock(&b.mu);
   const bool is_signal = m->kind() == MessageKind::signal;
   if (b.closed) {
     r.outcome = Outcome::closed;
@@ -63,7 +63,7 @@ Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
           r.outcome = Outcome::rejected;
           return r;
         }
-        b.room.wait(lock, [&] { return b.closed || b.user_messages < b.capacity; });
+        while (!b.closed && b.user_messages >= b.capacity) b.room.wait(b.mu);
         if (b.closed) {
           r.outcome = Outcome::closed;
           return r;
@@ -132,7 +132,7 @@ Message* Mailbox::pop(uint32_t now_ms) {
   }
   Bounded& b = *bounded_;
   {
-    std::lock_guard lock(b.mu);
+    MutexLock lock(&b.mu);
     if (b.queue.empty()) return nullptr;
     m = b.queue.front();
     b.queue.pop_front();
@@ -147,7 +147,7 @@ Message* Mailbox::pop(uint32_t now_ms) {
 void Mailbox::close() {
   if (!bounded_) return;
   {
-    std::lock_guard lock(bounded_->mu);
+    MutexLock lock(&bounded_->mu);
     bounded_->closed = true;
   }
   bounded_->room.notify_all();

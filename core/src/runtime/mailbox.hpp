@@ -7,14 +7,13 @@
 // never loses a link, monitor or exit signal.
 // Threading rule: push() from any thread; pop() owner process only.
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 
 #include "canopy/core/message.hpp"
 #include "canopy/core/options.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::detail {
 
@@ -56,11 +55,11 @@ class Mailbox {
     Bounded(uint32_t c, OverflowPolicy p) : capacity(c), policy(p) {}
     uint32_t capacity;
     OverflowPolicy policy;
-    std::mutex mu;
-    std::condition_variable room;
-    std::deque<Message*> queue;  // guarded by mu
-    uint32_t user_messages = 0;  // guarded by mu; signals do not count
-    bool closed = false;         // guarded by mu
+    Mutex mu;
+    CondVar room;
+    std::deque<Message*> queue GUARDED_BY(mu);
+    uint32_t user_messages GUARDED_BY(mu) = 0;  // signals do not count
+    bool closed GUARDED_BY(mu) = false;
   };
 
   void account_push(Message* m, PushResult& r);

@@ -99,11 +99,11 @@ struct Process {
   uint32_t trace_window_ms = 0;
   uint32_t trace_lines = 0;
 
-  // Guarded by meta_lock.
-  SpinLock meta_lock;
-  std::unique_ptr<ProcessMeta> meta;
-  bool meta_closed = false;  // exiting: no new links, monitors, names, keys
-  ProcessMeta& meta_locked() {
+  // Links, monitors, names and keys. Mutable: read-only views (snapshot) lock it too.
+  mutable SpinLock meta_lock;
+  std::unique_ptr<ProcessMeta> meta GUARDED_BY(meta_lock) PT_GUARDED_BY(meta_lock);
+  bool meta_closed GUARDED_BY(meta_lock) = false;  // exiting: no new links, monitors, names, keys
+  ProcessMeta& meta_locked() REQUIRES(meta_lock) {
     if (!meta) meta = std::make_unique<ProcessMeta>();
     return *meta;
   }

@@ -40,7 +40,7 @@ ProcessTable::Slot* ProcessTable::slot(uint32_t index) const {
 std::optional<Pid> ProcessTable::reserve() {
   uint32_t index;
   {
-    std::unique_lock lock(free_mu_);
+    MutexLock lock(&free_mu_);
     if (free_.empty() && fresh_.load(std::memory_order_relaxed) >= max_ && min_observed_) {
       // Full: retired processes may be waiting in limbo for their grace period.
       lock.unlock();
@@ -66,7 +66,7 @@ std::optional<Pid> ProcessTable::reserve() {
 
 void ProcessTable::unreserve(Pid pid) {
   occupied_.fetch_sub(1, std::memory_order_relaxed);
-  std::lock_guard lock(free_mu_);
+  MutexLock lock(&free_mu_);
   free_.push_back(pid.index());
 }
 
@@ -119,19 +119,19 @@ void ProcessTable::release(uint32_t index) const {
   if ((before & kRefMask) != 1 || (before & kAlive) != 0) return;
   // Last reference to a retired process: a scheduler may still hold it
   // unreferenced, so it waits in limbo for the next grace period.
-  std::lock_guard lock(limbo_mu_);
+  MutexLock lock(&limbo_mu_);
   limbo_.push_back(Retired{index, epoch_.fetch_add(1, std::memory_order_seq_cst)});
 }
 
 size_t ProcessTable::limbo_size() const {
-  std::lock_guard lock(limbo_mu_);
+  MutexLock lock(&limbo_mu_);
   return limbo_.size();
 }
 
 size_t ProcessTable::collect(uint64_t min_observed) {
   std::vector<uint32_t> ready;
   {
-    std::lock_guard lock(limbo_mu_);
+    MutexLock lock(&limbo_mu_);
     while (!limbo_.empty() && limbo_.front().epoch < min_observed) {
       ready.push_back(limbo_.front().index);
       limbo_.pop_front();
@@ -151,7 +151,7 @@ void ProcessTable::free_slot(uint32_t index) {
   if (next == 0) next = 1;
   s->word.store(static_cast<uint64_t>(next) << 32, std::memory_order_release);
   {
-    std::lock_guard lock(free_mu_);
+    MutexLock lock(&free_mu_);
     free_.push_back(index);
   }
   occupied_.fetch_sub(1, std::memory_order_release);

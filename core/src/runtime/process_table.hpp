@@ -16,11 +16,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "canopy/core/pid.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::detail {
 
@@ -58,9 +58,9 @@ class ProcessTable {
   ~ProcessTable();
 
   // A free slot's next Pid, or nullopt when the table is full.
-  std::optional<Pid> reserve();
+  std::optional<Pid> reserve() EXCLUDES(free_mu_, limbo_mu_);
   // Gives back a reserved slot that never got a process.
-  void unreserve(Pid pid);
+  void unreserve(Pid pid) EXCLUDES(free_mu_);
   // Makes `p` reachable as `pid`, holding one reference for the process itself.
   void publish(Pid pid, Process* p);
   // A reference to the live process `pid`; empty when dead or stale.
@@ -81,10 +81,10 @@ class ProcessTable {
   uint64_t epoch() const { return epoch_.load(std::memory_order_seq_cst); }
   // Frees retired processes whose epoch is below `min_observed` (the oldest
   // epoch any scheduler may still be using). Returns how many were freed.
-  size_t collect(uint64_t min_observed);
+  size_t collect(uint64_t min_observed) EXCLUDES(free_mu_, limbo_mu_);
   // How collect() learns `min_observed` when reserve() finds the table full.
   void set_quiescence(std::function<uint64_t()> min_observed) { min_observed_ = std::move(min_observed); }
-  size_t limbo_size() const;
+  size_t limbo_size() const EXCLUDES(limbo_mu_);
 
   // One past the highest slot index ever handed out.
   uint32_t high_water() const { return fresh_.load(std::memory_order_acquire); }
@@ -103,17 +103,17 @@ class ProcessTable {
     std::atomic<Process*> process{nullptr};
   };
   Slot* slot(uint32_t index) const;
-  void release(uint32_t index) const;
-  void free_slot(uint32_t index);
+  void release(uint32_t index) const EXCLUDES(limbo_mu_);
+  void free_slot(uint32_t index) EXCLUDES(free_mu_);
 
   // Constant after construction.
   const uint32_t max_;
   const Reclaim reclaim_;
   std::unique_ptr<std::atomic<Slot*>[]> chunks_;
 
-  mutable std::mutex free_mu_;
-  mutable std::vector<uint32_t> free_;  // guarded by free_mu_
-  std::atomic<uint32_t> fresh_{0};  // written under free_mu_
+  mutable Mutex free_mu_;
+  mutable std::vector<uint32_t> free_ GUARDED_BY(free_mu_);
+  std::atomic<uint32_t> fresh_{0};  // written under free_mu_, read anywhere (high_water): atomic on purpose
   mutable std::atomic<uint32_t> occupied_{0};
 
   mutable std::atomic<uint64_t> epoch_{1};
@@ -121,8 +121,8 @@ class ProcessTable {
     uint32_t index;
     uint64_t epoch;
   };
-  mutable std::mutex limbo_mu_;
-  mutable std::deque<Retired> limbo_;  // guarded by limbo_mu_, in epoch order
+  mutable Mutex limbo_mu_;
+  mutable std::deque<Retired> limbo_ GUARDED_BY(limbo_mu_);  // in epoch order
   std::function<uint64_t()> min_observed_;  // set before use
 };
 

@@ -7,7 +7,7 @@ namespace canopy {
 Status Registry::register_key(Pid pid, const std::string& key, std::string value) {
   detail::RegistryState& s = *state_;
   return s.rt.attach_registry_key(pid, state_, key, [&]() -> Status {
-    std::lock_guard lock(s.mu);
+    detail::MutexLock lock(&s.mu);
     auto [b, e] = s.entries.equal_range(key);
     for (auto it = b; it != e; ++it) {
       if (s.kind == RegistryKeys::unique || it->second.pid == pid) {
@@ -23,7 +23,7 @@ Status Registry::register_key(Pid pid, const std::string& key, std::string value
 Status Registry::unregister_key(Pid pid, const std::string& key) {
   detail::RegistryState& s = *state_;
   {
-    std::lock_guard lock(s.mu);
+    detail::MutexLock lock(&s.mu);
     auto [b, e] = s.entries.equal_range(key);
     auto it = b;
     while (it != e && it->second.pid != pid) ++it;
@@ -37,7 +37,7 @@ Status Registry::unregister_key(Pid pid, const std::string& key) {
 }
 
 std::vector<Registry::Entry> Registry::lookup(const std::string& key) const {
-  std::lock_guard lock(state_->mu);
+  detail::MutexLock lock(&state_->mu);
   std::vector<Entry> out;
   auto [b, e] = state_->entries.equal_range(key);
   for (auto it = b; it != e; ++it) out.push_back(it->second);
@@ -45,7 +45,7 @@ std::vector<Registry::Entry> Registry::lookup(const std::string& key) const {
 }
 
 std::vector<std::string> Registry::keys(Pid pid) const {
-  std::lock_guard lock(state_->mu);
+  detail::MutexLock lock(&state_->mu);
   std::vector<std::string> out;
   for (const auto& [k, e] : state_->entries) {
     if (e.pid == pid) out.push_back(k);
@@ -54,7 +54,7 @@ std::vector<std::string> Registry::keys(Pid pid) const {
 }
 
 size_t Registry::count() const {
-  std::lock_guard lock(state_->mu);
+  detail::MutexLock lock(&state_->mu);
   return state_->entries.size();
 }
 

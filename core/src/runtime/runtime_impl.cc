@@ -94,7 +94,7 @@ bool ReplySlot::complete(CallResult result) {
   if (done_.exchange(true, std::memory_order_acq_rel)) return false;
   if (waiter_) {
     {
-      std::lock_guard lock(waiter_->mu);
+      MutexLock lock(&waiter_->mu);
       waiter_->result.emplace(std::move(result));
     }
     waiter_->cv.notify_all();
@@ -238,15 +238,23 @@ Process* Runtime::make_process(Pid pid, std::unique_ptr<Actor> actor, const Spaw
   p->behaviour->process_ = p;
   p->behaviour->self_ = pid;
   p->trap_exit.store(options.trap_exit, std::memory_order_relaxed);
+  // `p` is not published yet, so its meta_lock is uncontended (one atomic
+  // exchange); it is taken so the analysis can check the accesses.
   if (options.link) {
-    p->meta_locked().links.push_back(parent->pid);
-    std::lock_guard lock(parent->meta_lock);
+    {
+      SpinLockGuard lock(&p->meta_lock);
+      p->meta_locked().links.push_back(parent->pid);
+    }
+    SpinLockGuard lock(&parent->meta_lock);
     parent->meta_locked().links.push_back(pid);
   }
   if (monitor_ref != nullptr) {
     *monitor_ref = next_ref();
-    p->meta_locked().monitored_by.emplace_back(*monitor_ref, parent->pid);
-    std::lock_guard lock(parent->meta_lock);
+    {
+      SpinLockGuard lock(&p->meta_lock);
+      p->meta_locked().monitored_by.emplace_back(*monitor_ref, parent->pid);
+    }
+    SpinLockGuard lock(&parent->meta_lock);
     parent->meta_locked().monitoring.emplace_back(*monitor_ref, pid);
   }
   live_.fetch_add(1, std::memory_order_relaxed);
@@ -276,11 +284,11 @@ Error Runtime::fail_spawn(Process& p, const SpawnOptions& options, Process* pare
     const MonitorRef ref = monitor_ref != nullptr ? *monitor_ref : 0;
     auto same_ref = [&](auto& e) { return e.first == ref; };
     {
-      std::lock_guard lock(p.meta_lock);
+      SpinLockGuard lock(&p.meta_lock);
       erase_value(p.meta_locked().links, parent->pid);
       std::erase_if(p.meta_locked().monitored_by, same_ref);
     }
-    std::lock_guard lock(parent->meta_lock);
+    SpinLockGuard lock(&parent->meta_lock);
     erase_value(parent->meta_locked().links, p.pid);
     std::erase_if(parent->meta_locked().monitoring, same_ref);
   }
@@ -512,7 +520,7 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
 // --- system monitor -----------------------------------------------------------------
 
 std::string Runtime::registered_name(Process& p) {
-  std::lock_guard lock(p.meta_lock);
+  SpinLockGuard lock(&p.meta_lock);
   return p.meta ? p.meta->name : std::string();
 }
 
@@ -617,7 +625,7 @@ void Runtime::crash(Process& p, Hook hook, ExitReason reason) {
 void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
   if (auto* e = m->as<ExitSignal>()) {
     if (e->from_link) {
-      std::lock_guard lock(p.meta_lock);
+      SpinLockGuard lock(&p.meta_lock);
       auto& links = p.meta_locked().links;
       auto it = std::find(links.begin(), links.end(), e->from);
       if (it == links.end()) return;  // unlinked meanwhile
@@ -638,22 +646,22 @@ void Runtime::handle_signal(Process& p, std::unique_ptr<Message>& m) {
     p.exiting = true;
     p.exit_reason = e->reason;
   } else if (auto* l = m->as<LinkSignal>()) {
-    std::lock_guard lock(p.meta_lock);
+    SpinLockGuard lock(&p.meta_lock);
     auto& links = p.meta_locked().links;
     if (std::find(links.begin(), links.end(), l->from) == links.end()) links.push_back(l->from);
   } else if (auto* u = m->as<UnlinkSignal>()) {
-    std::lock_guard lock(p.meta_lock);
+    SpinLockGuard lock(&p.meta_lock);
     erase_value(p.meta_locked().links, u->from);
   } else if (auto* mon = m->as<MonitorSignal>()) {
-    std::lock_guard lock(p.meta_lock);
+    SpinLockGuard lock(&p.meta_lock);
     p.meta_locked().monitored_by.emplace_back(mon->ref, mon->from);
   } else if (auto* d = m->as<DemonitorSignal>()) {
-    std::lock_guard lock(p.meta_lock);
+    SpinLockGuard lock(&p.meta_lock);
     auto& v = p.meta_locked().monitored_by;
     v.erase(std::remove_if(v.begin(), v.end(), [&](auto& e) { return e.first == d->ref; }), v.end());
   } else if (auto* down = m->as<DownMessage>()) {
     {
-      std::lock_guard lock(p.meta_lock);
+      SpinLockGuard lock(&p.meta_lock);
       auto& v = p.meta_locked().monitoring;
       auto it = std::find_if(v.begin(), v.end(), [&](auto& e) { return e.first == down->ref; });
       // Demonitored meanwhile: the DOWN that crossed the demonitor is dropped (as demonitor/2 with flush).
@@ -693,19 +701,19 @@ void Runtime::finish_exit(Process& p) {
   }
   std::unique_ptr<ProcessMeta> meta;
   {
-    std::lock_guard lock(p.meta_lock);
+    SpinLockGuard lock(&p.meta_lock);
     p.meta_closed = true;
     meta = std::move(p.meta);
   }
   if (meta) {
     if (!meta->name.empty()) {
-      std::unique_lock lock(names_mu_);
+      WriterMutexLock lock(&names_mu_);
       auto it = names_.find(meta->name);
       if (it != names_.end() && it->second == p.pid) names_.erase(it);
     }
     for (auto& [weak, key] : meta->registry_keys) {
       if (auto reg = weak.lock()) {
-        std::lock_guard lock(reg->mu);
+        MutexLock lock(&reg->mu);
         auto [b, e] = reg->entries.equal_range(key);
         for (auto it = b; it != e; ++it) {
           if (it->second.pid == p.pid) {
@@ -764,7 +772,7 @@ void Runtime::reclaim(Process* p) {
 void Runtime::link(Process& self, Pid other) {
   if (other == self.pid) return;
   {
-    std::lock_guard lock(self.meta_lock);
+    SpinLockGuard lock(&self.meta_lock);
     auto& links = self.meta_locked().links;
     if (std::find(links.begin(), links.end(), other) != links.end()) return;
     links.push_back(other);
@@ -774,7 +782,7 @@ void Runtime::link(Process& self, Pid other) {
 
 void Runtime::unlink(Process& self, Pid other) {
   {
-    std::lock_guard lock(self.meta_lock);
+    SpinLockGuard lock(&self.meta_lock);
     erase_value(self.meta_locked().links, other);
   }
   signal(&self, other, make_signal(UnlinkSignal{self.pid}));
@@ -783,7 +791,7 @@ void Runtime::unlink(Process& self, Pid other) {
 MonitorRef Runtime::monitor(Process& self, Pid other) {
   const MonitorRef ref = next_ref();
   {
-    std::lock_guard lock(self.meta_lock);
+    SpinLockGuard lock(&self.meta_lock);
     self.meta_locked().monitoring.emplace_back(ref, other);
   }
   signal(&self, other, make_signal(MonitorSignal{self.pid, ref}));
@@ -793,7 +801,7 @@ MonitorRef Runtime::monitor(Process& self, Pid other) {
 void Runtime::demonitor(Process& self, MonitorRef ref) {
   Pid target;
   {
-    std::lock_guard lock(self.meta_lock);
+    SpinLockGuard lock(&self.meta_lock);
     auto& v = self.meta_locked().monitoring;
     auto it = std::find_if(v.begin(), v.end(), [&](auto& e) { return e.first == ref; });
     if (it == v.end()) return;
@@ -820,10 +828,13 @@ CallResult Runtime::call_blocking(Pid to, std::unique_ptr<Message> request, std:
   Status sent = send(nullptr, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
   slot.reset();
   if (!sent.ok()) return sent.error();
-  std::unique_lock lock(waiter->mu);
-  if (!waiter->cv.wait_for(lock, timeout, [&] { return waiter->result.has_value(); })) {
-    return Error(Errc::timeout, "call to " + to.to_string() + " got no reply within " +
-                                    std::to_string(timeout.count()) + " ms");
+  MutexLock lock(&waiter->mu);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!waiter->result.has_value()) {
+    if (waiter->cv.wait_until(waiter->mu, deadline) == std::cv_status::timeout && !waiter->result.has_value()) {
+      return Error(Errc::timeout, "call to " + to.to_string() + " got no reply within " +
+                                      std::to_string(timeout.count()) + " ms");
+    }
   }
   return std::move(*waiter->result);
 }
@@ -889,7 +900,7 @@ void Runtime::trace_line(Process& p, const char* direction, const Message& m, Pi
 Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
   ProcessRef ref = table_.acquire(pid);
   if (!ref) return Error(Errc::dead_process, "when_exits: no process " + pid.to_string());
-  std::lock_guard lock(ref->meta_lock);
+  SpinLockGuard lock(&ref->meta_lock);
   if (ref->meta_closed) return Error(Errc::dead_process, "when_exits: process " + pid.to_string() + " is exiting");
   ref->meta_locked().exit_hooks.push_back(std::move(hook));
   return {};
@@ -901,14 +912,14 @@ Status Runtime::register_name(const std::string& name, Pid pid) {
   if (name.empty()) return Error(Errc::invalid_argument, "register_name: empty name");
   ProcessRef ref = table_.acquire(pid);
   if (!ref) return Error(Errc::dead_process, "register_name '" + name + "': no process " + pid.to_string());
-  std::lock_guard meta_lock(ref->meta_lock);
+  SpinLockGuard meta_lock(&ref->meta_lock);
   if (ref->meta_closed) return Error(Errc::dead_process, "register_name '" + name + "': process " + pid.to_string() + " is exiting");
   ProcessMeta& meta = ref->meta_locked();
   if (!meta.name.empty()) {
     return Error(Errc::already_registered,
                  "register_name '" + name + "': process " + pid.to_string() + " is already registered as '" + meta.name + "'");
   }
-  std::unique_lock lock(names_mu_);
+  WriterMutexLock lock(&names_mu_);
   auto [it, inserted] = names_.emplace(name, pid);
   if (!inserted) {
     return Error(Errc::already_registered, "register_name: '" + name + "' is already registered to " + it->second.to_string());
@@ -920,27 +931,27 @@ Status Runtime::register_name(const std::string& name, Pid pid) {
 Status Runtime::unregister(const std::string& name) {
   Pid pid;
   {
-    std::unique_lock lock(names_mu_);
+    WriterMutexLock lock(&names_mu_);
     auto it = names_.find(name);
     if (it == names_.end()) return Error(Errc::not_registered, "unregister: no process is registered as '" + name + "'");
     pid = it->second;
     names_.erase(it);
   }
   if (ProcessRef ref = table_.acquire(pid)) {
-    std::lock_guard lock(ref->meta_lock);
+    SpinLockGuard lock(&ref->meta_lock);
     if (ref->meta && ref->meta->name == name) ref->meta->name.clear();
   }
   return {};
 }
 
 Pid Runtime::whereis(const std::string& name) const {
-  std::shared_lock lock(names_mu_);
+  ReaderMutexLock lock(&names_mu_);
   auto it = names_.find(name);
   return it == names_.end() ? Pid() : it->second;
 }
 
 std::shared_ptr<RegistryState> Runtime::registry(const std::string& name, RegistryKeys keys) {
-  std::lock_guard lock(registries_mu_);
+  MutexLock lock(&registries_mu_);
   auto& slot = registries_[name];
   if (!slot) slot = std::make_shared<RegistryState>(*this, name, keys);
   return slot;
@@ -950,7 +961,7 @@ Status Runtime::attach_registry_key(Pid pid, const std::shared_ptr<RegistryState
                                     const std::function<Status()>& insert) {
   ProcessRef ref = table_.acquire(pid);
   if (!ref) return Error(Errc::dead_process, "registry '" + reg->name + "': no process " + pid.to_string());
-  std::lock_guard lock(ref->meta_lock);
+  SpinLockGuard lock(&ref->meta_lock);
   if (ref->meta_closed) return Error(Errc::dead_process, "registry '" + reg->name + "': process " + pid.to_string() + " is exiting");
   Status st = insert();
   if (st.ok()) ref->meta_locked().registry_keys.emplace_back(reg, key);
@@ -960,7 +971,7 @@ Status Runtime::attach_registry_key(Pid pid, const std::shared_ptr<RegistryState
 void Runtime::detach_registry_key(Pid pid, const RegistryState* reg, const std::string& key) {
   ProcessRef ref = table_.acquire(pid);
   if (!ref) return;
-  std::lock_guard lock(ref->meta_lock);
+  SpinLockGuard lock(&ref->meta_lock);
   if (!ref->meta) return;
   auto& v = ref->meta->registry_keys;
   for (auto it = v.begin(); it != v.end(); ++it) {
@@ -997,8 +1008,7 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
   i.age_seconds = static_cast<double>(mono_ns() - p.spawn_mono_ns) / 1e9;
   i.spawned_at = p.spawned_at;
   if (const std::type_info* t = p.current_type.load(std::memory_order_relaxed)) i.current_message_type = type_name(*t);
-  auto& mp = const_cast<Process&>(p);
-  std::lock_guard lock(mp.meta_lock);
+  SpinLockGuard lock(&p.meta_lock);
   if (p.meta) {
     i.registered_name = p.meta->name;
     i.links = p.meta->links;

@@ -4,14 +4,13 @@
 // method says otherwise.
 #include <atomic>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <map>
 #include <unordered_map>
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/core/table_types.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "runtime/process.hpp"
 #include "runtime/process_table.hpp"
 #include "instrumentation/runtime_telemetry.hpp"
@@ -102,15 +101,15 @@ class Runtime {
   Result<Pid> start_application(const std::string& name, SupervisorSpec root);
   Status stop_application(const std::string& name, std::chrono::milliseconds timeout);
   canopy::Runtime::Readiness readiness() const;
-  std::vector<std::pair<std::string, Pid>> applications() const {
-    std::lock_guard lock(supervisors_mu_);
+  std::vector<std::pair<std::string, Pid>> applications() const EXCLUDES(supervisors_mu_) {
+    MutexLock lock(&supervisors_mu_);
     return applications_;
   }
   std::vector<ProcessInfo> audit_orphans(const OrphanAudit& audit);
   std::shared_ptr<spdlog::logger> log_ptr() const { return logger_; }
   RuntimeTelemetry& telemetry() { return telemetry_; }
   // One poller round: emits the vm, scheduler, process, supervisor events.
-  void poll();
+  void poll() EXCLUDES(poll_mu_);
   friend class PollRound;  // poll()'s steps (instrumentation/runtime_poll.cc)
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
@@ -122,12 +121,12 @@ class Runtime {
   RuntimeStats stats() const;
   RuntimeStats stats_without_scan() const;  // all but mailbox_messages
   const RuntimeOptions& options() const { return options_; }
-  void set_default_mailbox(const MailboxOptions& m) {
-    std::lock_guard lock(default_mailbox_mu_);
+  void set_default_mailbox(const MailboxOptions& m) EXCLUDES(default_mailbox_mu_) {
+    MutexLock lock(&default_mailbox_mu_);
     default_mailbox_ = m;
   }
-  MailboxOptions default_mailbox() const {
-    std::lock_guard lock(default_mailbox_mu_);
+  MailboxOptions default_mailbox() const EXCLUDES(default_mailbox_mu_) {
+    MutexLock lock(&default_mailbox_mu_);
     return default_mailbox_;
   }
   spdlog::logger& log() const { return *logger_; }
@@ -205,9 +204,9 @@ class Runtime {
 
   // Declared before the table and the schedulers: built first, gone last.
   RuntimeTelemetry telemetry_;
-  std::mutex poll_mu_;
-  std::vector<SchedulerStats> last_poll_stats_;  // guarded by poll_mu_
-  std::unordered_map<uint64_t, TableCounters> last_table_counters_;  // guarded by poll_mu_, by table id
+  Mutex poll_mu_;
+  std::vector<SchedulerStats> last_poll_stats_ GUARDED_BY(poll_mu_);
+  std::unordered_map<uint64_t, TableCounters> last_table_counters_ GUARDED_BY(poll_mu_);  // by table id
 
   ProcessTable table_;
   SchedulerPool schedulers_;
@@ -216,8 +215,8 @@ class Runtime {
   const std::unique_ptr<TableDirectory, TableDirectoryDeleter> tables_;
   TimerService timers_;
 
-  mutable std::mutex default_mailbox_mu_;
-  MailboxOptions default_mailbox_;  // guarded by default_mailbox_mu_
+  mutable Mutex default_mailbox_mu_;
+  MailboxOptions default_mailbox_ GUARDED_BY(default_mailbox_mu_);
 
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> stopped_{false};
@@ -232,17 +231,17 @@ class Runtime {
   std::atomic<uint64_t> dropped_[static_cast<size_t>(DropReason::count_)] = {};
   std::atomic<uint64_t> ref_counter_{1};
 
-  mutable std::shared_mutex names_mu_;
-  std::unordered_map<std::string, Pid> names_;  // guarded by names_mu_
+  mutable SharedMutex names_mu_;
+  std::unordered_map<std::string, Pid> names_ GUARDED_BY(names_mu_);
 
-  mutable std::mutex supervisors_mu_;
-  std::unordered_map<Pid, std::shared_ptr<SupervisorState>> supervisors_;  // guarded by supervisors_mu_
-  std::map<std::string, uint64_t> boot_failures_;                           // guarded by supervisors_mu_
-  std::vector<std::pair<std::string, Pid>> applications_;                   // guarded by supervisors_mu_
+  mutable Mutex supervisors_mu_;
+  std::unordered_map<Pid, std::shared_ptr<SupervisorState>> supervisors_ GUARDED_BY(supervisors_mu_);
+  std::map<std::string, uint64_t> boot_failures_ GUARDED_BY(supervisors_mu_);
+  std::vector<std::pair<std::string, Pid>> applications_ GUARDED_BY(supervisors_mu_);
   std::atomic<uint64_t> restarts_{0};
 
-  std::mutex registries_mu_;
-  std::unordered_map<std::string, std::shared_ptr<RegistryState>> registries_;  // guarded by registries_mu_
+  Mutex registries_mu_;
+  std::unordered_map<std::string, std::shared_ptr<RegistryState>> registries_ GUARDED_BY(registries_mu_);
 };
 
 // The implementation behind a canopy::Runtime, for the rooms of core/src
@@ -259,8 +258,8 @@ class RegistryState {
   Runtime& rt;
   const std::string name;
   const RegistryKeys kind;
-  mutable std::mutex mu;
-  std::unordered_multimap<std::string, Registry::Entry> entries;  // guarded by mu
+  mutable Mutex mu;
+  std::unordered_multimap<std::string, Registry::Entry> entries GUARDED_BY(mu);
 };
 
 // The server side of one call: completes the caller's wait (outside the
@@ -268,9 +267,9 @@ class RegistryState {
 class ReplySlot {
  public:
   struct Waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<CallResult> result;  // guarded by mu
+    Mutex mu;
+    CondVar cv;
+    std::optional<CallResult> result GUARDED_BY(mu);
   };
   explicit ReplySlot(std::shared_ptr<Waiter> waiter) : waiter_(std::move(waiter)) {}
   ReplySlot(Runtime& rt, Pid caller, uint64_t ref) : rt_(&rt), caller_(caller), ref_(ref) {}

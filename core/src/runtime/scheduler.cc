@@ -57,7 +57,7 @@ void Scheduler::push_next(Process* p) {
 
 void Scheduler::push_back(Process* p) {
   {
-    std::lock_guard lock(queue_lock_);
+    SpinLockGuard lock(&queue_lock_);
     queue_.push_back(p);
     // seq_cst with the idle count below (and the parker's mirror image): a
     // parking scheduler sees this work, or this push sees it parked.
@@ -89,7 +89,7 @@ Process* Scheduler::next_task() {
   }
   next_streak_ = 0;
   if (queue_len_.load(std::memory_order_relaxed) > 0) {
-    std::lock_guard lock(queue_lock_);
+    SpinLockGuard lock(&queue_lock_);
     if (!queue_.empty()) {
       p = queue_.front();
       queue_.pop_front();
@@ -105,7 +105,7 @@ Process* Scheduler::next_task() {
 Process* Scheduler::steal_into(Scheduler& thief) {
   std::vector<Process*> taken;
   {
-    std::lock_guard lock(queue_lock_);
+    SpinLockGuard lock(&queue_lock_);
     const size_t n = (queue_.size() + 1) / 2;
     for (size_t i = 0; i < n; ++i) {
       taken.push_back(queue_.front());
@@ -121,7 +121,7 @@ Process* Scheduler::steal_into(Scheduler& thief) {
   }
   thief.steals_.fetch_add(taken.size(), std::memory_order_relaxed);
   if (taken.size() > 1) {
-    std::lock_guard lock(thief.queue_lock_);
+    SpinLockGuard lock(&thief.queue_lock_);
     thief.queue_.insert(thief.queue_.end(), taken.begin() + 1, taken.end());
     thief.queue_len_.store(static_cast<uint32_t>(thief.queue_.size()), std::memory_order_relaxed);
   }
@@ -150,14 +150,14 @@ void Scheduler::park() {
     for (int j = 0; j < 32; ++j) CANOPY_PAUSE();
   }
   {
-    std::lock_guard lock(pool_.idle_mu_);
+    MutexLock lock(&pool_.idle_mu_);
     wake_.store(0, std::memory_order_relaxed);
     pool_.idle_.push_back(this);
     pool_.idle_count_.fetch_add(1, std::memory_order_seq_cst);
   }
   // Work queued before we registered as idle would have woken nobody: look again.
   if (pool_.any_work() || pool_.stopping_.load(std::memory_order_seq_cst)) {
-    std::lock_guard lock(pool_.idle_mu_);
+    MutexLock lock(&pool_.idle_mu_);
     for (auto it = pool_.idle_.begin(); it != pool_.idle_.end(); ++it) {
       if (*it == this) {
         pool_.idle_.erase(it);
@@ -234,7 +234,7 @@ void SchedulerPool::stop() {
 
 bool SchedulerPool::take_injected(Process*& p) {
   if (injected_size_.load(std::memory_order_relaxed) == 0) return false;
-  std::lock_guard lock(injected_lock_);
+  SpinLockGuard lock(&injected_lock_);
   if (injected_.empty()) return false;
   p = injected_.front();
   injected_.pop_front();
@@ -243,7 +243,7 @@ bool SchedulerPool::take_injected(Process*& p) {
 }
 
 void SchedulerPool::inject(Process* p) {
-  std::lock_guard lock(injected_lock_);
+  SpinLockGuard lock(&injected_lock_);
   injected_.push_back(p);
   injected_size_.store(injected_.size(), std::memory_order_seq_cst);
 }
@@ -262,7 +262,7 @@ void SchedulerPool::schedule(Process* p) {
 void SchedulerPool::wake_one() {
   Scheduler* s = nullptr;
   {
-    std::lock_guard lock(idle_mu_);
+    MutexLock lock(&idle_mu_);
     if (idle_.empty()) return;
     s = idle_.back();
     idle_.pop_back();

@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "canopy/core/info.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "runtime/spin_lock.hpp"
 
 namespace canopy::detail {
@@ -59,7 +59,7 @@ class Scheduler {
 
   std::atomic<Process*> next_{nullptr};
   mutable SpinLock queue_lock_;
-  std::deque<Process*> queue_;         // guarded by queue_lock_
+  std::deque<Process*> queue_ GUARDED_BY(queue_lock_);
   std::atomic<uint32_t> queue_len_{0};
 
   // Owner thread only.
@@ -114,7 +114,7 @@ class SchedulerPool {
 
  private:
   friend class Scheduler;
-  void wake_one();
+  void wake_one() EXCLUDES(idle_mu_);
   bool any_work() const;
 
   Runtime& rt_;
@@ -124,14 +124,14 @@ class SchedulerPool {
   // server, user threads). A plain locked deque: this path is not hot, and
   // ThreadSanitizer cannot check moodycamel's fence-based queue under g++.
   mutable SpinLock injected_lock_;
-  std::deque<Process*> injected_;            // guarded by injected_lock_
+  std::deque<Process*> injected_ GUARDED_BY(injected_lock_);
   std::atomic<size_t> injected_size_{0};
-  bool take_injected(Process*& p);
-  void inject(Process* p);
+  bool take_injected(Process*& p) EXCLUDES(injected_lock_);
+  void inject(Process* p) EXCLUDES(injected_lock_);
   std::atomic<bool> stopping_{false};
 
-  std::mutex idle_mu_;
-  std::vector<Scheduler*> idle_;  // guarded by idle_mu_
+  Mutex idle_mu_;
+  std::vector<Scheduler*> idle_ GUARDED_BY(idle_mu_);
   std::atomic<uint32_t> idle_count_{0};
 };
 

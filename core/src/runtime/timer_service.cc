@@ -19,18 +19,18 @@ void TimerService::start() { thread_ = std::thread([this] { run(); }); }
 
 void TimerService::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   heap_.clear();
 }
 
 void TimerService::send_after(Pid to, uint64_t delay_ms, std::unique_ptr<Message> message) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     heap_.push_back(Entry{mono_ns() + delay_ms * 1'000'000, seq_++, to, std::move(message)});
     std::push_heap(heap_.begin(), heap_.end(), later);
@@ -39,7 +39,7 @@ void TimerService::send_after(Pid to, uint64_t delay_ms, std::unique_ptr<Message
 }
 
 void TimerService::run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   uint64_t next_tick = start_ns_ + kTickNs;
   while (!stopping_) {
     uint64_t now = mono_ns();
@@ -64,7 +64,7 @@ void TimerService::run() {
     }
     uint64_t wake_at = next_tick;
     if (!heap_.empty()) wake_at = std::min(wake_at, heap_.front().due_ns);
-    cv_.wait_for(lock, std::chrono::nanoseconds(wake_at > now ? wake_at - now : 0));
+    cv_.wait_for(mu_, std::chrono::nanoseconds(wake_at > now ? wake_at - now : 0));
   }
 }
 

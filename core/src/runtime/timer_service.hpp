@@ -3,16 +3,15 @@
 // messages (so no clock call per message), fires delayed sends (send_after,
 // call timeouts), and pokes the scheduler watchdog. Thread-safe.
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "canopy/core/message.hpp"
 #include "canopy/core/pid.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::detail {
 
@@ -22,11 +21,11 @@ class TimerService {
   TimerService(std::function<void(Pid, std::unique_ptr<Message>)> deliver, std::function<void()> tick);
   ~TimerService();
   void start();
-  void stop();
+  void stop() EXCLUDES(mu_);
 
   // Milliseconds since the service was made, advanced once per tick.
   uint32_t now_ms() const { return now_ms_.load(std::memory_order_relaxed); }
-  void send_after(Pid to, uint64_t delay_ms, std::unique_ptr<Message> message);
+  void send_after(Pid to, uint64_t delay_ms, std::unique_ptr<Message> message) EXCLUDES(mu_);
 
  private:
   struct Entry {
@@ -36,7 +35,7 @@ class TimerService {
     std::unique_ptr<Message> message;
   };
   static bool later(const Entry& a, const Entry& b) { return a.due_ns != b.due_ns ? a.due_ns > b.due_ns : a.seq > b.seq; }
-  void run();
+  void run() EXCLUDES(mu_);
 
   // Constant after construction.
   const std::function<void(Pid, std::unique_ptr<Message>)> deliver_;
@@ -44,11 +43,11 @@ class TimerService {
   const uint64_t start_ns_;
 
   std::atomic<uint32_t> now_ms_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Entry> heap_;  // guarded by mu_
-  uint64_t seq_ = 0;         // guarded by mu_
-  bool stopping_ = false;    // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<Entry> heap_ GUARDED_BY(mu_);
+  uint64_t seq_ GUARDED_BY(mu_) = 0;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -9,23 +9,23 @@
 namespace canopy::detail {
 
 void Runtime::register_supervisor(Pid pid, std::shared_ptr<SupervisorState> state) {
-  std::lock_guard lock(supervisors_mu_);
+  MutexLock lock(&supervisors_mu_);
   supervisors_[pid] = std::move(state);
 }
 
 void Runtime::unregister_supervisor(Pid pid) {
-  std::lock_guard lock(supervisors_mu_);
+  MutexLock lock(&supervisors_mu_);
   supervisors_.erase(pid);
 }
 
 std::shared_ptr<SupervisorState> Runtime::supervisor_state(Pid pid) const {
-  std::lock_guard lock(supervisors_mu_);
+  MutexLock lock(&supervisors_mu_);
   auto it = supervisors_.find(pid);
   return it == supervisors_.end() ? nullptr : it->second;
 }
 
 std::vector<std::shared_ptr<SupervisorState>> Runtime::supervisor_states() const {
-  std::lock_guard lock(supervisors_mu_);
+  MutexLock lock(&supervisors_mu_);
   std::vector<std::shared_ptr<SupervisorState>> out;
   out.reserve(supervisors_.size());
   for (auto& [pid, s] : supervisors_) out.push_back(s);
@@ -34,7 +34,7 @@ std::vector<std::shared_ptr<SupervisorState>> Runtime::supervisor_states() const
 
 void Runtime::count_boot_failure(const std::string& supervisor, const std::string& child, const std::string& reason) {
   {
-    std::lock_guard lock(supervisors_mu_);
+    MutexLock lock(&supervisors_mu_);
     ++boot_failures_[child];
   }
   if (const auto& ev = *telemetry_.events().supervisor_boot_failure; ev.active()) {
@@ -56,13 +56,13 @@ void Runtime::count_intensity_exceeded(const std::string& supervisor) {
 }
 
 std::map<std::string, uint64_t> Runtime::boot_failures() const {
-  std::lock_guard lock(supervisors_mu_);
+  MutexLock lock(&supervisors_mu_);
   return boot_failures_;
 }
 
 Result<Pid> Runtime::start_application(const std::string& name, SupervisorSpec root) {
   {
-    std::lock_guard lock(supervisors_mu_);
+    MutexLock lock(&supervisors_mu_);
     for (auto& [n, pid] : applications_) {
       if (n == name && alive(pid)) {
         return Error(Errc::already_registered, "application '" + name + "' is already running as " + pid.to_string());
@@ -76,7 +76,7 @@ Result<Pid> Runtime::start_application(const std::string& name, SupervisorSpec r
     logger_->error("{}", text);
     return Error(r.code(), text, r.error().cause());
   }
-  std::lock_guard lock(supervisors_mu_);
+  MutexLock lock(&supervisors_mu_);
   std::erase_if(applications_, [&](auto& a) { return a.first == name; });
   applications_.emplace_back(name, r.value());
   return r;
@@ -85,7 +85,7 @@ Result<Pid> Runtime::start_application(const std::string& name, SupervisorSpec r
 Status Runtime::stop_application(const std::string& name, std::chrono::milliseconds timeout) {
   Pid root;
   {
-    std::lock_guard lock(supervisors_mu_);
+    MutexLock lock(&supervisors_mu_);
     for (auto& [n, pid] : applications_) {
       if (n == name) root = pid;
     }
@@ -109,7 +109,7 @@ Status Runtime::stop_application(const std::string& name, std::chrono::milliseco
 canopy::Runtime::Readiness Runtime::readiness() const {
   std::vector<std::pair<std::string, Pid>> apps;
   {
-    std::lock_guard lock(supervisors_mu_);
+    MutexLock lock(&supervisors_mu_);
     apps = applications_;
   }
   if (apps.empty()) return {false, "no application has been started"};

@@ -49,7 +49,7 @@ std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) {
     Process& p = *ref.get();
     bool orphan;
     {
-      std::lock_guard lock(p.meta_lock);
+      SpinLockGuard lock(&p.meta_lock);
       orphan = rule.is_orphan(p, p.meta.get());
     }
     if (orphan) orphans.push_back(snapshot(p));

@@ -4,9 +4,9 @@
 // without a call. Written only by the supervisor process. Thread-safe.
 #include <cstdint>
 #include <deque>
-#include <mutex>
 
 #include "canopy/core/supervisor.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 
 namespace canopy::detail {
 
@@ -20,16 +20,16 @@ class SupervisorState {
   }
 
   // A consistent copy, with the restart budget computed for `now_ns`.
-  SupervisorStats snapshot(uint64_t now_ns) const {
-    std::lock_guard lock(mu_);
+  SupervisorStats snapshot(uint64_t now_ns) const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     SupervisorStats s = stats_;
     s.restart_budget_remaining = budget(now_ns);
     return s;
   }
 
   // Records one restart at `now_ns`; false when it exceeds the intensity.
-  bool record_restart(uint64_t now_ns) {
-    std::lock_guard lock(mu_);
+  bool record_restart(uint64_t now_ns) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     forget_old(now_ns);
     restart_times_.push_back(now_ns);
     return restart_times_.size() <= flags_.intensity;
@@ -37,26 +37,26 @@ class SupervisorState {
 
   // Runs `fn(stats)` under the lock: the supervisor's way to change what it shares.
   template <typename Fn>
-  void update(Fn&& fn) {
-    std::lock_guard lock(mu_);
+  void update(Fn&& fn) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     fn(stats_);
   }
 
  private:
-  void forget_old(uint64_t now_ns) const {
+  void forget_old(uint64_t now_ns) const REQUIRES(mu_) {
     const uint64_t period = static_cast<uint64_t>(flags_.period.count()) * 1'000'000;
     while (!restart_times_.empty() && now_ns - restart_times_.front() >= period) restart_times_.pop_front();
   }
-  uint32_t budget(uint64_t now_ns) const {
+  uint32_t budget(uint64_t now_ns) const REQUIRES(mu_) {
     forget_old(now_ns);
     const size_t used = restart_times_.size();
     return used >= flags_.intensity ? 0 : static_cast<uint32_t>(flags_.intensity - used);
   }
 
   const SupervisorFlags flags_;
-  mutable std::mutex mu_;
-  SupervisorStats stats_;                     // guarded by mu_
-  mutable std::deque<uint64_t> restart_times_;  // guarded by mu_
+  mutable Mutex mu_;
+  SupervisorStats stats_ GUARDED_BY(mu_);
+  mutable std::deque<uint64_t> restart_times_ GUARDED_BY(mu_);
 };
 
 }  // namespace canopy::detail

@@ -3,6 +3,7 @@
 #include "canopy/core/task_supervisor.hpp"
 
 #include "canopy/core/runtime.hpp"
+#include "canopy/telemetry/detail/mutex.hpp"
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
 
@@ -13,10 +14,10 @@ namespace detail {
 class TaskState {
  public:
   // The first completion wins; later ones are ignored.
-  void complete(CallResult r) {
+  void complete(CallResult r) EXCLUDES(mu_) {
     std::shared_ptr<ReplySlot> forward;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (completed_) return;
       completed_ = true;
       if (waiter_) {
@@ -32,20 +33,23 @@ class TaskState {
     }
   }
   // Takes the result if it arrives within `timeout`.
-  std::optional<CallResult> take(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return result_.has_value() || taken_; });
+  std::optional<CallResult> take(std::chrono::milliseconds timeout) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!result_.has_value() && !taken_) {
+      if (cv_.wait_until(mu_, deadline) == std::cv_status::timeout) break;
+    }
     return take_locked();
   }
-  std::optional<CallResult> take_now() {
-    std::lock_guard lock(mu_);
+  std::optional<CallResult> take_now() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
     return take_locked();
   }
   // Hands the result to `slot` now or on completion.
-  void forward_to(std::shared_ptr<ReplySlot> slot) {
+  void forward_to(std::shared_ptr<ReplySlot> slot) EXCLUDES(mu_) {
     std::optional<CallResult> ready;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       if (!completed_) {
         waiter_ = std::move(slot);
         return;
@@ -56,7 +60,7 @@ class TaskState {
   }
 
  private:
-  std::optional<CallResult> take_locked() {
+  std::optional<CallResult> take_locked() REQUIRES(mu_) {
     if (!result_) {
       if (taken_) return CallResult(Error(Errc::invalid_argument, "the task's result was already taken"));
       return std::nullopt;
@@ -67,12 +71,12 @@ class TaskState {
     return r;
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool completed_ = false;                 // guarded by mu_
-  bool taken_ = false;                     // guarded by mu_
-  std::optional<CallResult> result_;       // guarded by mu_
-  std::shared_ptr<ReplySlot> waiter_;      // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool completed_ GUARDED_BY(mu_) = false;
+  bool taken_ GUARDED_BY(mu_) = false;
+  std::optional<CallResult> result_ GUARDED_BY(mu_);
+  std::shared_ptr<ReplySlot> waiter_ GUARDED_BY(mu_);
 };
 
 struct TaskSupervisorShared {

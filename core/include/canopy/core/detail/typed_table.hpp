@@ -25,7 +25,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -978,8 +977,8 @@ class TableImpl final : public TableBase {
 
   // Evicts until the table is within its bounds. Serialised by evict_mu_, so
   // concurrent inserts never evict more than the excess.
-  void enforce_bounds() {
-    std::lock_guard lock(evict_mu_);
+  void enforce_bounds() EXCLUDES(evict_mu_) {
+    MutexLock lock(&evict_mu_);
     for (;;) {
       const bool over_entries =
           opts_.max_entries != 0 && entries_.load(std::memory_order_acquire) > opts_.max_entries;
@@ -995,7 +994,7 @@ class TableImpl final : public TableBase {
     uint64_t tick = 0;
   };
 
-  bool evict_one(bool for_entries) {
+  bool evict_one(bool for_entries) REQUIRES(evict_mu_) {
     for (int attempt = 0; attempt < 64; ++attempt) {
       Victim v;
       if (!(fifo_ ? pick_oldest(v) : pick_lru(v))) return false;
@@ -1035,7 +1034,7 @@ class TableImpl final : public TableBase {
 
   // Exact while the table holds at most kExactLruLimit entries (a scan);
   // beyond that the least recently used of kLruSamples random entries.
-  bool pick_lru(Victim& v) {
+  bool pick_lru(Victim& v) REQUIRES(evict_mu_) {
     bool found = false;
     TableThreadSlot& me = locks_.my_slot();
     auto consider = [&](size_t s, const Node* n) {
@@ -1072,8 +1071,8 @@ class TableImpl final : public TableBase {
     return found;
   }
 
-  // xorshift64*, under evict_mu_.
-  uint64_t next_random() {
+  // xorshift64*.
+  uint64_t next_random() REQUIRES(evict_mu_) {
     rng_ ^= rng_ >> 12;
     rng_ ^= rng_ << 25;
     rng_ ^= rng_ >> 27;
@@ -1096,8 +1095,8 @@ class TableImpl final : public TableBase {
   alignas(64) mutable std::atomic<uint64_t> tick_{0};  // LRU tables: access order
   std::atomic<uint64_t> rejected_{0};
   std::atomic<size_t> sweep_cursor_{0};
-  std::mutex evict_mu_;
-  uint64_t rng_ = 0x9E3779B97F4A7C15ULL;
+  Mutex evict_mu_;
+  uint64_t rng_ GUARDED_BY(evict_mu_) = 0x9E3779B97F4A7C15ULL;
 };
 
 }  // namespace detail
