@@ -92,7 +92,9 @@ class LiveConfig {
     const auto defs = config::user_metrics(next);
     for (size_t i = 0; i < defs.size(); ++i) {
       const std::string e = rt.metrics().add(defs[i]);
-      if (!e.empty()) errors += (errors.empty() ? "" : "; ") + next.error_at("telemetry.metrics[" + std::to_string(i) + "]", e).to_string();
+      if (!e.empty())
+        errors +=
+            (errors.empty() ? "" : "; ") + next.error_at("telemetry.metrics[" + std::to_string(i) + "]", e).to_string();
     }
     cfg_ = std::move(next);
     spdlog::get("canopy")->info("config reloaded from {}", path_);

@@ -29,7 +29,7 @@ struct Workload::Shared {
   std::atomic<uint64_t> next_order{1};  // order ids, unique across producers
   detail::Mutex mu;
   std::vector<Pid> orphan_pids GUARDED_BY(mu);
-  std::optional<TaskSupervisor> jobs;           // set before the tree starts
+  std::optional<TaskSupervisor> jobs;  // set before the tree starts
 };
 
 namespace {
@@ -99,11 +99,15 @@ class OrderIntake final : public Actor {
   // has neither a TTL nor a bound — the `table_leak` fault fills it.
   Status init() override {
     auto cache = Table<uint64_t, std::string>::create(
-        runtime(), TableOptions{.name = kOrderCache, .access = TableAccess::public_, .default_ttl = std::chrono::seconds(30),
-                                .max_entries = std::max<size_t>(1, s_->cfg.table_entries), .on_full = EvictionPolicy::evict_lru});
+        runtime(), TableOptions{.name = kOrderCache,
+                                .access = TableAccess::public_,
+                                .default_ttl = std::chrono::seconds(30),
+                                .max_entries = std::max<size_t>(1, s_->cfg.table_entries),
+                                .on_full = EvictionPolicy::evict_lru});
     if (!cache.ok()) return cache.error();
     cache_.emplace(cache.value());
-    auto sessions = Table<std::string, std::string>::create(runtime(), TableOptions{.name = kSessions, .access = TableAccess::public_});
+    auto sessions = Table<std::string, std::string>::create(
+        runtime(), TableOptions{.name = kSessions, .access = TableAccess::public_});
     if (!sessions.ok()) return sessions.error();
     sessions_.emplace(sessions.value());
     return {};
@@ -113,8 +117,7 @@ class OrderIntake final : public Actor {
     if (order == nullptr) return;
     (void)cache_->insert(order->id, order->customer);
     if (s_->table_leak.load(std::memory_order_relaxed) && sessions_->size() < kLeakCap) {
-      (void)sessions_->insert("session-" + std::to_string(order->id) + "-" + order->customer,
-                              std::string(48, 's'));
+      (void)sessions_->insert("session-" + std::to_string(order->id) + "-" + order->customer, std::string(48, 's'));
     }
     if (workers_.empty() || ++routed_ % 256 == 0) refresh_workers();
     if (!workers_.empty()) (void)send(workers_[routed_ % workers_.size()], std::move(*order));
@@ -219,7 +222,8 @@ class Flaky final : public Actor {
   }
   void handle(Message& m) override {
     if (!m.is<Tick>()) return;
-    if (s_->crash_loop.load(std::memory_order_relaxed)) throw std::runtime_error("payment gateway handshake failed (crash_loop fault)");
+    if (s_->crash_loop.load(std::memory_order_relaxed))
+      throw std::runtime_error("payment gateway handshake failed (crash_loop fault)");
     send_after(self(), 100ms, Tick{});
   }
 
@@ -297,7 +301,8 @@ Status Workload::start() {
   shared_->jobs = jobs.value();
   SharedPtr s = shared_;
 
-  SupervisorSpec workers{.name = "workers_sup", .flags = {.strategy = Strategy::one_for_one, .intensity = 100, .period = 10s}};
+  SupervisorSpec workers{.name = "workers_sup",
+                         .flags = {.strategy = Strategy::one_for_one, .intensity = 100, .period = 10s}};
   for (uint32_t i = 0; i < std::max(1u, config_.workers); ++i) {
     workers.children.push_back(ChildSpec::worker<Worker>("worker_" + std::to_string(i), s));
   }
@@ -313,8 +318,11 @@ Status Workload::start() {
   ChildSpec fraud = named<FraudCheck>(kFraud, s);
   fraud.optional = true;
   SupervisorSpec root{.name = "orders",
-                      .flags = {.strategy = Strategy::one_for_one, .intensity = 1'000, .period = 60s,
-                                .backoff_initial = 500ms, .backoff_max = 5s}};
+                      .flags = {.strategy = Strategy::one_for_one,
+                                .intensity = 1'000,
+                                .period = 60s,
+                                .backoff_initial = 500ms,
+                                .backoff_max = 5s}};
   root.children = {named<Ledger>(kLedger, s),
                    named<OrderIntake>(kIntake, s),
                    ChildSpec::supervisor("workers_sup", workers),
@@ -345,12 +353,17 @@ std::vector<FaultState> Workload::faults() const {
     return FaultState{name, on, std::move(culprit), std::move(what)};
   };
   return {
-      state("mailbox_flood", shared_->mailbox_flood, kLedger, "the intake sends the ledger 50 entries per order; its mailbox grows (capped at 200000)"),
-      state("table_leak", shared_->table_leak, kSessions, "order_intake puts a session per order into session_cache, which has no TTL and no bound (capped at 500000 entries)"),
+      state("mailbox_flood", shared_->mailbox_flood, kLedger,
+            "the intake sends the ledger 50 entries per order; its mailbox grows (capped at 200000)"),
+      state("table_leak", shared_->table_leak, kSessions,
+            "order_intake puts a session per order into session_cache, which has no TTL and no bound (capped at 500000 "
+            "entries)"),
       state("orphans", shared_->orphans, "OrphanWorker", "25 processes spawned outside the supervision tree, unlinked"),
-      state("crash_loop", shared_->crash_loop, kFlakySup, "payment_gateway crashes 100 ms after each start; flaky_sup exceeds its intensity"),
+      state("crash_loop", shared_->crash_loop, kFlakySup,
+            "payment_gateway crashes 100 ms after each start; flaky_sup exceeds its intensity"),
       state("runaway", shared_->runaway, kReports, "report_builder spins for 300 ms in each handler"),
-      state("boot_failure", shared_->boot_failure, kFraud, "the optional child fraud_check fails init and is retried with backoff"),
+      state("boot_failure", shared_->boot_failure, kFraud,
+            "the optional child fraud_check fails init and is retried with backoff"),
   };
 }
 

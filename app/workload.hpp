@@ -19,7 +19,7 @@ namespace canopy::app {
 struct FaultState {
   std::string name;
   bool enabled = false;
-  std::string culprit;      // the registered process or table the fault hits
+  std::string culprit;  // the registered process or table the fault hits
   std::string description;
 };
 

@@ -42,7 +42,8 @@ uint64_t Args::number(std::string_view name, uint64_t fallback) const {
   if (it == values_.end()) return fallback;
   const std::string& text = it->second;
   // strtoull alone would take " 12", "+12" and "-12" (as 2^64-12).
-  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   errno = 0;
   const unsigned long long v = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
   if (!digits || errno == ERANGE) {

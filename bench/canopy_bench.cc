@@ -453,6 +453,8 @@ int main(int argc, char** argv) {
   if (workload == "table") return table_bench(args);
   if (workload == "scrape") return scrape_bench(args);
   if (workload == "poll") return poll_bench(args);
-  std::fprintf(stderr, "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll)\n", workload.c_str());
+  std::fprintf(stderr,
+               "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll)\n",
+               workload.c_str());
   return 2;
 }

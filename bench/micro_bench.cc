@@ -96,9 +96,10 @@ void attach_counters(tel::Bus& bus, const tel::EventName& name, int n) {
     const std::string id = tel::to_string(name) + "#" + std::to_string(i);
     if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
     auto counter = std::make_shared<std::atomic<uint64_t>>(0);
-    bus.attach(id, {name}, [counter](const tel::EventName&, const tel::Measurements&, const tel::Metadata&, const std::any&) {
-      counter->fetch_add(1, std::memory_order_relaxed);
-    });
+    bus.attach(id, {name},
+               [counter](const tel::EventName&, const tel::Measurements&, const tel::Metadata&, const std::any&) {
+                 counter->fetch_add(1, std::memory_order_relaxed);
+               });
   }
 }
 

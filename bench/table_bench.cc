@@ -135,10 +135,11 @@ int table_bench(const canopy::bench::Args& args) {
     // --- canopy ---------------------------------------------------------------------------
     {
       // The table's owner: an idle process, stopped after the round (which deletes the table).
-      const Pid owner = rt.spawn(std::make_unique<FunctionActor>([](FunctionActor& self, Message&) { self.stop(); })).value();
-      auto table = T::create(rt, TableOptions{.access = TableAccess::public_,
-                                              .concurrency = TableConcurrency::read_heavy,
-                                              .owner = owner});
+      const Pid owner =
+          rt.spawn(std::make_unique<FunctionActor>([](FunctionActor& self, Message&) { self.stop(); })).value();
+      auto table = T::create(
+          rt,
+          TableOptions{.access = TableAccess::public_, .concurrency = TableConcurrency::read_heavy, .owner = owner});
       if (!table.ok()) {
         std::fprintf(stderr, "canopy-bench table: %s\n", table.error().to_string().c_str());
         return 1;
@@ -177,7 +178,7 @@ int table_bench(const canopy::bench::Args& args) {
       "bench=table impl=canopy threads=%u entries=%llu lookups_per_s=%.0f baseline_lookups_per_s=%.0f "
       "inserts_per_s=%.0f baseline_inserts_per_s=%.0f lookup_ratio=%.2f insert_ratio=%.2f memory_bytes=%zu "
       "rounds=%u telemetry=%s\n",
-      threads, static_cast<unsigned long long>(entries), best_lookup, best_base_lookup, best_insert,
-      best_base_insert, best_lookup / best_base_lookup, best_insert / best_base_insert, memory, rounds, telemetry.c_str());
+      threads, static_cast<unsigned long long>(entries), best_lookup, best_base_lookup, best_insert, best_base_insert,
+      best_lookup / best_base_lookup, best_insert / best_base_insert, memory, rounds, telemetry.c_str());
   return sink.load() == 42 ? 3 : 0;  // (never: keeps the sums alive)
 }

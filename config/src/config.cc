@@ -36,64 +36,92 @@ ConfigError Config::error_at(const std::string& path, std::string message) const
 
 const char* to_string(Aggregation a) {
   switch (a) {
-    case Aggregation::none: return "none";
-    case Aggregation::sum: return "sum";
-    case Aggregation::avg: return "avg";
-    case Aggregation::max: return "max";
-    case Aggregation::min: return "min";
-    case Aggregation::count: return "count";
+    case Aggregation::none:
+      return "none";
+    case Aggregation::sum:
+      return "sum";
+    case Aggregation::avg:
+      return "avg";
+    case Aggregation::max:
+      return "max";
+    case Aggregation::min:
+      return "min";
+    case Aggregation::count:
+      return "count";
   }
   return "?";
 }
 
 const char* to_string(Comparison c) {
   switch (c) {
-    case Comparison::gt: return ">";
-    case Comparison::ge: return ">=";
-    case Comparison::lt: return "<";
-    case Comparison::le: return "<=";
-    case Comparison::eq: return "==";
-    case Comparison::ne: return "!=";
+    case Comparison::gt:
+      return ">";
+    case Comparison::ge:
+      return ">=";
+    case Comparison::lt:
+      return "<";
+    case Comparison::le:
+      return "<=";
+    case Comparison::eq:
+      return "==";
+    case Comparison::ne:
+      return "!=";
   }
   return "?";
 }
 
 const char* to_string(RangeFunction f) {
   switch (f) {
-    case RangeFunction::none: return "none";
-    case RangeFunction::rate: return "rate";
-    case RangeFunction::increase: return "increase";
-    case RangeFunction::deriv: return "deriv";
+    case RangeFunction::none:
+      return "none";
+    case RangeFunction::rate:
+      return "rate";
+    case RangeFunction::increase:
+      return "increase";
+    case RangeFunction::deriv:
+      return "deriv";
   }
   return "?";
 }
 
 const char* to_string(Severity s) {
   switch (s) {
-    case Severity::critical: return "critical";
-    case Severity::warning: return "warning";
-    case Severity::info: return "info";
+    case Severity::critical:
+      return "critical";
+    case Severity::warning:
+      return "warning";
+    case Severity::info:
+      return "info";
   }
   return "?";
 }
 
 const char* to_string(LogLevel level) {
   switch (level) {
-    case LogLevel::trace: return "trace";
-    case LogLevel::debug: return "debug";
-    case LogLevel::info: return "info";
-    case LogLevel::warn: return "warn";
-    case LogLevel::error: return "error";
-    case LogLevel::critical: return "critical";
-    case LogLevel::off: return "off";
+    case LogLevel::trace:
+      return "trace";
+    case LogLevel::debug:
+      return "debug";
+    case LogLevel::info:
+      return "info";
+    case LogLevel::warn:
+      return "warn";
+    case LogLevel::error:
+      return "error";
+    case LogLevel::critical:
+      return "critical";
+    case LogLevel::off:
+      return "off";
   }
   return "?";
 }
 
 const char* to_string(LogFormat format) {
   switch (format) {
-    case LogFormat::text: return "text";
-    case LogFormat::json: return "json";
+    case LogFormat::text:
+      return "text";
+    case LogFormat::json:
+      return "json";
   }
   return "?";
 }
@@ -116,7 +144,8 @@ std::optional<ConfigError> apply_admin_token(Config& config) {
   text << in.rdbuf();
   if (in.bad()) return config.error_at(path, "cannot read admin token file '" + file + "': " + std::strerror(errno));
   std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
+  while (!token.empty() &&
+         (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
     token.pop_back();
   }
   if (token.empty()) return config.error_at(path, "admin token file '" + file + "' is empty");

@@ -20,7 +20,8 @@
 namespace canopy::config {
 
 const std::vector<std::string>& workload_fault_names() {
-  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans", "crash_loop", "runaway", "boot_failure"};
+  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans",
+                                                 "crash_loop",    "runaway",    "boot_failure"};
   return names;
 }
 
@@ -110,7 +111,8 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
     }
     c.max_request_bytes = bytes;
   });
-  m.field("admin_token_file", [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.admin_token_file); });
+  m.field("admin_token_file",
+          [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.admin_token_file); });
   m.field("gzip", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.gzip); });
   m.field("tls", [&](const YAML::Node& v, const std::string& p) {
     MapReader t(l, v, p);
@@ -146,27 +148,28 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
 void read_runtime(Loader& l, const YAML::Node& n, RuntimeConfig& c) {
   MapReader m(l, n, "runtime");
   m.field("schedulers", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.schedulers, 0, 4096); });
-  m.field("max_processes", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max_processes, 1, kU32Max); });
-  m.field("reductions_per_slice", [&](const YAML::Node& v, const std::string& p) {
-    read_uint(l, v, p, c.reductions_per_slice, 1, kU32Max);
-  });
-  m.field("shutdown_report_after", [&](const YAML::Node& v, const std::string& p) {
-    read_duration(l, v, p, c.shutdown_report_after);
-  });
+  m.field("max_processes",
+          [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max_processes, 1, kU32Max); });
+  m.field("reductions_per_slice",
+          [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.reductions_per_slice, 1, kU32Max); });
+  m.field("shutdown_report_after",
+          [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.shutdown_report_after); });
   m.field("mailbox", [&](const YAML::Node& v, const std::string& p) {
     MapReader mb(l, v, p);
-    mb.field("capacity", [&](const YAML::Node& fv, const std::string& fp) { read_uint(l, fv, fp, c.mailbox.capacity); });
+    mb.field("capacity",
+             [&](const YAML::Node& fv, const std::string& fp) { read_uint(l, fv, fp, c.mailbox.capacity); });
     mb.field("overflow", [&](const YAML::Node& fv, const std::string& fp) {
       std::vector<std::pair<std::string, OverflowPolicy>> names;
-      for (auto policy : {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest, OverflowPolicy::reject, OverflowPolicy::block}) {
+      for (auto policy :
+           {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest, OverflowPolicy::reject, OverflowPolicy::block}) {
         names.emplace_back(to_string(policy), policy);
       }
       read_enum(l, fv, fp, names, c.mailbox.overflow);
     });
-    mb.field("high_watermark", [&](const YAML::Node& fv, const std::string& fp) {
-      read_uint(l, fv, fp, c.mailbox.high_watermark);
-    });
-    mb.field("low_watermark", [&](const YAML::Node& fv, const std::string& fp) { read_uint(l, fv, fp, c.mailbox.low_watermark); });
+    mb.field("high_watermark",
+             [&](const YAML::Node& fv, const std::string& fp) { read_uint(l, fv, fp, c.mailbox.high_watermark); });
+    mb.field("low_watermark",
+             [&](const YAML::Node& fv, const std::string& fp) { read_uint(l, fv, fp, c.mailbox.low_watermark); });
     mb.finish();
     if (c.mailbox.high_watermark != 0 && c.mailbox.low_watermark >= c.mailbox.high_watermark) {
       const char* at = mb.has("low_watermark") ? "low_watermark" : "high_watermark";
@@ -193,10 +196,8 @@ void read_runtime(Loader& l, const YAML::Node& n, RuntimeConfig& c) {
 const std::vector<std::pair<std::string, telemetry::MetricType>>& metric_types() {
   using telemetry::MetricType;
   static const std::vector<std::pair<std::string, MetricType>> names = {
-      {"counter", MetricType::counter},
-      {"sum", MetricType::sum},
-      {"last_value", MetricType::last_value},
-      {"summary", MetricType::summary},
+      {"counter", MetricType::counter},           {"sum", MetricType::sum},
+      {"last_value", MetricType::last_value},     {"summary", MetricType::summary},
       {"distribution", MetricType::distribution},
   };
   return names;
@@ -324,7 +325,8 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     }
   });
   bool type_ok = false;  // the checks that depend on the type wait for a valid one
-  m.field("type", [&](const YAML::Node& v, const std::string& p) { type_ok = read_enum(l, v, p, metric_types(), c.type); });
+  m.field("type",
+          [&](const YAML::Node& v, const std::string& p) { type_ok = read_enum(l, v, p, metric_types(), c.type); });
   m.field("event", [&](const YAML::Node& v, const std::string& p) { read_event(l, v, p, c.event); });
   m.field("measurement", [&](const YAML::Node& v, const std::string& p) {
     if (!read_nonempty_string(l, v, p, c.measurement)) return;
@@ -333,8 +335,8 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     }
   });
   if (type_ok && c.type != MetricType::counter && !m.has("measurement")) {
-    l.error(m.mark(), path, std::string("missing required key 'measurement' (a ") + telemetry::to_string(c.type) +
-                                " needs one)");
+    l.error(m.mark(), path,
+            std::string("missing required key 'measurement' (a ") + telemetry::to_string(c.type) + " needs one)");
   }
   m.field("tags", [&](const YAML::Node& v, const std::string& p) {
     std::set<std::string> seen;
@@ -356,7 +358,8 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     if (v.IsScalar()) {
       // The measurement's unit, unconverted (as Telemetry.Metrics' `unit: :byte`).
       telemetry::Unit u = telemetry::Unit::none;
-      if (read_enum(l, v, p, unit_names(), u, " (or {from: native, to: second} to convert)")) c.unit_from = c.unit_to = u;
+      if (read_enum(l, v, p, unit_names(), u, " (or {from: native, to: second} to convert)"))
+        c.unit_from = c.unit_to = u;
       return;
     }
     MapReader um(l, v, p);
@@ -365,7 +368,8 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     um.require("to");
     telemetry::Unit from = telemetry::Unit::none, to = telemetry::Unit::none;
     bool ok = true;
-    um.field("from", [&](const YAML::Node& fv, const std::string& fp) { ok &= read_enum(l, fv, fp, unit_names(), from); });
+    um.field("from",
+             [&](const YAML::Node& fv, const std::string& fp) { ok &= read_enum(l, fv, fp, unit_names(), from); });
     um.field("to", [&](const YAML::Node& fv, const std::string& fp) { ok &= read_enum(l, fv, fp, unit_names(), to); });
     um.finish();
     if (!ok || !um.has("from") || !um.has("to")) return;
@@ -407,7 +411,8 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     l.error(m.mark(), path, "missing required key 'buckets' (a distribution needs bucket upper bounds)");
   }
   m.field("description", [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.description); });
-  m.field("max_series", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max_series, 1, 10'000'000); });
+  m.field("max_series",
+          [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max_series, 1, 10'000'000); });
   m.field("keep", [&](const YAML::Node& v, const std::string& p) { read_match_values(l, v, p, c.keep); });
   m.field("drop", [&](const YAML::Node& v, const std::string& p) { read_match_values(l, v, p, c.drop); });
   m.finish();
@@ -421,7 +426,8 @@ void read_telemetry(Loader& l, const YAML::Node& n, TelemetryConfig& c) {
   });
   m.field("top_n", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.top_n, 0, 100'000); });
   m.field("process_metrics", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.process_metrics); });
-  m.field("orphan_min_age", [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.orphan_min_age); });
+  m.field("orphan_min_age",
+          [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.orphan_min_age); });
   m.field("max_series_per_metric", [&](const YAML::Node& v, const std::string& p) {
     read_uint(l, v, p, c.max_series_per_metric, 1, 10'000'000);
   });
@@ -618,7 +624,8 @@ const char* read_alert_range_function(Loader& l, MapReader& m, AlertRule& c) {
 }
 
 void read_alert_aggregation(Loader& l, MapReader& m, AlertRule& c) {
-  m.field("aggregation", [&](const YAML::Node& v, const std::string& p) { read_enum(l, v, p, aggregations(), c.aggregation); });
+  m.field("aggregation",
+          [&](const YAML::Node& v, const std::string& p) { read_enum(l, v, p, aggregations(), c.aggregation); });
   m.field("by", [&](const YAML::Node& v, const std::string& p) {
     std::set<std::string> seen;
     read_string_list(l, v, p, c.by, [&](const std::string& label, const std::string& lp, const YAML::Node& at) {
@@ -640,14 +647,16 @@ void read_alert_threshold(Loader& l, MapReader& m, AlertRule& c, const AlertForm
   m.field("comparison", [&](const YAML::Node& v, const std::string& p) {
     read_enum(l, v, p, comparisons(), c.comparison, " (quote it: \">\")");
   });
-  bool have_threshold = m.field("threshold", [&](const YAML::Node& v, const std::string& p) { read_threshold(l, v, p, c.threshold); });
+  bool have_threshold =
+      m.field("threshold", [&](const YAML::Node& v, const std::string& p) { read_threshold(l, v, p, c.threshold); });
   if (form.structured_only() && !have_threshold) l.error(m.mark(), m.path(), "missing required key 'threshold'");
 }
 
 void reject_structured_keys_with_expr(Loader& l, const MapReader& m, const AlertForm& form) {
   if (!form.raw_only()) return;
   for (const char* key : {"match", "rate", "increase", "deriv", "aggregation", "by", "comparison", "threshold"}) {
-    if (m.has(key)) l.error(m.key_mark(key), join(m.path(), key), "only with metric (a structured condition), not with expr");
+    if (m.has(key))
+      l.error(m.key_mark(key), join(m.path(), key), "only with metric (a structured condition), not with expr");
   }
 }
 
@@ -664,14 +673,16 @@ void check_alert_metric_kind(Loader& l, const MapReader& m, const AlertRule& c, 
                   ": use a canopy metric, one of telemetry.metrics, or `up` (or write expr)");
       break;
     case SeriesKind::histogram_family:
-      l.error(at, p, "'" + c.metric + "' is a histogram or summary: use " + c.metric + "_count or " + c.metric +
-                         "_sum (or expr with histogram_quantile)");
+      l.error(at, p,
+              "'" + c.metric + "' is a histogram or summary: use " + c.metric + "_count or " + c.metric +
+                  "_sum (or expr with histogram_quantile)");
       break;
     case SeriesKind::counter:
       if (c.function == RangeFunction::none) {
         l.error(at, p, "'" + c.metric + "' is a counter: add rate: or increase: (e.g. rate: 5m)");
       } else if (c.function == RangeFunction::deriv) {
-        l.error(m.key_mark("deriv"), join(m.path(), "deriv"), "'" + c.metric + "' is a counter: use rate or increase, not deriv");
+        l.error(m.key_mark("deriv"), join(m.path(), "deriv"),
+                "'" + c.metric + "' is a counter: use rate or increase, not deriv");
       }
       break;
     case SeriesKind::gauge:
@@ -793,7 +804,8 @@ void read_logging(Loader& l, const YAML::Node& n, LoggingConfig& c) {
     read_enum(l, v, p, names, c.level);
   });
   m.field("format", [&](const YAML::Node& v, const std::string& p) {
-    read_enum(l, v, p, std::vector<std::pair<std::string, LogFormat>>{{"text", LogFormat::text}, {"json", LogFormat::json}},
+    read_enum(l, v, p,
+              std::vector<std::pair<std::string, LogFormat>>{{"text", LogFormat::text}, {"json", LogFormat::json}},
               c.format);
   });
   m.field("file", [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.file); });
@@ -806,7 +818,8 @@ void read_workload(Loader& l, const YAML::Node& n, WorkloadConfig& c) {
   m.field("workers", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.workers, 0, 10'000'000); });
   m.field("producers", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.producers, 0, 10'000); });
   m.field("message_rate", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.message_rate); });
-  m.field("crash_interval", [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.crash_interval); });
+  m.field("crash_interval",
+          [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.crash_interval); });
   m.field("table_entries", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.table_entries); });
   m.field("faults", [&](const YAML::Node& v, const std::string& p) {
     std::set<std::string> seen;
@@ -838,7 +851,8 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
   try {
     const std::vector<YAML::Node> documents = YAML::LoadAll(text);
     const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
-    if (documents.size() > 1) l.error(documents[1], "", "one YAML document per file, found " + std::to_string(documents.size()));
+    if (documents.size() > 1)
+      l.error(documents[1], "", "one YAML document per file, found " + std::to_string(documents.size()));
     MapReader top(l, root, "");
     if (top.is_map()) {
       // Sections in dependency order (alerts may name user metrics), whatever
@@ -866,7 +880,8 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
       for (int i = 0; i <= e.mark.line && std::getline(in, line); ++i) {
       }
       const size_t indent = line.find_first_not_of(" \t");
-      if (line.substr(0, indent).find('\t') != std::string::npos) message += " (tabs are not allowed in YAML indentation)";
+      if (line.substr(0, indent).find('\t') != std::string::npos)
+        message += " (tabs are not allowed in YAML indentation)";
     }
     l.error(to_mark(e.mark), "", message);
   } catch (const std::exception& e) {
@@ -878,8 +893,10 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
 
   if (!base_dir.empty()) {
     namespace fs = std::filesystem;
-    for (std::string* file : {&config.server.admin_token_file, &config.server.tls.cert_file, &config.server.tls.key_file}) {
-      if (!file->empty() && fs::path(*file).is_relative()) *file = (fs::path(base_dir) / *file).lexically_normal().string();
+    for (std::string* file :
+         {&config.server.admin_token_file, &config.server.tls.cert_file, &config.server.tls.key_file}) {
+      if (!file->empty() && fs::path(*file).is_relative())
+        *file = (fs::path(base_dir) / *file).lexically_normal().string();
     }
   }
   config.locations = l.take_locations();

@@ -32,11 +32,15 @@ std::string schema_path(const std::string& path) {
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar:
+      return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: break;
+    case YAML::NodeType::Undefined:
+      break;
   }
   return "nothing";
 }
@@ -50,7 +54,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
     for (size_t j = 1; j <= m; ++j) {
       const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[n][m];
@@ -115,8 +120,9 @@ MapReader::MapReader(Loader& loader, const YAML::Node& node, std::string path)
     const std::string key = k.Scalar();
     auto dup = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
     if (dup != entries_.end()) {
-      loader_.error(k, join(path_, key),
-                    "duplicate key '" + key + "' (first at line " + std::to_string(to_mark(dup->key_node.Mark()).line) + ")");
+      loader_.error(
+          k, join(path_, key),
+          "duplicate key '" + key + "' (first at line " + std::to_string(to_mark(dup->key_node.Mark()).line) + ")");
       continue;
     }
     entries_.push_back(Entry{key, k, it->second});
@@ -254,8 +260,9 @@ bool read_u64(Loader& l, const YAML::Node& v, const std::string& path, uint64_t 
   }
   if (value < min || value > max) {
     if (max == std::numeric_limits<uint64_t>::max() || max == std::numeric_limits<uint32_t>::max()) {
-      l.error(v, path, value < min ? "must be at least " + std::to_string(min) + ", got " + text
-                                   : "must be at most " + std::to_string(max) + ", got " + text);
+      l.error(v, path,
+              value < min ? "must be at least " + std::to_string(min) + ", got " + text
+                          : "must be at most " + std::to_string(max) + ", got " + text);
     } else {
       l.error(v, path, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + text);
     }

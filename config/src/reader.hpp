@@ -184,8 +184,8 @@ bool read_string_list(Loader& l, const YAML::Node& v, const std::string& path, s
 // A mapping of free-form keys to scalars; `check(key, key_path, key_node)`
 // validates each key.
 template <typename F>
-bool read_string_map(Loader& l, const YAML::Node& v, const std::string& path,
-                     std::map<std::string, std::string>& out, F&& check) {
+bool read_string_map(Loader& l, const YAML::Node& v, const std::string& path, std::map<std::string, std::string>& out,
+                     F&& check) {
   if (v.IsNull()) {
     out.clear();
     return true;

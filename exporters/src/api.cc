@@ -50,8 +50,7 @@ void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
     j.key("registry_keys").begin_array();
     for (const auto& k : p.registry_keys) j.value(k);
     j.end_array();
-    j.field("spawned_at_unix_seconds",
-            std::chrono::duration<double>(p.spawned_at.time_since_epoch()).count());
+    j.field("spawned_at_unix_seconds", std::chrono::duration<double>(p.spawned_at.time_since_epoch()).count());
   }
   j.end_object();
 }
@@ -168,7 +167,8 @@ Reply orphans(Runtime& rt, const std::map<std::string, std::string>& query) {
 
 Reply process(Runtime& rt, const std::string& pid_text) {
   const Pid pid = parse_pid(pid_text);
-  if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid (use <0.INDEX.GEN>, 0.INDEX.GEN or the raw number)");
+  if (!pid.valid())
+    return error(400, "'" + pid_text + "' is not a pid (use <0.INDEX.GEN>, 0.INDEX.GEN or the raw number)");
   const auto info = rt.process_info(pid);
   if (!info) return error(404, "no process " + pid.to_string() + " (it exited or never existed)");
   JsonWriter j;
@@ -180,9 +180,10 @@ Reply kill(Runtime& rt, const std::string& pid_text, const std::string& body) {
   const Pid pid = parse_pid(pid_text);
   if (!pid.valid()) return error(400, "'" + pid_text + "' is not a pid");
   const std::string reason = json_string_member(body, "reason").value_or("kill");
-  ExitReason r = reason == "kill" ? ExitReason::kill() : reason == "shutdown" ? ExitReason::shutdown()
-                 : reason == "normal"                   ? ExitReason::normal()
-                                                        : ExitReason::error(reason);
+  ExitReason r = reason == "kill"       ? ExitReason::kill()
+                 : reason == "shutdown" ? ExitReason::shutdown()
+                 : reason == "normal"   ? ExitReason::normal()
+                                        : ExitReason::error(reason);
   const Status st = rt.exit(pid, r);
   if (!st.ok()) return error(404, st.error().message());
   JsonWriter j;
@@ -230,7 +231,8 @@ Reply schedulers(Runtime& rt) {
     j.field("id", s.id);
     j.field("busy_seconds", static_cast<double>(s.busy_ns) / 1e9);
     j.field("idle_seconds", static_cast<double>(s.idle_ns) / 1e9);
-    j.field("utilization_since_start", s.wall_ns ? static_cast<double>(s.busy_ns) / static_cast<double>(s.wall_ns) : 0.0);
+    j.field("utilization_since_start",
+            s.wall_ns ? static_cast<double>(s.busy_ns) / static_cast<double>(s.wall_ns) : 0.0);
     j.field("run_queue_length", s.run_queue_length);
     j.field("slices", s.slices);
     j.field("exhausted_slices", s.exhausted_slices);

@@ -18,10 +18,14 @@ namespace {
 
 prometheus::MetricType to_prometheus_type(telemetry::FamilyType t) {
   switch (t) {
-    case telemetry::FamilyType::counter: return prometheus::MetricType::Counter;
-    case telemetry::FamilyType::gauge: return prometheus::MetricType::Gauge;
-    case telemetry::FamilyType::histogram: return prometheus::MetricType::Histogram;
-    case telemetry::FamilyType::summary: return prometheus::MetricType::Summary;
+    case telemetry::FamilyType::counter:
+      return prometheus::MetricType::Counter;
+    case telemetry::FamilyType::gauge:
+      return prometheus::MetricType::Gauge;
+    case telemetry::FamilyType::histogram:
+      return prometheus::MetricType::Histogram;
+    case telemetry::FamilyType::summary:
+      return prometheus::MetricType::Summary;
   }
   return prometheus::MetricType::Untyped;
 }
@@ -43,8 +47,12 @@ std::vector<prometheus::MetricFamily> to_prometheus(std::vector<telemetry::Famil
       for (auto& [k, v] : s.labels) m.label.push_back({std::move(k), std::move(v)});
       std::sort(m.label.begin(), m.label.end());
       switch (f.type) {
-        case telemetry::FamilyType::counter: m.counter.value = s.value; break;
-        case telemetry::FamilyType::gauge: m.gauge.value = s.value; break;
+        case telemetry::FamilyType::counter:
+          m.counter.value = s.value;
+          break;
+        case telemetry::FamilyType::gauge:
+          m.gauge.value = s.value;
+          break;
         case telemetry::FamilyType::summary:
           m.summary.sample_count = s.count;
           m.summary.sample_sum = s.sum;
@@ -94,7 +102,8 @@ std::vector<telemetry::Family> Exposition::gather() const {
   all.push_back(std::move(build));
 
   telemetry::Family scrapes = exporter_family("canopy_scrapes_total");
-  scrapes.samples.push_back(telemetry::Sample{{}, static_cast<double>(scrapes_.load(std::memory_order_relaxed)), {}, 0, 0});
+  scrapes.samples.push_back(
+      telemetry::Sample{{}, static_cast<double>(scrapes_.load(std::memory_order_relaxed)), {}, 0, 0});
   all.push_back(std::move(scrapes));
   telemetry::Family duration = exporter_family("canopy_scrape_duration_seconds");
   duration.samples.push_back(telemetry::Sample{{}, last_scrape_seconds_.load(std::memory_order_relaxed), {}, 0, 0});

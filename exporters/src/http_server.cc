@@ -20,15 +20,24 @@ namespace {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
   }
   return "Status";
 }
@@ -113,8 +122,9 @@ Status HttpServer::start() {
   if (context_ != nullptr) return {};
   mg_init_library(MG_FEATURES_SSL);
   std::string ports = options_.listen;
-  std::vector<std::string> opts = {"num_threads", std::to_string(std::max(1u, options_.threads)),
-                                   "request_timeout_ms", "10000", "enable_keep_alive", "yes"};
+  std::vector<std::string> opts = {"num_threads",        std::to_string(std::max(1u, options_.threads)),
+                                   "request_timeout_ms", "10000",
+                                   "enable_keep_alive",  "yes"};
   tls_ = !options_.tls.cert_file.empty() || !options_.tls.key_file.empty();
   if (tls_) {
     if (options_.tls.cert_file.empty() || options_.tls.key_file.empty()) {
@@ -157,8 +167,9 @@ Status HttpServer::start() {
   error.text_buffer_size = sizeof error_text;
   context_ = mg_start2(&init, &error);
   if (context_ == nullptr) {
-    return Error(Errc::invalid_argument, "cannot listen on " + options_.listen + ": " +
-                                             (error_text[0] ? std::string(error_text) : std::string("civetweb failed to start")));
+    return Error(Errc::invalid_argument,
+                 "cannot listen on " + options_.listen + ": " +
+                     (error_text[0] ? std::string(error_text) : std::string("civetweb failed to start")));
   }
   mg_set_request_handler(context_, "/", &HttpServer::dispatch, this);
   mg_server_port ports_info[4];
@@ -195,7 +206,9 @@ struct HttpServer::Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  static Response json(int status, std::string body) { return Response{status, "application/json", std::move(body), {}}; }
+  static Response json(int status, std::string body) {
+    return Response{status, "application/json", std::move(body), {}};
+  }
   static Response error(int status, std::string_view message) { return json(status, json_error(message)); }
 };
 
@@ -213,8 +226,9 @@ int HttpServer::dispatch(mg_connection* conn, void* self_ptr) {
   Response res;
   const uint64_t limit = self->options_.max_request_bytes;
   if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > limit) {
-    res = Response::error(413, "request body of " + std::to_string(ri->content_length) + " bytes is over the limit of " +
-                                   std::to_string(limit) + " bytes (server.max_request_bytes)");
+    res =
+        Response::error(413, "request body of " + std::to_string(ri->content_length) + " bytes is over the limit of " +
+                                 std::to_string(limit) + " bytes (server.max_request_bytes)");
   } else {
     // Read the body, bounded even when the length is unknown (chunked).
     bool too_big = false;
@@ -229,7 +243,8 @@ int HttpServer::dispatch(mg_connection* conn, void* self_ptr) {
       req.body.append(buf, static_cast<size_t>(n));
     }
     if (too_big) {
-      res = Response::error(413, "request body is over the limit of " + std::to_string(limit) + " bytes (server.max_request_bytes)");
+      res = Response::error(
+          413, "request body is over the limit of " + std::to_string(limit) + " bytes (server.max_request_bytes)");
     } else {
       try {
         res = self->handle(req);
@@ -252,8 +267,9 @@ int HttpServer::dispatch(mg_connection* conn, void* self_ptr) {
 bool HttpServer::admin_allowed(const Request& req, Response& refusal) const {
   if (options_.admin_token.empty()) {
     if (loopback(req.remote)) return true;
-    refusal = Response::error(403, "admin routes are open only to loopback peers when no admin token is configured "
-                                   "(server.admin_token_file or CANOPY_ADMIN_TOKEN)");
+    refusal = Response::error(403,
+                              "admin routes are open only to loopback peers when no admin token is configured "
+                              "(server.admin_token_file or CANOPY_ADMIN_TOKEN)");
     return false;
   }
   const std::string prefix = "Bearer ";
@@ -275,8 +291,8 @@ namespace {
 bool is_get(const HttpServer::Request& req) { return req.method == "GET" || req.method == "HEAD"; }
 
 HttpServer::Response method_not_allowed(const HttpServer::Request& req, const char* allow) {
-  HttpServer::Response r =
-      HttpServer::Response::error(405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
+  HttpServer::Response r = HttpServer::Response::error(
+      405, "method " + req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
   r.headers.emplace_back("Allow", allow);
   return r;
 }
@@ -340,7 +356,8 @@ HttpServer::Response HttpServer::route_api(const Request& req) {
 }
 
 // /api/v1/processes, /api/v1/processes/{pid}, /api/v1/processes/{pid}/kill|trace
-std::optional<HttpServer::Response> HttpServer::route_processes(const Request& req, const std::vector<std::string>& parts) {
+std::optional<HttpServer::Response> HttpServer::route_processes(const Request& req,
+                                                                const std::vector<std::string>& parts) {
   if (parts[0] != "processes") return std::nullopt;
   if (parts.size() == 1) {
     if (!is_get(req)) return method_not_allowed(req, "GET, HEAD");
@@ -354,7 +371,8 @@ std::optional<HttpServer::Response> HttpServer::route_processes(const Request& r
     if (req.method != "POST") return method_not_allowed(req, "POST");
     Response refusal;
     if (!admin_allowed(req, refusal)) return refusal;
-    return from_reply(parts[2] == "kill" ? api::kill(runtime_, parts[1], req.body) : api::trace(runtime_, parts[1], req.body));
+    return from_reply(parts[2] == "kill" ? api::kill(runtime_, parts[1], req.body)
+                                         : api::trace(runtime_, parts[1], req.body));
   }
   return std::nullopt;
 }
@@ -376,15 +394,19 @@ std::optional<HttpServer::Response> HttpServer::route_views(const Request& req, 
 }
 
 // PUT /api/v1/log-level with {"level": "debug"} (or the bare level).
-std::optional<HttpServer::Response> HttpServer::route_log_level(const Request& req, const std::vector<std::string>& parts) {
+std::optional<HttpServer::Response> HttpServer::route_log_level(const Request& req,
+                                                                const std::vector<std::string>& parts) {
   if (parts.size() != 1 || parts[0] != "log-level") return std::nullopt;
   if (req.method != "PUT") return method_not_allowed(req, "PUT");
   Response refusal;
   if (!admin_allowed(req, refusal)) return refusal;
   std::string level = json_string_member(req.body, "level").value_or(req.body);
-  level.erase(std::remove_if(level.begin(), level.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
-              level.end());
-  if (level.empty()) return Response::error(400, "log-level: send {\"level\": \"debug\"} (trace, debug, info, warn, error, critical, off)");
+  level.erase(
+      std::remove_if(level.begin(), level.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
+      level.end());
+  if (level.empty())
+    return Response::error(400,
+                           "log-level: send {\"level\": \"debug\"} (trace, debug, info, warn, error, critical, off)");
   if (!hooks_.set_log_level) return Response::error(404, "log-level is not available in this server");
   const std::string error = hooks_.set_log_level(level);
   if (!error.empty()) return Response::error(400, error);

@@ -97,7 +97,8 @@ Status Pusher::push_now() {
     ++impl_->pushes;
   }
   if (status >= 200 && status < 300) return {};
-  return Error(Errc::invalid_argument, "push to " + impl_->options.url + " failed (HTTP status " + std::to_string(status) + ")");
+  return Error(Errc::invalid_argument,
+               "push to " + impl_->options.url + " failed (HTTP status " + std::to_string(status) + ")");
 }
 
 uint64_t Pusher::pushes() const {

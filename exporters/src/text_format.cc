@@ -12,10 +12,14 @@ namespace {
 
 const char* type_name(telemetry::FamilyType t) {
   switch (t) {
-    case telemetry::FamilyType::counter: return "counter";
-    case telemetry::FamilyType::gauge: return "gauge";
-    case telemetry::FamilyType::histogram: return "histogram";
-    case telemetry::FamilyType::summary: return "summary";
+    case telemetry::FamilyType::counter:
+      return "counter";
+    case telemetry::FamilyType::gauge:
+      return "gauge";
+    case telemetry::FamilyType::histogram:
+      return "histogram";
+    case telemetry::FamilyType::summary:
+      return "summary";
   }
   return "untyped";
 }

@@ -26,7 +26,8 @@ std::string MetaValue::to_string() const {
 
 Event::Event(EventName name) : name_(std::move(name)), text_(canopy::telemetry::to_string(name_)) {}
 
-Bus::Bus(std::shared_ptr<spdlog::logger> logger) : logger_(logger ? std::move(logger) : canopy::detail::logger("canopy.telemetry")) {}
+Bus::Bus(std::shared_ptr<spdlog::logger> logger)
+    : logger_(logger ? std::move(logger) : canopy::detail::logger("canopy.telemetry")) {}
 
 Bus::~Bus() {
   for (auto& [text, e] : events_) delete e->handlers_.exchange(nullptr);
@@ -42,7 +43,8 @@ const Event& Bus::event(const EventName& name) {
 
 bool Bus::attach(const std::string& handler_id, const std::vector<EventName>& events, Handler handler,
                  std::any config) {
-  auto attached = std::make_shared<const Event::Attached>(Event::Attached{handler_id, std::move(handler), std::move(config)});
+  auto attached =
+      std::make_shared<const Event::Attached>(Event::Attached{handler_id, std::move(handler), std::move(config)});
   std::vector<Event*> resolved;
   for (const auto& name : events) resolved.push_back(const_cast<Event*>(&event(name)));
   detail::MutexLock lock(&mu_);
@@ -113,12 +115,14 @@ Bus::SpanEvents Bus::span_events(const EventName& prefix) {
 
 uint64_t Bus::monotonic_ns() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 uint64_t Bus::system_ns() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 }  // namespace canopy::telemetry

@@ -23,7 +23,8 @@ size_t shard_index() {
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 void add_double(std::atomic<double>& a, double v) {
@@ -45,7 +46,8 @@ struct Cells {
 };
 
 struct TaggedSeries {
-  TaggedSeries(std::vector<std::string> v, uint64_t h, size_t buckets) : values(std::move(v)), hash(h), cells(buckets) {}
+  TaggedSeries(std::vector<std::string> v, uint64_t h, size_t buckets)
+      : values(std::move(v)), hash(h), cells(buckets) {}
   std::vector<std::string> values;
   uint64_t hash;
   Cells cells;
@@ -220,7 +222,8 @@ class Metric {
       m.last_ns = t;
       m.last = c.last.load(std::memory_order_relaxed);
     }
-    for (size_t i = 0; c.bucket_counts && i <= nb; ++i) m.buckets[i] += c.bucket_counts[i].load(std::memory_order_relaxed);
+    for (size_t i = 0; c.bucket_counts && i <= nb; ++i)
+      m.buckets[i] += c.bucket_counts[i].load(std::memory_order_relaxed);
   }
 
   // Folds every shard's series into `merged`, erasing the tagged series that
@@ -251,11 +254,18 @@ class Metric {
   // The sample of one merged label set (its label values are moved out).
   Sample sample_of(Merged& m) const {
     Sample s;
-    for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i) s.labels.emplace_back(def_.tags[i], std::move(m.values[i]));
+    for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i)
+      s.labels.emplace_back(def_.tags[i], std::move(m.values[i]));
     switch (def_.type) {
-      case MetricType::counter: s.value = static_cast<double>(m.count); break;
-      case MetricType::sum: s.value = m.sum; break;
-      case MetricType::last_value: s.value = m.last; break;
+      case MetricType::counter:
+        s.value = static_cast<double>(m.count);
+        break;
+      case MetricType::sum:
+        s.value = m.sum;
+        break;
+      case MetricType::last_value:
+        s.value = m.last;
+        break;
       case MetricType::summary:
         s.count = m.count;
         s.sum = m.sum;
@@ -310,7 +320,8 @@ class Metric {
       case MetricType::distribution: {
         c.count.fetch_add(1, std::memory_order_relaxed);
         add_double(c.sum, v);
-        const size_t i = static_cast<size_t>(std::lower_bound(def_.buckets.begin(), def_.buckets.end(), v) - def_.buckets.begin());
+        const size_t i =
+            static_cast<size_t>(std::lower_bound(def_.buckets.begin(), def_.buckets.end(), v) - def_.buckets.begin());
         c.bucket_counts[i].fetch_add(1, std::memory_order_relaxed);
         break;
       }
@@ -342,13 +353,15 @@ class Metric {
           for (auto it = ob; it != oe; ++it) {
             if (it->second->values == owned) return it->second.get();
           }
-          return shard.tagged.emplace(oh, std::make_unique<TaggedSeries>(std::move(owned), oh, def_.buckets.size()))->second.get();
+          return shard.tagged.emplace(oh, std::make_unique<TaggedSeries>(std::move(owned), oh, def_.buckets.size()))
+              ->second.get();
         }
         known_.insert(h);
         if (scans_ > 0) created_during_scan_.insert(h);
       }
     }
-    return shard.tagged.emplace(h, std::make_unique<TaggedSeries>(std::move(owned), h, def_.buckets.size()))->second.get();
+    return shard.tagged.emplace(h, std::make_unique<TaggedSeries>(std::move(owned), h, def_.buckets.size()))
+        ->second.get();
   }
 
   const MetricDef def_;
@@ -368,21 +381,30 @@ class Metric {
 
 const char* to_string(MetricType type) {
   switch (type) {
-    case MetricType::counter: return "counter";
-    case MetricType::sum: return "sum";
-    case MetricType::last_value: return "last_value";
-    case MetricType::summary: return "summary";
-    case MetricType::distribution: return "distribution";
+    case MetricType::counter:
+      return "counter";
+    case MetricType::sum:
+      return "sum";
+    case MetricType::last_value:
+      return "last_value";
+    case MetricType::summary:
+      return "summary";
+    case MetricType::distribution:
+      return "distribution";
   }
   return "unknown";
 }
 
 const char* to_string(FamilyType type) {
   switch (type) {
-    case FamilyType::counter: return "counter";
-    case FamilyType::gauge: return "gauge";
-    case FamilyType::histogram: return "histogram";
-    case FamilyType::summary: return "summary";
+    case FamilyType::counter:
+      return "counter";
+    case FamilyType::gauge:
+      return "gauge";
+    case FamilyType::histogram:
+      return "histogram";
+    case FamilyType::summary:
+      return "summary";
   }
   return "untyped";
 }
@@ -391,22 +413,32 @@ std::optional<double> unit_factor(Unit from, Unit to) {
   auto time_ns = [](Unit u) -> std::optional<double> {
     switch (u) {
       case Unit::native_time:
-      case Unit::nanosecond: return 1.0;
-      case Unit::microsecond: return 1e3;
-      case Unit::millisecond: return 1e6;
-      case Unit::second: return 1e9;
-      default: return std::nullopt;
+      case Unit::nanosecond:
+        return 1.0;
+      case Unit::microsecond:
+        return 1e3;
+      case Unit::millisecond:
+        return 1e6;
+      case Unit::second:
+        return 1e9;
+      default:
+        return std::nullopt;
     }
   };
   auto bytes = [](Unit u) -> std::optional<double> {
     switch (u) {
-      case Unit::byte: return 1.0;
-      case Unit::kilobyte: return 1024.0;
-      case Unit::megabyte: return 1024.0 * 1024.0;
-      default: return std::nullopt;
+      case Unit::byte:
+        return 1.0;
+      case Unit::kilobyte:
+        return 1024.0;
+      case Unit::megabyte:
+        return 1024.0 * 1024.0;
+      default:
+        return std::nullopt;
     }
   };
-  if (from == Unit::none || to == Unit::none) return from == to || to == Unit::none ? std::optional<double>(1.0) : std::nullopt;
+  if (from == Unit::none || to == Unit::none)
+    return from == to || to == Unit::none ? std::optional<double>(1.0) : std::nullopt;
   if (auto a = time_ns(from), b = time_ns(to); a && b) return *a / *b;
   if (auto a = bytes(from), b = bytes(to); a && b) return *a / *b;
   return std::nullopt;
@@ -415,14 +447,22 @@ std::optional<double> unit_factor(Unit from, Unit to) {
 const char* unit_suffix(Unit unit) {
   switch (unit) {
     case Unit::native_time:
-    case Unit::nanosecond: return "nanoseconds";
-    case Unit::microsecond: return "microseconds";
-    case Unit::millisecond: return "milliseconds";
-    case Unit::second: return "seconds";
-    case Unit::byte: return "bytes";
-    case Unit::kilobyte: return "kilobytes";
-    case Unit::megabyte: return "megabytes";
-    case Unit::none: return "";
+    case Unit::nanosecond:
+      return "nanoseconds";
+    case Unit::microsecond:
+      return "microseconds";
+    case Unit::millisecond:
+      return "milliseconds";
+    case Unit::second:
+      return "seconds";
+    case Unit::byte:
+      return "bytes";
+    case Unit::kilobyte:
+      return "kilobytes";
+    case Unit::megabyte:
+      return "megabytes";
+    case Unit::none:
+      return "";
   }
   return "";
 }
@@ -431,7 +471,8 @@ bool valid_metric_name(const std::string& name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9');
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9');
     if (!ok) return false;
   }
   return true;
@@ -483,8 +524,9 @@ std::string Metrics::add(MetricDef def) {
   }
   auto metric = std::make_shared<Metric>(std::move(def), *factor);
   Metric* raw = metric.get();
-  bus_.attach("metrics:" + raw->def().name, {raw->def().event},
-              [raw](const EventName&, const Measurements& m, const Metadata& md, const std::any&) { raw->handle(m, md); });
+  bus_.attach(
+      "metrics:" + raw->def().name, {raw->def().event},
+      [raw](const EventName&, const Measurements& m, const Metadata& md, const std::any&) { raw->handle(m, md); });
   metrics_.push_back(std::move(metric));
   return "";
 }

@@ -109,7 +109,7 @@ TEST_CASE("keep and drop filter events by metadata", "[config][conversion]") {
   const canopy::telemetry::EventName stop = {"app", "request", "stop"};
   bus.execute(stop, {{"duration", 1e6}}, {{"route", "/a"}, {"status", "ok"}});
   bus.execute(stop, {{"duration", 1e6}}, {{"route", "/a"}, {"status", "error"}});
-  bus.execute(stop, {{"duration", 1e6}}, {{"route", "/b"}, {"status", "timeout"}});  // not kept
+  bus.execute(stop, {{"duration", 1e6}}, {{"route", "/b"}, {"status", "timeout"}});   // not kept
   bus.execute(stop, {{"duration", 1e6}}, {{"route", "/healthz"}, {"status", "ok"}});  // dropped
   bus.execute(stop, {{"duration", 1e6}}, {{"route", "/b"}});                          // no status: not kept
   const auto families = metrics.collect();

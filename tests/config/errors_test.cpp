@@ -13,7 +13,8 @@ TEST_CASE("an unknown key is an error with a did-you-mean", "[config][errors]") 
   CHECK(errors_of(lines({"telemetri:", "  poll_interval: 1s"})) ==
         Errors{"test.yaml:1:1: telemetri: unknown key 'telemetri' (did you mean 'telemetry'?)"});
   CHECK(errors_of(lines({"runtime:", "  mailbox:", "    lowwatermark: 3"})) ==
-        Errors{"test.yaml:3:5: runtime.mailbox.lowwatermark: unknown key 'lowwatermark' (did you mean 'low_watermark'?)"});
+        Errors{
+            "test.yaml:3:5: runtime.mailbox.lowwatermark: unknown key 'lowwatermark' (did you mean 'low_watermark'?)"});
   // A key of another section says where it belongs.
   CHECK(errors_of(lines({"poll_interval: 1s"})) ==
         Errors{"test.yaml:1:1: poll_interval: unknown key 'poll_interval' (did you mean 'telemetry.poll_interval'?)"});
@@ -162,7 +163,8 @@ TEST_CASE("alert conditions are checked against canopy's metrics", "[config][err
             "  rules:",
             "    - {name: A, metric: canopy_proces_usage_ratio, threshold: 1}",
         })) == Errors{"test.yaml:3:25: alerts.rules[0].metric: unknown metric 'canopy_proces_usage_ratio' (did you "
-                      "mean 'canopy_process_usage_ratio'?): use a canopy metric, one of telemetry.metrics, or `up` (or write expr)"});
+                      "mean 'canopy_process_usage_ratio'?): use a canopy metric, one of telemetry.metrics, or `up` (or "
+                      "write expr)"});
   CHECK(errors_of(lines({
             "alerts:",
             "  rules:",
@@ -187,10 +189,11 @@ TEST_CASE("alert conditions are checked against canopy's metrics", "[config][err
             "    - {name: A, expr: 'sum(rate(canopy_long_schedules_total[5m]) > 1'}",
         })) == Errors{"test.yaml:3:23: alerts.rules[0].expr: not valid PromQL: unclosed '('"});
   CHECK(errors_of(lines({
-            "alerts:",
-            "  rules:",
-            "    - {name: A, metric: up, comparison: >, threshold: 0}",
-        })).size() == 1);
+                      "alerts:",
+                      "  rules:",
+                      "    - {name: A, metric: up, comparison: >, threshold: 0}",
+                  }))
+            .size() == 1);
   CHECK(errors_of(lines({
             "alerts:",
             "  rules:",
@@ -253,13 +256,14 @@ TEST_CASE("user metric definitions are checked like Metrics::add would", "[confi
 }
 
 TEST_CASE("list entries must be mappings", "[config][errors]") {
-  CHECK(errors_of(lines({"telemetry:", "  metrics:", "    - just a name", "alerts:", "  rules:", "    -", "    - {}"})) ==
-        Errors{
-            "test.yaml:3:7: telemetry.metrics[0]: expected a mapping, got 'just a name'",
-            "test.yaml:7:5: alerts.rules[0]: empty entry: expected an alert rule (a mapping)",
-            "test.yaml:7:7: alerts.rules[1]: missing required key 'name'",
-            "test.yaml:7:7: alerts.rules[1]: an alert needs either metric (a structured condition) or expr (raw PromQL)",
-        });
+  CHECK(
+      errors_of(lines({"telemetry:", "  metrics:", "    - just a name", "alerts:", "  rules:", "    -", "    - {}"})) ==
+      Errors{
+          "test.yaml:3:7: telemetry.metrics[0]: expected a mapping, got 'just a name'",
+          "test.yaml:7:5: alerts.rules[0]: empty entry: expected an alert rule (a mapping)",
+          "test.yaml:7:7: alerts.rules[1]: missing required key 'name'",
+          "test.yaml:7:7: alerts.rules[1]: an alert needs either metric (a structured condition) or expr (raw PromQL)",
+      });
 }
 
 TEST_CASE("other cross-field rules", "[config][errors]") {
@@ -276,8 +280,7 @@ TEST_CASE("other cross-field rules", "[config][errors]") {
 TEST_CASE("a YAML syntax error is reported with its mark", "[config][errors]") {
   CHECK(errors_of(lines({"node:", "  name: [unclosed", "server: {}"})) ==
         Errors{"test.yaml:3:7: end of sequence flow not found"});
-  CHECK(errors_of(lines({"node:", "  name: x", " bad indent: y"})) ==
-        Errors{"test.yaml:3:2: end of map not found"});
+  CHECK(errors_of(lines({"node:", "  name: x", " bad indent: y"})) == Errors{"test.yaml:3:2: end of map not found"});
   CHECK(errors_of(lines({"node:", "\tname: x"})) ==
         Errors{"test.yaml:2:6: illegal map value (tabs are not allowed in YAML indentation)"});
 }

@@ -19,41 +19,42 @@ TEST_CASE("an empty file is the defaults", "[config][load]") {
 }
 
 TEST_CASE("every section is read into its options", "[config][load]") {
-  const LoadResult r = load_string(lines({
-                                       "node:",
-                                       "  name: edge-1",
-                                       "  labels: {region: eu, role: demo}",
-                                       "server:",
-                                       "  listen: \"[::1]:0\"",
-                                       "  threads: 2",
-                                       "  max_request_bytes: 1MiB",
-                                       "  gzip: false",
-                                       "  tls: {cert_file: /etc/c.pem, key_file: /etc/k.pem}",
-                                       "  push: {url: 'http://127.0.0.1:9091', job: batch, interval: 1m}",
-                                       "runtime:",
-                                       "  schedulers: 3",
-                                       "  max_processes: 1_000",
-                                       "  reductions_per_slice: 500",
-                                       "  shutdown_report_after: 1.5s",
-                                       "  mailbox: {capacity: 100, overflow: reject, high_watermark: 80, low_watermark: 20}",
-                                       "  system_monitor: {long_schedule: 20ms, large_heap: 64MiB}",
-                                       "telemetry:",
-                                       "  enabled: false",
-                                       "  poll_interval: 250ms",
-                                       "  top_n: 5",
-                                       "  orphan_min_age: 5m",
-                                       "  max_series_per_metric: 50",
-                                       "logging: {level: debug, format: json, file: /var/log/canopy.log}",
-                                       "workload:",
-                                       "  enabled: false",
-                                       "  workers: 7",
-                                       "  producers: 1",
-                                       "  message_rate: 10",
-                                       "  crash_interval: 0s",
-                                       "  table_entries: 3",
-                                       "  faults: [runaway, orphans]",
-                                   }),
-                                   "full.yaml");
+  const LoadResult r =
+      load_string(lines({
+                      "node:",
+                      "  name: edge-1",
+                      "  labels: {region: eu, role: demo}",
+                      "server:",
+                      "  listen: \"[::1]:0\"",
+                      "  threads: 2",
+                      "  max_request_bytes: 1MiB",
+                      "  gzip: false",
+                      "  tls: {cert_file: /etc/c.pem, key_file: /etc/k.pem}",
+                      "  push: {url: 'http://127.0.0.1:9091', job: batch, interval: 1m}",
+                      "runtime:",
+                      "  schedulers: 3",
+                      "  max_processes: 1_000",
+                      "  reductions_per_slice: 500",
+                      "  shutdown_report_after: 1.5s",
+                      "  mailbox: {capacity: 100, overflow: reject, high_watermark: 80, low_watermark: 20}",
+                      "  system_monitor: {long_schedule: 20ms, large_heap: 64MiB}",
+                      "telemetry:",
+                      "  enabled: false",
+                      "  poll_interval: 250ms",
+                      "  top_n: 5",
+                      "  orphan_min_age: 5m",
+                      "  max_series_per_metric: 50",
+                      "logging: {level: debug, format: json, file: /var/log/canopy.log}",
+                      "workload:",
+                      "  enabled: false",
+                      "  workers: 7",
+                      "  producers: 1",
+                      "  message_rate: 10",
+                      "  crash_interval: 0s",
+                      "  table_entries: 3",
+                      "  faults: [runaway, orphans]",
+                  }),
+                  "full.yaml");
   REQUIRE_LOADS(r);
   const Config& c = *r.config;
   CHECK(c.node.name == "edge-1");
@@ -159,8 +160,8 @@ TEST_CASE("an alert threshold may be a size or a duration", "[config][load]") {
 
 TEST_CASE("relative file paths are taken relative to the config file", "[config][load]") {
   canopy::config::test::TempDir dir;
-  canopy::config::test::write_text(dir.file("c.yaml"),
-                                   "server: {admin_token_file: token, tls: {cert_file: tls/c.pem, key_file: /abs/k.pem}}\n");
+  canopy::config::test::write_text(
+      dir.file("c.yaml"), "server: {admin_token_file: token, tls: {cert_file: tls/c.pem, key_file: /abs/k.pem}}\n");
   const LoadResult r = load_file(dir.file("c.yaml"));
   REQUIRE_LOADS(r);
   CHECK(r.config->server.admin_token_file == dir.file("token"));

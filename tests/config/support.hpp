@@ -45,7 +45,9 @@ inline std::vector<std::string> error_texts(const LoadResult& r) {
 }
 
 // The errors of loading `text` under the name "test.yaml".
-inline std::vector<std::string> errors_of(const std::string& text) { return error_texts(load_string(text, "test.yaml")); }
+inline std::vector<std::string> errors_of(const std::string& text) {
+  return error_texts(load_string(text, "test.yaml"));
+}
 
 // A fresh directory under $TMPDIR (mkdtemp), removed with the object.
 class TempDir {
@@ -114,8 +116,8 @@ class ScopedEnv {
 }  // namespace canopy::config::test
 
 // Requires a load without errors, printing them when there are some.
-#define REQUIRE_LOADS(result)                                                             \
-  do {                                                                                    \
-    CHECK(::canopy::config::test::error_texts(result) == std::vector<std::string>{});    \
-    REQUIRE((result).ok());                                                               \
+#define REQUIRE_LOADS(result)                                                         \
+  do {                                                                                \
+    CHECK(::canopy::config::test::error_texts(result) == std::vector<std::string>{}); \
+    REQUIRE((result).ok());                                                           \
   } while (false)

@@ -22,7 +22,8 @@ TEST_CASE("durations read as canopy.yaml writes them", "[config][units]") {
 }
 
 TEST_CASE("durations without a unit or with junk are refused", "[config][units]") {
-  for (const char* bad : {"", "5", "fast", "1.s", ".5s", "5 m", "-1s", "1sec", "ms", "1.0000000001ns", "99999999999h"}) {
+  for (const char* bad :
+       {"", "5", "fast", "1.s", ".5s", "5 m", "-1s", "1sec", "ms", "1.0000000001ns", "99999999999h"}) {
     INFO(bad);
     CHECK_FALSE(parse_duration(bad).has_value());
   }

@@ -166,7 +166,7 @@ TEST_CASE("an exit signal `kill` kills even a trapping process, and links see `k
   Runtime rt(schedulers(2));
   auto watcher = spawn_probe(rt);
   auto victim = spawn_probe(rt, trapping());
-  auto plain = spawn_probe(rt);           // linked, not trapping: dies too
+  auto plain = spawn_probe(rt);                // linked, not trapping: dies too
   auto trapper = spawn_probe(rt, trapping());  // linked, trapping: told
   link_and_wait(rt, plain, victim.pid);
   link_and_wait(rt, trapper, victim.pid);
@@ -178,7 +178,7 @@ TEST_CASE("an exit signal `kill` kills even a trapping process, and links see `k
   auto down_victim = wait_down(watcher, victim.pid);
   REQUIRE(down_victim.has_value());
   CHECK(down_victim->reason == ExitReason::killed());
-  CHECK(victim.state->exits.size() == 0u);   // never saw it as a message
+  CHECK(victim.state->exits.size() == 0u);      // never saw it as a message
   CHECK(victim.state->terminated.load() == 0);  // terminate() is skipped for kill
 
   auto down_plain = wait_down(watcher, plain.pid);

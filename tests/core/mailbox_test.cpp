@@ -101,7 +101,8 @@ TEST_CASE("a bounded mailbox applies its overflow policy with exact drop counts"
     std::vector<Errc> codes;
     for (int i = 0; i < kSent; ++i) codes.push_back(rt.send(consumer.pid, i).code());
     std::vector<Errc> expected;
-    for (int i = 0; i < kSent; ++i) expected.push_back(static_cast<uint32_t>(i) < kCapacity ? Errc::ok : Errc::mailbox_full);
+    for (int i = 0; i < kSent; ++i)
+      expected.push_back(static_cast<uint32_t>(i) < kCapacity ? Errc::ok : Errc::mailbox_full);
     CHECK(codes == expected);
     CHECK(rt.stats().dropped_by(DropReason::rejected) == kExcess);
     CHECK(info_of(rt, consumer.pid).messages_dropped == kExcess);
@@ -257,8 +258,7 @@ TEST_CASE("a full mailbox still takes exit signals", "[core][mailbox][link]") {
   CHECK(down->reason == ExitReason::killed());
 }
 
-TEST_CASE("messages still waiting when a process exits are counted as dropped (process_exited)",
-          "[core][mailbox]") {
+TEST_CASE("messages still waiting when a process exits are counted as dropped (process_exited)", "[core][mailbox]") {
   Block block;
   Runtime rt(schedulers(2));
   OpenOnExit guard{block.release};

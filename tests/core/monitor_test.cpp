@@ -112,8 +112,7 @@ TEST_CASE("demonitor stops delivery of that monitor's DOWN", "[core][monitor]") 
   CHECK(watcher.state->downs.size() == 1u);
 }
 
-TEST_CASE("no DOWN arrives for a demonitored ref even when the target was already exiting",
-          "[core][monitor]") {
+TEST_CASE("no DOWN arrives for a demonitored ref even when the target was already exiting", "[core][monitor]") {
   // Erlang's guarantee: once demonitor returns, no DOWN for that ref is put in
   // the caller's mailbox. Here the target is parked in terminate() -- already
   // dead to lookups, its DOWNs not yet sent -- while the watcher demonitors.

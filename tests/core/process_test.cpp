@@ -185,18 +185,14 @@ TEST_CASE("bad spawn and send arguments fail cleanly and leave nothing behind", 
   Runtime rt(schedulers(1));
   auto p = spawn_probe(rt);
 
-  SECTION("spawning a null behaviour") {
-    CHECK(rt.spawn(std::unique_ptr<Actor>()).code() == Errc::invalid_argument);
-  }
+  SECTION("spawning a null behaviour") { CHECK(rt.spawn(std::unique_ptr<Actor>()).code() == Errc::invalid_argument); }
   SECTION("spawn_link and spawn_monitor need a calling process") {
     auto state = std::make_shared<ProbeState>();
     CHECK(rt.spawn_link<ProbeActor>(state).code() == Errc::not_in_process);
     CHECK(rt.spawn_monitor(std::make_unique<ProbeActor>(state)).code() == Errc::not_in_process);
     CHECK(state->terminated.load() == 0);
   }
-  SECTION("sending a null message") {
-    CHECK(rt.send_message(p.pid, nullptr).code() == Errc::invalid_argument);
-  }
+  SECTION("sending a null message") { CHECK(rt.send_message(p.pid, nullptr).code() == Errc::invalid_argument); }
   SECTION("sending to a pid that never existed") {
     CHECK(rt.send(Pid::from_parts(77, 3), 1).code() == Errc::dead_process);
     CHECK(rt.send(Pid(), 1).code() == Errc::dead_process);
@@ -465,8 +461,7 @@ class SelfAware final : public Actor {
 };
 }  // namespace
 
-TEST_CASE("inside init, and after a nested spawn, Runtime::self() names the running process",
-          "[core][process][init]") {
+TEST_CASE("inside init, and after a nested spawn, Runtime::self() names the running process", "[core][process][init]") {
   auto seen = std::make_shared<Recorder<std::pair<Pid, Pid>>>();
   Runtime rt(schedulers(2));
   auto r = rt.spawn<SelfAware>(seen);
@@ -477,9 +472,9 @@ TEST_CASE("inside init, and after a nested spawn, Runtime::self() names the runn
   const auto s = seen->snapshot();
   CHECK(s[0].first == r.value());
   CHECK(s[0].second == r.value());
-  CHECK(s[1].first != r.value());   // the child, in its init
+  CHECK(s[1].first != r.value());  // the child, in its init
   CHECK(s[1].second == s[1].first);
-  CHECK(s[2].first == r.value());   // the parent again
+  CHECK(s[2].first == r.value());  // the parent again
   CHECK(s[2].second == r.value());
   CHECK(info_of(rt, s[1].first).parent == r.value());
 }

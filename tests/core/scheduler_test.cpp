@@ -112,8 +112,7 @@ struct SendThenBlock {
 };
 }  // namespace
 
-TEST_CASE("processes made runnable by a handler that then blocks are run by another scheduler",
-          "[core][scheduler]") {
+TEST_CASE("processes made runnable by a handler that then blocks are run by another scheduler", "[core][scheduler]") {
   // The woken processes sit in the blocked scheduler's `next` slot and local
   // queue; an idle scheduler must take them over.
   constexpr int kWoken = 5;

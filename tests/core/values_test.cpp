@@ -60,18 +60,17 @@ TEST_CASE("errors, results and statuses carry their code and message", "[core][v
   Status failed = e;
   CHECK(failed.code() == Errc::mailbox_full);
   CHECK(failed.to_string() == "mailbox_full: no room");
-  for (Errc c : {Errc::ok, Errc::dead_process, Errc::mailbox_full, Errc::dropped, Errc::timeout,
-                 Errc::callee_exited, Errc::bad_request, Errc::init_failed, Errc::process_limit,
-                 Errc::not_in_process, Errc::already_registered, Errc::not_registered, Errc::invalid_argument,
-                 Errc::shutting_down}) {
+  for (Errc c : {Errc::ok, Errc::dead_process, Errc::mailbox_full, Errc::dropped, Errc::timeout, Errc::callee_exited,
+                 Errc::bad_request, Errc::init_failed, Errc::process_limit, Errc::not_in_process,
+                 Errc::already_registered, Errc::not_registered, Errc::invalid_argument, Errc::shutting_down}) {
     CHECK(std::string(to_string(c)) != "unknown");
   }
   CHECK(std::string(to_string(Errc::callee_exited)) == "callee_exited");
 }
 
 TEST_CASE("overflow policies, drop reasons and statuses have stable names", "[core][values]") {
-  for (auto p : {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest, OverflowPolicy::reject,
-                 OverflowPolicy::block}) {
+  for (auto p :
+       {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest, OverflowPolicy::reject, OverflowPolicy::block}) {
     INFO(to_string(p));
     REQUIRE(parse_overflow_policy(to_string(p)).has_value());
     CHECK(*parse_overflow_policy(to_string(p)) == p);

@@ -107,7 +107,8 @@ inline std::vector<Query> queries_of(const Dashboard& d) {
   for (const auto& p : panels_of(d.model)) {
     if (!p.contains("targets")) continue;
     for (const auto& t : p["targets"]) {
-      out.push_back({panel_name(d.file, p) + " target " + t.value("refId", std::string{"?"}), t.value("expr", std::string{})});
+      out.push_back(
+          {panel_name(d.file, p) + " target " + t.value("refId", std::string{"?"}), t.value("expr", std::string{})});
     }
   }
   if (d.model.contains("templating") && d.model["templating"].contains("list")) {

@@ -46,8 +46,8 @@ const std::set<std::string>& substituted_variables() {
 
 std::string substitute(std::string expr) {
   const std::vector<std::pair<std::string, std::string>> subs = {
-      {"$__rate_interval", "1m"}, {"$instance", "127.0.0.1:9464"}, {"$job", "canopy"},
-      {"$process", "order_intake"}, {"$table", "sessions"},         {"$supervisor", "orders"}};
+      {"$__rate_interval", "1m"},   {"$instance", "127.0.0.1:9464"}, {"$job", "canopy"},
+      {"$process", "order_intake"}, {"$table", "sessions"},          {"$supervisor", "orders"}};
   for (const auto& [from, to] : subs) {
     for (size_t at = expr.find(from); at != std::string::npos; at = expr.find(from, at + to.size())) {
       expr.replace(at, from.size(), to);
@@ -216,8 +216,8 @@ TEST_CASE("panel ids are unique and gridPos lays the panels out without overlap"
 }
 
 TEST_CASE("units are Grafana unit ids", "[dashboards]") {
-  const std::set<std::string> units = {"short", "none",  "percent", "percentunit", "bytes", "decbytes", "s",
-                                       "ms",    "ops",   "cps",     "reqps",       "Bps",   "binBps",   "dtdurations"};
+  const std::set<std::string> units = {"short", "none", "percent", "percentunit", "bytes", "decbytes", "s",
+                                       "ms",    "ops",  "cps",     "reqps",       "Bps",   "binBps",   "dtdurations"};
   for (const auto& d : load_dashboards()) {
     for (const auto& p : panels_of(d.model)) {
       INFO(panel_name(d.file, p));
@@ -320,15 +320,12 @@ TEST_CASE("series that may not exist yet fall back to 0", "[dashboards]") {
   // Series that do not exist until something happens: a healthy node may
   // never have dropped a message, so the query must still return a value.
   const std::set<std::string> event_born = {
-      "canopy_process_spawns_total",         "canopy_process_exits_total",
-      "canopy_messages_dropped_total",       "canopy_long_schedules_total",
-      "canopy_large_heap_total",             "canopy_mailbox_high_watermark_total",
-      "canopy_supervisor_restarts_total",    "canopy_supervisor_intensity_exceeded_total",
-      "canopy_boot_failures_total",          "canopy_table_evictions_total",
-      "canopy_table_expirations_total",
+      "canopy_process_spawns_total", "canopy_process_exits_total", "canopy_messages_dropped_total",
+      "canopy_long_schedules_total", "canopy_large_heap_total", "canopy_mailbox_high_watermark_total",
+      "canopy_supervisor_restarts_total", "canopy_supervisor_intensity_exceeded_total", "canopy_boot_failures_total",
+      "canopy_table_evictions_total", "canopy_table_expirations_total",
       // Per-table series: a healthy node may have no table at all.
-      "canopy_table_entries",                "canopy_table_memory_bytes",
-      "canopy_table_usage_ratio"};
+      "canopy_table_entries", "canopy_table_memory_bytes", "canopy_table_usage_ratio"};
   for (const auto& d : load_dashboards()) {
     for (const auto& q : queries_of(d)) {
       if (q.where.find(": variable ") != std::string::npos) continue;
@@ -398,8 +395,7 @@ TEST_CASE("the dashboards have the panels the spec asks for", "[dashboards]") {
        {"canopy_scheduler_utilization_ratio", "canopy_run_queue_length", "canopy_processes", "canopy_process_limit",
         "canopy_process_usage_ratio", "canopy_memory_bytes", "canopy_messages_sent_total",
         "canopy_messages_dropped_total", "canopy_mailbox_messages", "canopy_mailbox_oldest_age_seconds",
-        "canopy_supervisor_restarts_total", "ALERTS", "canopy_orphan_processes", "canopy_long_schedules_total",
-        "up"}},
+        "canopy_supervisor_restarts_total", "ALERTS", "canopy_orphan_processes", "canopy_long_schedules_total", "up"}},
       {"canopy-processes",
        {"canopy_process_mailbox_length", "canopy_process_heap_bytes", "canopy_process_reductions_total",
         "canopy_process_cpu_seconds_total", "canopy_process_mailbox_oldest_age_seconds",
@@ -446,7 +442,8 @@ TEST_CASE("the metric name checks catch names outside the list", "[dashboards]")
                                           "canopy_processes_count"});
   CHECK(family_of("canopy_process_reductions_total") == std::optional<std::string>("canopy_process_reductions_total"));
   CHECK_FALSE(family_of("canopy_made_up_metric").has_value());
-  CHECK(family_of("canopy_processes_by_heap_bytes_bucket") == std::optional<std::string>("canopy_processes_by_heap_bytes"));
+  CHECK(family_of("canopy_processes_by_heap_bytes_bucket") ==
+        std::optional<std::string>("canopy_processes_by_heap_bytes"));
   CHECK(family_of("canopy_processes_by_mailbox_length_count") ==
         std::optional<std::string>("canopy_processes_by_mailbox_length"));
   // _count of a gauge is not a histogram series.

@@ -76,10 +76,10 @@ TEST_CASE("provisioning: the README explains import by UI and by provisioning", 
     INFO(uid);
     CHECK(contains(text, uid + ".json"));
   }
-  for (const char* part : {"Dashboards → New → Import", "Upload dashboard JSON", "provisioning/datasources/prometheus.yml",
-                           "provisioning/dashboards/canopy.yml", "/etc/grafana/provisioning", "GF_PATHS_PROVISIONING",
-                           "/etc/grafana/dashboards/canopy", "uid `prometheus`", "http://127.0.0.1:9090",
-                           "core/src/instrumentation/metric_names.cc"}) {
+  for (const char* part : {"Dashboards → New → Import", "Upload dashboard JSON",
+                           "provisioning/datasources/prometheus.yml", "provisioning/dashboards/canopy.yml",
+                           "/etc/grafana/provisioning", "GF_PATHS_PROVISIONING", "/etc/grafana/dashboards/canopy",
+                           "uid `prometheus`", "http://127.0.0.1:9090", "core/src/instrumentation/metric_names.cc"}) {
     INFO(part);
     CHECK(contains(text, part));
   }

@@ -209,8 +209,9 @@ TEST_CASE("the process API sorts, limits, filters and finds one process", "[http
   CHECK(found["name"] == "alpha_one");
   CHECK(found["pid"] == a.to_string());
   CHECK(found["links"] == json::array());
-  auto encoded = request(s.port, "GET", "/api/v1/processes/%3C0." + std::to_string(a.index()) + "." +
-                                            std::to_string(a.generation()) + "%3E");
+  auto encoded =
+      request(s.port, "GET",
+              "/api/v1/processes/%3C0." + std::to_string(a.index()) + "." + std::to_string(a.generation()) + "%3E");
   CHECK(encoded.status == 200);
   CHECK(json_of(encoded)["pid"] == a.to_string());
   auto gone = request(s.port, "GET", "/api/v1/processes/0.999999.1");
@@ -323,7 +324,8 @@ TEST_CASE("without a token, admin routes are open to loopback peers", "[http][ad
   CHECK(json_of(bad)["error"] == "unknown log level 'loud'");
   auto reload = request(s.port, "POST", "/-/reload");
   CHECK(reload.status == 400);
-  CHECK(json_of(reload)["error"] == "reload refused, the old config stays: canopy.yaml:3:5: server.listen: not host:port");
+  CHECK(json_of(reload)["error"] ==
+        "reload refused, the old config stays: canopy.yaml:3:5: server.listen: not host:port");
 }
 
 TEST_CASE("unknown routes, wrong methods, big bodies and garbage get 4xx and the server lives on", "[http][errors]") {
@@ -352,7 +354,8 @@ TEST_CASE("unknown routes, wrong methods, big bodies and garbage get 4xx and the
   CHECK(request(s.port, "GET", "/healthz").status == 200);
 }
 
-TEST_CASE("an error quoting a path with a quote, a control character or invalid UTF-8 is still valid JSON", "[http][errors][json]") {
+TEST_CASE("an error quoting a path with a quote, a control character or invalid UTF-8 is still valid JSON",
+          "[http][errors][json]") {
   Server s;
   auto quote = request(s.port, "GET", "/no%22pe%0Anext%09tab");
   CHECK(quote.status == 404);
@@ -365,7 +368,8 @@ TEST_CASE("an error quoting a path with a quote, a control character or invalid 
   CHECK(json_of(bad_utf8)["error"].get<std::string>().find("'\xEF\xBF\xBD\"' is not a pid") == 0);
 }
 
-TEST_CASE("request bodies are parsed as JSON: keys inside strings do not count and escapes are decoded", "[http][admin][json]") {
+TEST_CASE("request bodies are parsed as JSON: keys inside strings do not count and escapes are decoded",
+          "[http][admin][json]") {
   std::string level_set;
   exporters::ServerHooks hooks;
   hooks.set_log_level = [&](const std::string& l) -> std::string {
@@ -452,7 +456,8 @@ TEST_CASE("with a certificate and key the server speaks TLS, or refuses at start
   const std::string port = std::to_string(server.port());
 
   auto over_tls = [&](const std::string& path) {
-    return run_capture("printf 'GET " + path + " HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' | timeout 20 openssl s_client -connect 127.0.0.1:" +
+    return run_capture("printf 'GET " + path +
+                       " HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' | timeout 20 openssl s_client -connect 127.0.0.1:" +
                        port + " -quiet 2>/dev/null");
   };
   const std::string health = over_tls("/healthz");
@@ -465,5 +470,4 @@ TEST_CASE("with a certificate and key the server speaks TLS, or refuses at start
   CHECK(plain.status != 200);
 
   server.stop();
-
 }

@@ -32,7 +32,8 @@ std::string theirs(std::vector<tl::Family> families) {
   return out.str();
 }
 
-tl::Family family(std::string name, tl::FamilyType type, std::vector<tl::Sample> samples, std::vector<double> bounds = {}) {
+tl::Family family(std::string name, tl::FamilyType type, std::vector<tl::Sample> samples,
+                  std::vector<double> bounds = {}) {
   tl::Family f;
   f.name = std::move(name);
   f.help = "Help for " + f.name;
@@ -47,23 +48,22 @@ tl::Family family(std::string name, tl::FamilyType type, std::vector<tl::Sample>
 TEST_CASE("the text writer writes what prometheus-cpp writes, for every type and awkward value", "[text]") {
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<tl::Family> families;
-  families.push_back(family("c_total", tl::FamilyType::counter,
-                            {tl::Sample{{{"b", "2"}, {"a", "1"}}, 42, {}, 0, 0},
-                             tl::Sample{{{"path", "C:\\dir \"x\"\nnext"}}, 1e20, {}, 0, 0},
-                             tl::Sample{{}, 0.1, {}, 0, 0}}));
-  families.push_back(family("g", tl::FamilyType::gauge,
-                            {tl::Sample{{{"k", "nan"}}, std::nan(""), {}, 0, 0}, tl::Sample{{{"k", "inf"}}, inf, {}, 0, 0},
-                             tl::Sample{{{"k", "-inf"}}, -inf, {}, 0, 0}, tl::Sample{{{"k", "neg"}}, -3.25, {}, 0, 0},
-                             tl::Sample{{{"k", "tiny"}}, 1.5e-9, {}, 0, 0},
-                             tl::Sample{{{"k", "third"}}, 1.0 / 3.0, {}, 0, 0},
-                             tl::Sample{{{"k", "big"}}, 123456789012345.0, {}, 0, 0},
-                             tl::Sample{{{"k", "bigger"}}, 1234567890123456.0, {}, 0, 0},
-                             tl::Sample{{{"k", "negzero"}}, -0.0, {}, 0, 0},
-                             tl::Sample{{{"k", "max"}}, std::numeric_limits<double>::max(), {}, 0, 0}}));
-  families.push_back(family("h_seconds", tl::FamilyType::histogram,
-                            {tl::Sample{{{"route", "/a"}}, 0, {1, 3, 5, 6}, 6, 2.75},
-                             tl::Sample{{}, 0, {0, 0, 0, 0}, 0, 0}},
-                            {0.005, 0.1, 2.5}));
+  families.push_back(
+      family("c_total", tl::FamilyType::counter,
+             {tl::Sample{{{"b", "2"}, {"a", "1"}}, 42, {}, 0, 0},
+              tl::Sample{{{"path", "C:\\dir \"x\"\nnext"}}, 1e20, {}, 0, 0}, tl::Sample{{}, 0.1, {}, 0, 0}}));
+  families.push_back(family(
+      "g", tl::FamilyType::gauge,
+      {tl::Sample{{{"k", "nan"}}, std::nan(""), {}, 0, 0}, tl::Sample{{{"k", "inf"}}, inf, {}, 0, 0},
+       tl::Sample{{{"k", "-inf"}}, -inf, {}, 0, 0}, tl::Sample{{{"k", "neg"}}, -3.25, {}, 0, 0},
+       tl::Sample{{{"k", "tiny"}}, 1.5e-9, {}, 0, 0}, tl::Sample{{{"k", "third"}}, 1.0 / 3.0, {}, 0, 0},
+       tl::Sample{{{"k", "big"}}, 123456789012345.0, {}, 0, 0},
+       tl::Sample{{{"k", "bigger"}}, 1234567890123456.0, {}, 0, 0}, tl::Sample{{{"k", "negzero"}}, -0.0, {}, 0, 0},
+       tl::Sample{{{"k", "max"}}, std::numeric_limits<double>::max(), {}, 0, 0}}));
+  families.push_back(
+      family("h_seconds", tl::FamilyType::histogram,
+             {tl::Sample{{{"route", "/a"}}, 0, {1, 3, 5, 6}, 6, 2.75}, tl::Sample{{}, 0, {0, 0, 0, 0}, 0, 0}},
+             {0.005, 0.1, 2.5}));
   // Buckets whose last bound is already +Inf: no second +Inf line.
   families.push_back(family("h2", tl::FamilyType::histogram, {tl::Sample{{}, 0, {1, 2}, 2, 3}}, {1, inf}));
   families.push_back(family("s", tl::FamilyType::summary, {tl::Sample{{{"q", "x"}}, 0, {}, 7, 0.125}}));

@@ -42,9 +42,9 @@ TEST_CASE("a fast producer and a slow consumer keep every mailbox bounded by dem
     for (Pid pid : {p, pc, c}) {
       if (auto st = stage::stats(rt, pid, 1s); st.ok()) {
         const StageStats& x = st.value();
-        UNSCOPED_INFO(x.name << ": in " << x.events_in << " out " << x.events_out << " demand "
-                             << x.demand_outstanding << " buffer " << x.buffer_length << " unacked " << x.unacked
-                             << " acked " << x.acked << " consumers " << x.consumers << " producers " << x.producers);
+        UNSCOPED_INFO(x.name << ": in " << x.events_in << " out " << x.events_out << " demand " << x.demand_outstanding
+                             << " buffer " << x.buffer_length << " unacked " << x.unacked << " acked " << x.acked
+                             << " consumers " << x.consumers << " producers " << x.producers);
       }
     }
   }

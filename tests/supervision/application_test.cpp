@@ -96,7 +96,8 @@ TEST_CASE("a boot failure three levels deep names the whole chain, exactly, and 
   CHECK(rt.readiness().ready);
 }
 
-TEST_CASE("a boot failure of a direct child names the root supervisor and the child", "[supervision][application][boot]") {
+TEST_CASE("a boot failure of a direct child names the root supervisor and the child",
+          "[supervision][application][boot]") {
   auto j = std::make_shared<Journal>();
   auto db_up = std::make_shared<std::atomic<bool>>(false);
   Runtime rt(options());
@@ -157,7 +158,8 @@ TEST_CASE("an optional child that fails to boot does not block the application a
   CHECK(stats_of(rt, web).restarts_total == 0);
 }
 
-TEST_CASE("a non-optional child that is stopped makes the runtime not ready, naming it", "[supervision][application][readiness]") {
+TEST_CASE("a non-optional child that is stopped makes the runtime not ready, naming it",
+          "[supervision][application][readiness]") {
   auto j = std::make_shared<Journal>();
   auto db_up = std::make_shared<std::atomic<bool>>(true);
   Runtime rt(options());

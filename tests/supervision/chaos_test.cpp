@@ -113,7 +113,8 @@ TEST_CASE("random kills in a tree of 1,000 workers: each is restarted once and t
       return c.state == ChildState::running && c.pid.valid() && killed.count(c.pid) == 0;
     });
   };
-  CHECK(eventually([&] { return std::none_of(killed.begin(), killed.end(), [&](Pid p) { return rt.alive(p); }); }, 30s));
+  CHECK(
+      eventually([&] { return std::none_of(killed.begin(), killed.end(), [&](Pid p) { return rt.alive(p); }); }, 30s));
   for (size_t s = 0; s < sups.size(); ++s) {
     INFO("supervisor sup-" << s);
     CHECK(eventually([&] { return healed(sups[s]); }, 30s));

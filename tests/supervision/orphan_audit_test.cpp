@@ -146,9 +146,10 @@ TEST_CASE("a supervisor's children and a top-level supervisor are not orphans", 
   CHECK(rt.audit_orphans({.min_age = 0ms}).empty());
 }
 
-TEST_CASE("canopy_orphan_processes and audit_orphans() agree on supervised, linked, monitored, registered and orphan "
-          "processes",
-          "[supervision][orphans][telemetry]") {
+TEST_CASE(
+    "canopy_orphan_processes and audit_orphans() agree on supervised, linked, monitored, registered and orphan "
+    "processes",
+    "[supervision][orphans][telemetry]") {
   auto j = std::make_shared<Journal>();
   RuntimeOptions o = options();
   o.telemetry.poll_interval = 1h;  // only poll_now() runs a round

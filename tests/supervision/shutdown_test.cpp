@@ -176,7 +176,8 @@ TEST_CASE("stop_application stops the whole tree in reverse start order and wait
   CHECK(rt.stop_application("shop").code() == Errc::not_registered);
 }
 
-TEST_CASE("stop_application does not bring back a child that was terminated before", "[supervision][shutdown][application]") {
+TEST_CASE("stop_application does not bring back a child that was terminated before",
+          "[supervision][shutdown][application]") {
   auto j = std::make_shared<Journal>();
   Runtime rt(options());
   SupervisorSpec root;

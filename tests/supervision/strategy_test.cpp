@@ -188,7 +188,8 @@ TEST_CASE("simple_one_for_one refuses start_child beyond max_children", "[superv
   CHECK(children_of(rt, sup).size() == 2);
 }
 
-TEST_CASE("simple_one_for_one does not restart temporary children and forgets them", "[supervision][strategy][dynamic]") {
+TEST_CASE("simple_one_for_one does not restart temporary children and forgets them",
+          "[supervision][strategy][dynamic]") {
   auto j = std::make_shared<Journal>();
   Runtime rt(options());
   SupervisorSpec spec;
@@ -239,8 +240,8 @@ TEST_CASE("simple_one_for_one restarts a permanent child, which stays addressabl
 
   REQUIRE(eventually([&] {
     auto s = supervisor::stats(rt, sup);
-    return s && s->children.size() == 1 && s->children[0].state == ChildState::running &&
-           s->children[0].pid.valid() && s->children[0].pid != first.value();
+    return s && s->children.size() == 1 && s->children[0].state == ChildState::running && s->children[0].pid.valid() &&
+           s->children[0].pid != first.value();
   }));
   const ChildInfo child = children_of(rt, sup).at(0);
   CHECK(child.restarts == 1);

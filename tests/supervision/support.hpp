@@ -102,8 +102,8 @@ class CaptureSink final : public spdlog::sinks::sink {
   // Lines at any level whose text contains `needle`.
   size_t count_any(const std::string& needle) const {
     std::lock_guard lock(mu_);
-    return static_cast<size_t>(std::count_if(
-        lines_.begin(), lines_.end(), [&](const Line& l) { return l.text.find(needle) != std::string::npos; }));
+    return static_cast<size_t>(std::count_if(lines_.begin(), lines_.end(),
+                                             [&](const Line& l) { return l.text.find(needle) != std::string::npos; }));
   }
 
  private:
@@ -367,7 +367,8 @@ inline canopy::Pid spawn_fn(canopy::Runtime& rt, canopy::FunctionActor::Fn fn, c
 
 // An idle process: handles nothing, holds nothing.
 inline canopy::Pid spawn_idle(canopy::Runtime& rt, canopy::SpawnOptions options = {}) {
-  return spawn_fn(rt, [](canopy::FunctionActor&, canopy::Message&) {}, std::move(options));
+  return spawn_fn(
+      rt, [](canopy::FunctionActor&, canopy::Message&) {}, std::move(options));
 }
 
 }  // namespace sup_test

@@ -104,7 +104,8 @@ TEST_CASE("a mailbox crossing its high watermark is counted once per crossing, c
     CHECK(log->count(pid, SystemEventKind::long_message_queue) == static_cast<size_t>(round));
     CHECK(rt.stats().mailbox_high_watermark_crossings == static_cast<uint64_t>(round));
     block.release->open();
-    REQUIRE(eventually([&] { return log->count(pid, SystemEventKind::long_message_queue_cleared) == static_cast<size_t>(round); }));
+    REQUIRE(eventually(
+        [&] { return log->count(pid, SystemEventKind::long_message_queue_cleared) == static_cast<size_t>(round); }));
     REQUIRE(eventually([&] { return rt.process_info(pid)->mailbox_length == 0; }));
     CHECK_FALSE(rt.process_info(pid)->mailbox_overloaded);
   };
@@ -143,7 +144,8 @@ TEST_CASE("a process heap crossing large_heap_bytes is reported once, and cleare
 
   REQUIRE_OK(rt.send(pid, ReportHeap{1024}));
   REQUIRE(eventually([&] { return log->count(pid, SystemEventKind::large_heap_cleared) == 1; }));
-  CHECK(log->kinds_for(pid) == std::vector<SystemEventKind>{SystemEventKind::large_heap, SystemEventKind::large_heap_cleared});
+  CHECK(log->kinds_for(pid) ==
+        std::vector<SystemEventKind>{SystemEventKind::large_heap, SystemEventKind::large_heap_cleared});
   CHECK(rt.stats().large_heap_crossings == 1);
 
   const auto events = log->events.snapshot();

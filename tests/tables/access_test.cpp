@@ -62,9 +62,8 @@ TEST_CASE("private tables: only the owner reads or writes") {
   Runtime rt(RuntimeOptions{.schedulers = 2});
   const Pid owner = spawn_runner(rt);
   const Pid other = spawn_runner(rt);
-  auto t = run_in(rt, owner, [&] {
-    return T::create(rt, TableOptions{.name = "secrets", .access = TableAccess::private_});
-  });
+  auto t = run_in(rt, owner,
+                  [&] { return T::create(rt, TableOptions{.name = "secrets", .access = TableAccess::private_}); });
   REQUIRE_OK(t);
   REQUIRE_OK(run_in(rt, owner, [&] { return t->insert(1, 1); }));
   CHECK(run_in(rt, owner, [&] { return t->lookup(1); }).value() == 1);

@@ -93,7 +93,8 @@ TEST_CASE("evict_oldest: the first inserted goes, overwriting keeps a key's age"
   const Pid p = spawn_runner(rt);
   for (auto conc : {TableConcurrency::read_heavy, TableConcurrency::write_heavy}) {
     INFO(to_string(conc));
-    auto t = make<IT>(rt, p, TableOptions{.concurrency = conc, .max_entries = 3, .on_full = EvictionPolicy::evict_oldest});
+    auto t =
+        make<IT>(rt, p, TableOptions{.concurrency = conc, .max_entries = 3, .on_full = EvictionPolicy::evict_oldest});
     for (int i = 1; i <= 5; ++i) REQUIRE_OK(t.insert(i, i));
     CHECK(t.size() == 3);
     CHECK(keys_of(t) == std::set<int>{3, 4, 5});
@@ -151,7 +152,7 @@ TEST_CASE("evict_lru: the least recently used goes (exact up to 128 entries)") {
     CHECK(keys_of(t) == std::set<int>{1, 3, 4});
     (void)t.lookup(3);
     REQUIRE_OK(t.update(4, [](int& v) { ++v; }));  // an update is a use
-    REQUIRE_OK(t.insert(5, 5));                      // 1 is the least recent now
+    REQUIRE_OK(t.insert(5, 5));                    // 1 is the least recent now
     CHECK(keys_of(t) == std::set<int>{3, 4, 5});
     REQUIRE_OK(t.insert(3, 30));  // overwriting is a use
     REQUIRE_OK(t.insert(6, 6));
@@ -194,7 +195,8 @@ TEST_CASE("bounds with both limits count each reason") {
   const Pid p = spawn_runner(rt);
   const size_t small = ST::entry_bytes(0, "s");
   const std::string big(200, 'b');
-  auto t = make<ST>(rt, p, TableOptions{.max_entries = 4, .max_bytes = 4 * small, .on_full = EvictionPolicy::evict_oldest});
+  auto t =
+      make<ST>(rt, p, TableOptions{.max_entries = 4, .max_bytes = 4 * small, .on_full = EvictionPolicy::evict_oldest});
   for (int i = 0; i < 6; ++i) REQUIRE_OK(t.insert(i, "s"));
   CHECK(t.counters().evictions_max_entries == 2);
   CHECK(t.counters().evictions_max_bytes == 0);

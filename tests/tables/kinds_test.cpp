@@ -232,8 +232,7 @@ TEST_CASE("options are validated") {
   using T = Table<int, int>;
   CHECK(T::create(rt, TableOptions{.owner = p, .stripes = 3}).code() == Errc::invalid_argument);
   CHECK(T::create(rt, TableOptions{.owner = p, .stripes = 128}).code() == Errc::invalid_argument);
-  CHECK(T::create(rt, TableOptions{.concurrency = TableConcurrency::write_heavy, .owner = p, .stripes = 1024})
-            .ok());
+  CHECK(T::create(rt, TableOptions{.concurrency = TableConcurrency::write_heavy, .owner = p, .stripes = 1024}).ok());
   CHECK(T::create(rt, TableOptions{.owner = p, .default_ttl = -1ms}).code() == Errc::invalid_argument);
   CHECK(T::create(rt, TableOptions{.owner = p, .sweep_batch = 0}).code() == Errc::invalid_argument);
   auto w = T::create(rt, TableOptions{.concurrency = TableConcurrency::write_heavy, .owner = p});

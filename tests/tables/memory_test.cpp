@@ -72,7 +72,10 @@ TEST_CASE("strings count their heap bytes, short ones none (SSO)") {
   CHECK(t.memory() - empty == 2 * base + cap + 1 + kcap + 1);
 
   // update() re-measures the value.
-  REQUIRE_OK(t.update("k", [](std::string& s) { s = "tiny"; s.shrink_to_fit(); }));
+  REQUIRE_OK(t.update("k", [](std::string& s) {
+    s = "tiny";
+    s.shrink_to_fit();
+  }));
   CHECK(t.memory() - empty == 2 * base + kcap + 1);
 
   CHECK(t.take(long_key).ok());

@@ -64,7 +64,8 @@ TEST_CASE("a partial expiry leaves the live entries alone") {
   Runtime rt(RuntimeOptions{.schedulers = 2});
   const Pid owner = spawn_runner(rt);
   using T = Table<int, int>;
-  auto t = T::create(rt, TableOptions{.access = TableAccess::public_, .owner = owner, .clock = clock, .sweep_interval = 0ms});
+  auto t = T::create(
+      rt, TableOptions{.access = TableAccess::public_, .owner = owner, .clock = clock, .sweep_interval = 0ms});
   REQUIRE_OK(t);
   for (int i = 0; i < 100'000; ++i) REQUIRE_OK(t->insert(i, i, std::chrono::milliseconds(i % 2 == 0 ? 10 : 1000)));
   clock->advance(10ms);

@@ -71,13 +71,13 @@ auto run_in(canopy::Runtime& rt, canopy::Pid pid, F fn) -> std::invoke_result_t<
   auto future = promise->get_future();
   auto shared_fn = std::make_shared<F>(std::move(fn));
   REQUIRE(rt.send(pid, Run{[promise, shared_fn] {
-                if constexpr (std::is_void_v<R>) {
-                  (*shared_fn)();
-                  promise->set_value();
-                } else {
-                  promise->set_value((*shared_fn)());
-                }
-              }})
+                    if constexpr (std::is_void_v<R>) {
+                      (*shared_fn)();
+                      promise->set_value();
+                    } else {
+                      promise->set_value((*shared_fn)());
+                    }
+                  }})
               .ok());
   REQUIRE(future.wait_for(kPatience) == std::future_status::ready);
   return future.get();

@@ -167,11 +167,10 @@ TEST_CASE("small keys and values (kept in the index slot) expire and change the 
   Runtime rt(RuntimeOptions{.schedulers = 2});
   const Pid owner = spawn_runner(rt);
   using U = Table<uint64_t, uint64_t>;
-  auto t = U::create(rt, TableOptions{.access = TableAccess::public_,
-                                      .owner = owner,
-                                      .default_ttl = 100ms,
-                                      .clock = clock,
-                                      .sweep_interval = 0ms});
+  auto t = U::create(
+      rt,
+      TableOptions{
+          .access = TableAccess::public_, .owner = owner, .default_ttl = 100ms, .clock = clock, .sweep_interval = 0ms});
   REQUIRE_OK(t);
   for (uint64_t i = 0; i < 100; ++i) REQUIRE_OK(t->insert(i, i));
   REQUIRE_OK(t->insert(1, 11, 0ms));     // overwritten: never expires

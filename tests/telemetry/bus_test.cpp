@@ -78,10 +78,12 @@ TEST_CASE("handlers run in attach order, a duplicate id is refused and attaches 
 TEST_CASE("detach stops delivery on every event of that handler and only that handler", "[telemetry][bus]") {
   Bus bus;
   std::atomic<int> a_calls{0}, b_calls{0};
-  REQUIRE(bus.attach("a", {{"x"}, {"y"}},
-                     [&](const EventName&, const Measurements&, const Metadata&, const std::any&) { a_calls.fetch_add(1); }));
-  REQUIRE(bus.attach("b", {{"x"}},
-                     [&](const EventName&, const Measurements&, const Metadata&, const std::any&) { b_calls.fetch_add(1); }));
+  REQUIRE(bus.attach("a", {{"x"}, {"y"}}, [&](const EventName&, const Measurements&, const Metadata&, const std::any&) {
+    a_calls.fetch_add(1);
+  }));
+  REQUIRE(bus.attach("b", {{"x"}}, [&](const EventName&, const Measurements&, const Metadata&, const std::any&) {
+    b_calls.fetch_add(1);
+  }));
   bus.execute({"x"}, {});
   bus.execute({"y"}, {});
   CHECK(a_calls.load() == 2);
@@ -99,8 +101,9 @@ TEST_CASE("detach stops delivery on every event of that handler and only that ha
   CHECK(bus.handler_ids() == std::vector<std::string>{"b"});
 
   // The id is free again.
-  REQUIRE(bus.attach("a", {{"y"}},
-                     [&](const EventName&, const Measurements&, const Metadata&, const std::any&) { a_calls.fetch_add(10); }));
+  REQUIRE(bus.attach("a", {{"y"}}, [&](const EventName&, const Measurements&, const Metadata&, const std::any&) {
+    a_calls.fetch_add(10);
+  }));
   bus.execute({"y"}, {});
   CHECK(a_calls.load() == 12);
 }
@@ -288,10 +291,10 @@ TEST_CASE("a handler that throws something that is not a std::exception is detac
 TEST_CASE("a throwing handler inside a span does not disturb the span", "[telemetry][bus][failure][span]") {
   CapturedLog log("bus-failure-test-3");
   Bus bus(log.logger);
-  REQUIRE(bus.attach("bad", {{"op", "start"}},
-                     [](const EventName&, const Measurements&, const Metadata&, const std::any&) {
-                       throw std::runtime_error("nope");
-                     }));
+  REQUIRE(
+      bus.attach("bad", {{"op", "start"}}, [](const EventName&, const Measurements&, const Metadata&, const std::any&) {
+        throw std::runtime_error("nope");
+      }));
   auto seen = std::make_shared<Recorder<Seen>>();
   REQUIRE(bus.attach("spy", {{"op", "stop"}, {"op", "exception"}}, recording(seen)));
   int r = 0;

@@ -19,11 +19,11 @@ MetricDef make(MetricType type, std::string name, EventName event, std::string m
   return d;
 }
 
-#define REQUIRE_ADDED(metrics, def)         \
-  do {                                      \
+#define REQUIRE_ADDED(metrics, def)              \
+  do {                                           \
     const std::string err_ = (metrics).add(def); \
-    INFO(err_);                             \
-    REQUIRE(err_.empty());                  \
+    INFO(err_);                                  \
+    REQUIRE(err_.empty());                       \
   } while (0)
 
 size_t series_count(const std::vector<Family>& fams, const std::string& name) {
@@ -103,7 +103,7 @@ TEST_CASE("keep drops the events it rejects, tag_values rewrites the metadata fi
   bus.execute({"net", "read"}, {{"bytes", 50}}, {{"peer", "10.0.0.2"}});
   bus.execute({"net", "read"}, {{"bytes", 7}}, {{"peer", "8.8.8.8"}});
   bus.execute({"net", "read"}, {{"bytes", 1000}}, {{"peer", "10.0.0.3"}, {"local", "yes"}});  // dropped by keep
-  bus.execute({"net", "read"}, {{"other", 1}}, {{"peer", "8.8.8.8"}});                         // dropped by keep
+  bus.execute({"net", "read"}, {{"other", 1}}, {{"peer", "8.8.8.8"}});                        // dropped by keep
 
   const auto fams = metrics.collect();
   CHECK(series_count(fams, "bytes_in_total") == 2);
@@ -202,7 +202,8 @@ TEST_CASE("distribution fills explicit buckets (upper bound inclusive) after uni
   REQUIRE_ADDED(metrics, d);
 
   // In nanoseconds: 0.5 ms, exactly 1 ms, 5 ms, 50 ms, exactly 1 s, 3 s.
-  for (double ns : {5e5, 1e6, 5e6, 5e7, 1e9, 3e9}) bus.execute({"rpc", "stop"}, {{"duration", ns}}, {{"service", "cart"}});
+  for (double ns : {5e5, 1e6, 5e6, 5e7, 1e9, 3e9})
+    bus.execute({"rpc", "stop"}, {{"duration", ns}}, {{"service", "cart"}});
   bus.execute({"rpc", "stop"}, {{"duration", 2e6}}, {{"service", "auth"}});
 
   const auto fams = metrics.collect();

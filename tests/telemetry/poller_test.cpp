@@ -73,7 +73,8 @@ TEST_CASE("a measurement that throws is reported once per streak, counted, and r
   CHECK(poller.failures() == 3);
 }
 
-TEST_CASE("a measurement that throws something that is not a std::exception is counted", "[telemetry][poller][failure]") {
+TEST_CASE("a measurement that throws something that is not a std::exception is counted",
+          "[telemetry][poller][failure]") {
   CapturedLog log("poller-failure-test-2");
   Poller poller(1h, log.logger);
   REQUIRE(poller.add("odd", [] { throw 3; }));
@@ -102,7 +103,7 @@ TEST_CASE("the poller thread runs measurements every interval until stopped", "[
   CHECK(poller.failures() >= 5);
   CHECK(poller.failures() == static_cast<uint64_t>(failing_calls.load()));
   CHECK(log.count_containing("still broken") == 1);  // once per streak, not once per tick
-  std::this_thread::sleep_for(30ms);  // several intervals: nothing may run after stop()
+  std::this_thread::sleep_for(30ms);                 // several intervals: nothing may run after stop()
   CHECK(calls.load() == after_stop);
   poller.stop();  // idempotent
 

@@ -197,12 +197,15 @@ TEST_CASE("the poller's table measurements match Table::size and memory", "[tele
   Runtime rt(options(2, 1h));
   const Pid owner = spawn_worker(rt);
   using T = Table<int, std::string>;
-  auto made = T::create(rt, TableOptions{.name = "telemetry_cache", .access = TableAccess::public_, .owner = owner,
-                                         .max_entries = 100});
+  auto made = T::create(
+      rt, TableOptions{.name = "telemetry_cache", .access = TableAccess::public_, .owner = owner, .max_entries = 100});
   REQUIRE(made.ok());
   T t = made.value();
-  auto bounded_made = T::create(rt, TableOptions{.name = "telemetry_lru", .access = TableAccess::public_, .owner = owner,
-                                                 .max_entries = 10, .on_full = EvictionPolicy::evict_oldest});
+  auto bounded_made = T::create(rt, TableOptions{.name = "telemetry_lru",
+                                                 .access = TableAccess::public_,
+                                                 .owner = owner,
+                                                 .max_entries = 10,
+                                                 .on_full = EvictionPolicy::evict_oldest});
   REQUIRE(bounded_made.ok());
   T lru = bounded_made.value();
 
@@ -257,7 +260,7 @@ TEST_CASE("per-process series vanish when the process exits (no frozen gauges)",
   REQUIRE(rt.send(p, StopNow{}).ok());
   REQUIRE(eventually([&] { return !rt.alive(p); }));
   const std::vector<std::string> per_process = {
-      "canopy_process_mailbox_length", "canopy_process_mailbox_bytes", "canopy_process_mailbox_oldest_age_seconds",
+      "canopy_process_mailbox_length", "canopy_process_mailbox_bytes",    "canopy_process_mailbox_oldest_age_seconds",
       "canopy_process_heap_bytes",     "canopy_process_reductions_total", "canopy_process_cpu_seconds_total"};
   const auto none_left = [&] {
     const auto fams = rt.collect();
@@ -321,8 +324,9 @@ TEST_CASE("scheduler utilization is near 0 when idle and near 1 when a scheduler
   REQUIRE(rt.send(spinner, Spin{entered, stop}).ok());
   REQUIRE(entered->wait(kPatience));
   rt.poll_now();
-  const double busy_before = value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "0"}}).value_or(0) +
-                             value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "1"}}).value_or(0);
+  const double busy_before =
+      value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "0"}}).value_or(0) +
+      value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "1"}}).value_or(0);
   std::this_thread::sleep_for(200ms);
   rt.poll_now();
   stop->store(true);
@@ -333,8 +337,9 @@ TEST_CASE("scheduler utilization is near 0 when idle and near 1 when a scheduler
   CHECK(std::max(u0, u1) <= 1.0);
   CHECK(std::min(u0, u1) < 0.3);
   CHECK(std::min(u0, u1) >= 0.0);
-  const double busy_after = value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "0"}}).value_or(0) +
-                            value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "1"}}).value_or(0);
+  const double busy_after =
+      value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "0"}}).value_or(0) +
+      value(rt.collect(), "canopy_scheduler_busy_seconds_total", {{"scheduler", "1"}}).value_or(0);
   CHECK(busy_after > busy_before + 0.1);  // the spin lasted at least the 200 ms window
 }
 
@@ -365,12 +370,12 @@ TEST_CASE("a handler that throws on a runtime event is detached and counted, the
           "[telemetry][runtime][failure]") {
   std::atomic<int> calls{0};
   Runtime rt(options(2, 1h));
-  REQUIRE(rt.telemetry_bus().attach("buggy", {{"canopy", "process", "spawn"}},
-                                    [&](const telemetry::EventName&, const telemetry::Measurements&,
-                                        const telemetry::Metadata&, const std::any&) {
-                                      calls++;
-                                      throw std::logic_error("buggy handler");
-                                    }));
+  REQUIRE(rt.telemetry_bus().attach(
+      "buggy", {{"canopy", "process", "spawn"}},
+      [&](const telemetry::EventName&, const telemetry::Measurements&, const telemetry::Metadata&, const std::any&) {
+        calls++;
+        throw std::logic_error("buggy handler");
+      }));
   CHECK(value_of(rt, "canopy_telemetry_handler_failures_total") == 0.0);
   const Pid a = spawn_worker(rt);
   const Pid b = spawn_worker(rt);

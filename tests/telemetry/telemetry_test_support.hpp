@@ -90,7 +90,8 @@ inline canopy::telemetry::Handler recording(std::shared_ptr<Recorder<Seen>> into
 struct CapturedLog {
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
   std::shared_ptr<spdlog::logger> logger;
-  explicit CapturedLog(const std::string& name = "telemetry-test") : logger(std::make_shared<spdlog::logger>(name, sink)) {
+  explicit CapturedLog(const std::string& name = "telemetry-test")
+      : logger(std::make_shared<spdlog::logger>(name, sink)) {
     logger->set_level(spdlog::level::trace);
     logger->set_pattern("%l %v");
   }

@@ -58,21 +58,20 @@ long long rss_bytes() {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.compare(0, 6, "VmRSS:") == 0)
-      return std::atoll(line.c_str() + 6) * 1024LL; // value is in kB
+    if (line.compare(0, 6, "VmRSS:") == 0) return std::atoll(line.c_str() + 6) * 1024LL;  // value is in kB
   }
   return -1;
 }
 
 struct options {
   std::string workload;
-  long long processes = -1; // workload-specific default
+  long long processes = -1;  // workload-specific default
   long long hops = 10000000;
   long long roundtrips = 1000000;
   long long producers = 8;
   long long messages = 1000000;
-  long long schedulers = 0; // 0 = all cores
-  std::string policy;       // empty = CAF default (work stealing)
+  long long schedulers = 0;  // 0 = all cores
+  std::string policy;        // empty = CAF default (work stealing)
 };
 
 [[noreturn]] void usage(const char* argv0) {
@@ -86,23 +85,19 @@ struct options {
 
 options parse_args(int argc, char** argv) {
   options opts;
-  if (argc < 2)
-    usage(argv[0]);
+  if (argc < 2) usage(argv[0]);
   opts.workload = argv[1];
   for (int i = 2; i < argc; ++i) {
     std::string flag = argv[i];
-    if (i + 1 >= argc)
-      usage(argv[0]);
+    if (i + 1 >= argc) usage(argv[0]);
     if (flag == "--caf-policy") {
       opts.policy = argv[++i];
-      if (opts.policy != "stealing" && opts.policy != "sharing")
-        usage(argv[0]);
+      if (opts.policy != "stealing" && opts.policy != "sharing") usage(argv[0]);
       continue;
     }
     char* end = nullptr;
     long long val = std::strtoll(argv[i + 1], &end, 10);
-    if (end == argv[i + 1] || *end != '\0' || val < 0)
-      usage(argv[0]);
+    if (end == argv[i + 1] || *end != '\0' || val < 0) usage(argv[0]);
     ++i;
     if (flag == "--processes")
       opts.processes = val;
@@ -131,26 +126,24 @@ struct ring_state {
 
 // A ring node forwards the token (remaining hop count) to its successor. The
 // node receiving the token with value 1 has performed the last hop.
-caf::behavior ring_node(caf::stateful_actor<ring_state>* self, caf::actor next,
-                        caf::actor main) {
+caf::behavior ring_node(caf::stateful_actor<ring_state>* self, caf::actor next, caf::actor main) {
   self->state.next = std::move(next);
   self->state.main = std::move(main);
   return {
-    [=](bench_next_atom, caf::actor nxt) { self->state.next = std::move(nxt); },
-    [=](int64_t remaining) {
-      if (remaining <= 1)
-        self->send(self->state.main, bench_done_atom::value);
-      else
-        self->send(self->state.next, remaining - 1);
-    },
+      [=](bench_next_atom, caf::actor nxt) { self->state.next = std::move(nxt); },
+      [=](int64_t remaining) {
+        if (remaining <= 1)
+          self->send(self->state.main, bench_done_atom::value);
+        else
+          self->send(self->state.next, remaining - 1);
+      },
   };
 }
 
 void run_ring(caf::actor_system& sys, const options& opts) {
   long long n = opts.processes < 0 ? 10000 : opts.processes;
   long long hops = opts.hops;
-  if (n < 1)
-    n = 1;
+  if (n < 1) n = 1;
   caf::scoped_actor self{sys};
   caf::actor main_hdl{self};
   std::vector<caf::actor> nodes(static_cast<size_t>(n));
@@ -170,13 +163,12 @@ void run_ring(caf::actor_system& sys, const options& opts) {
     self->receive([](bench_done_atom) {});
   }
   double wall = seconds_since(t0);
-  for (auto& a : nodes)
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  for (auto& a : nodes) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   nodes.clear();
-  std::printf("bench=ring impl=caf processes=%lld hops=%lld hops_per_s=%.0f "
-              "wall_s=%.6f\n",
-              n, hops, wall > 0 ? static_cast<double>(hops) / wall : 0.0,
-              wall);
+  std::printf(
+      "bench=ring impl=caf processes=%lld hops=%lld hops_per_s=%.0f "
+      "wall_s=%.6f\n",
+      n, hops, wall > 0 ? static_cast<double>(hops) / wall : 0.0, wall);
 }
 
 // -- pingpong -----------------------------------------------------------------
@@ -187,28 +179,27 @@ struct peer_state {
 
 caf::behavior pong_node(caf::stateful_actor<peer_state>* self) {
   return {
-    [=](bench_next_atom, caf::actor p) { self->state.peer = std::move(p); },
-    [=](int64_t n) { self->send(self->state.peer, n); },
+      [=](bench_next_atom, caf::actor p) { self->state.peer = std::move(p); },
+      [=](int64_t n) { self->send(self->state.peer, n); },
   };
 }
 
 // Ping counts completed roundtrips (ping -> pong -> ping).
-caf::behavior ping_node(caf::stateful_actor<peer_state>* self, caf::actor pong,
-                        caf::actor main, int64_t rounds) {
+caf::behavior ping_node(caf::stateful_actor<peer_state>* self, caf::actor pong, caf::actor main, int64_t rounds) {
   self->state.peer = std::move(pong);
   return {
-    [=](bench_go_atom) {
-      if (rounds <= 0)
-        self->send(main, bench_done_atom::value);
-      else
-        self->send(self->state.peer, int64_t{1});
-    },
-    [=](int64_t n) {
-      if (n >= rounds)
-        self->send(main, bench_done_atom::value);
-      else
-        self->send(self->state.peer, n + 1);
-    },
+      [=](bench_go_atom) {
+        if (rounds <= 0)
+          self->send(main, bench_done_atom::value);
+        else
+          self->send(self->state.peer, int64_t{1});
+      },
+      [=](int64_t n) {
+        if (n >= rounds)
+          self->send(main, bench_done_atom::value);
+        else
+          self->send(self->state.peer, n + 1);
+      },
   };
 }
 
@@ -216,8 +207,7 @@ void run_pingpong(caf::actor_system& sys, const options& opts) {
   long long rounds = opts.roundtrips;
   caf::scoped_actor self{sys};
   auto pong = sys.spawn(pong_node);
-  auto ping = sys.spawn(ping_node, pong, caf::actor{self},
-                        static_cast<int64_t>(rounds));
+  auto ping = sys.spawn(ping_node, pong, caf::actor{self}, static_cast<int64_t>(rounds));
   self->send(pong, bench_next_atom::value, ping);
   auto t0 = clock_type::now();
   self->send(ping, bench_go_atom::value);
@@ -225,10 +215,10 @@ void run_pingpong(caf::actor_system& sys, const options& opts) {
   double wall = seconds_since(t0);
   caf::anon_send_exit(ping, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(pong, caf::exit_reason::user_shutdown);
-  std::printf("bench=pingpong impl=caf roundtrips=%lld roundtrips_per_s=%.0f "
-              "wall_s=%.6f\n",
-              rounds, wall > 0 ? static_cast<double>(rounds) / wall : 0.0,
-              wall);
+  std::printf(
+      "bench=pingpong impl=caf roundtrips=%lld roundtrips_per_s=%.0f "
+      "wall_s=%.6f\n",
+      rounds, wall > 0 ? static_cast<double>(rounds) / wall : 0.0, wall);
 }
 
 // -- spawn --------------------------------------------------------------------
@@ -244,22 +234,18 @@ void run_spawn(caf::actor_system& sys, const options& opts) {
   std::atomic<long long> ready{0};
   std::promise<void> all_ready;
   auto all_ready_future = all_ready.get_future();
-  auto idle = [&ready, &all_ready, n](caf::event_based_actor* self)
-    -> caf::behavior {
-    if (ready.fetch_add(1, std::memory_order_acq_rel) + 1 == n)
-      all_ready.set_value();
+  auto idle = [&ready, &all_ready, n](caf::event_based_actor* self) -> caf::behavior {
+    if (ready.fetch_add(1, std::memory_order_acq_rel) + 1 == n) all_ready.set_value();
     return {
-      [=](bench_stop_atom) { self->quit(); },
+        [=](bench_stop_atom) { self->quit(); },
     };
   };
   std::vector<caf::actor> handles;
   long long rss0 = rss_bytes();
   auto t0 = clock_type::now();
   handles.reserve(static_cast<size_t>(n));
-  for (long long i = 0; i < n; ++i)
-    handles.emplace_back(sys.spawn(idle));
-  if (n > 0)
-    all_ready_future.wait();
+  for (long long i = 0; i < n; ++i) handles.emplace_back(sys.spawn(idle));
+  if (n > 0) all_ready_future.wait();
   double spawn_s = seconds_since(t0);
   long long rss1 = rss_bytes();
   // exit_s: send every actor a stop message, drop our handles and wait until
@@ -270,16 +256,16 @@ void run_spawn(caf::actor_system& sys, const options& opts) {
   // the predecessor (O(queue length)) while holding the victim's head lock.
   // `--caf-policy sharing` avoids that (about 2.3-2.9 s).
   auto t1 = clock_type::now();
-  for (auto& a : handles)
-    caf::anon_send(a, bench_stop_atom::value);
+  for (auto& a : handles) caf::anon_send(a, bench_stop_atom::value);
   handles.clear();
   handles.shrink_to_fit();
   sys.await_all_actors_done();
   double exit_s = seconds_since(t1);
   double per_proc = n > 0 ? static_cast<double>(rss1 - rss0) / n : 0.0;
-  std::printf("bench=spawn impl=caf processes=%lld spawn_s=%.6f "
-              "rss_bytes_per_process=%.1f exit_s=%.6f\n",
-              n, spawn_s, per_proc, exit_s);
+  std::printf(
+      "bench=spawn impl=caf processes=%lld spawn_s=%.6f "
+      "rss_bytes_per_process=%.1f exit_s=%.6f\n",
+      n, spawn_s, per_proc, exit_s);
 }
 
 // -- fanin --------------------------------------------------------------------
@@ -290,16 +276,15 @@ struct alignas(64) padded_counter {
   std::atomic<uint64_t> value{0};
 };
 
-caf::behavior producer_node(caf::event_based_actor* self, caf::actor consumer,
-                            uint64_t count, padded_counter* sent) {
+caf::behavior producer_node(caf::event_based_actor* self, caf::actor consumer, uint64_t count, padded_counter* sent) {
   return {
-    [=](bench_go_atom) {
-      for (uint64_t i = 1; i <= count; ++i) {
-        self->send(consumer, bench_msg_atom::value);
-        sent->value.store(i, std::memory_order_relaxed);
-      }
-      self->quit();
-    },
+      [=](bench_go_atom) {
+        for (uint64_t i = 1; i <= count; ++i) {
+          self->send(consumer, bench_msg_atom::value);
+          sent->value.store(i, std::memory_order_relaxed);
+        }
+        self->quit();
+      },
   };
 }
 
@@ -312,25 +297,22 @@ struct consumer_state {
 // sampled every 1024 messages. (scheduled_actor::mailbox().size() exists in
 // CAF 0.17 but calls fetch_more() on the inbox, i.e. mutates the actor's
 // internal queue; we avoid calling it from inside a handler.)
-caf::behavior consumer_node(caf::stateful_actor<consumer_state>* self,
-                            caf::actor main, uint64_t total,
+caf::behavior consumer_node(caf::stateful_actor<consumer_state>* self, caf::actor main, uint64_t total,
                             std::shared_ptr<std::vector<padded_counter>> sent) {
   return {
-    [=](bench_msg_atom) {
-      auto& st = self->state;
-      ++st.received;
-      if ((st.received & 1023u) == 0) {
-        uint64_t s = 0;
-        for (auto& c : *sent)
-          s += c.value.load(std::memory_order_relaxed);
-        if (s > st.received && s - st.received > st.peak)
-          st.peak = s - st.received;
-      }
-      if (st.received == total) {
-        self->send(main, bench_done_atom::value, st.peak);
-        self->quit();
-      }
-    },
+      [=](bench_msg_atom) {
+        auto& st = self->state;
+        ++st.received;
+        if ((st.received & 1023u) == 0) {
+          uint64_t s = 0;
+          for (auto& c : *sent) s += c.value.load(std::memory_order_relaxed);
+          if (s > st.received && s - st.received > st.peak) st.peak = s - st.received;
+        }
+        if (st.received == total) {
+          self->send(main, bench_done_atom::value, st.peak);
+          self->quit();
+        }
+      },
   };
 }
 
@@ -339,46 +321,40 @@ void run_fanin(caf::actor_system& sys, const options& opts) {
   long long m = opts.messages;
   uint64_t total = static_cast<uint64_t>(p) * static_cast<uint64_t>(m);
   caf::scoped_actor self{sys};
-  auto sent = std::make_shared<std::vector<padded_counter>>(
-    static_cast<size_t>(p));
+  auto sent = std::make_shared<std::vector<padded_counter>>(static_cast<size_t>(p));
   auto consumer = sys.spawn(consumer_node, caf::actor{self}, total, sent);
   std::vector<caf::actor> producers;
   for (long long i = 0; i < p; ++i)
-    producers.emplace_back(sys.spawn(producer_node, consumer,
-                                     static_cast<uint64_t>(m),
-                                     &(*sent)[static_cast<size_t>(i)]));
+    producers.emplace_back(
+        sys.spawn(producer_node, consumer, static_cast<uint64_t>(m), &(*sent)[static_cast<size_t>(i)]));
   uint64_t peak = 0;
   auto t0 = clock_type::now();
-  for (auto& a : producers)
-    self->send(a, bench_go_atom::value);
-  if (total > 0)
-    self->receive([&](bench_done_atom, uint64_t pk) { peak = pk; });
+  for (auto& a : producers) self->send(a, bench_go_atom::value);
+  if (total > 0) self->receive([&](bench_done_atom, uint64_t pk) { peak = pk; });
   double wall = seconds_since(t0);
   if (total == 0) {
     caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
   }
-  std::printf("bench=fanin impl=caf producers=%lld messages=%lld "
-              "msgs_per_s=%.0f peak_mailbox=%" PRIu64 " wall_s=%.6f\n",
-              p, m, wall > 0 ? static_cast<double>(total) / wall : 0.0, peak,
-              wall);
+  std::printf(
+      "bench=fanin impl=caf producers=%lld messages=%lld "
+      "msgs_per_s=%.0f peak_mailbox=%" PRIu64 " wall_s=%.6f\n",
+      p, m, wall > 0 ? static_cast<double>(total) / wall : 0.0, peak, wall);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   options opts = parse_args(argc, argv);
   long long threads = opts.schedulers;
   if (threads <= 0) {
     threads = static_cast<long long>(std::thread::hardware_concurrency());
-    if (threads <= 0)
-      threads = 1;
+    if (threads <= 0) threads = 1;
   }
   caf::actor_system_config cfg;
   // CAF's own default is max(hardware_concurrency, 4); set it explicitly so
   // that "all cores" means the same as for the other implementations.
   cfg.set("scheduler.max-threads", static_cast<int64_t>(threads));
-  if (!opts.policy.empty())
-    cfg.set("scheduler.policy", caf::atom_from_string(opts.policy));
+  if (!opts.policy.empty()) cfg.set("scheduler.policy", caf::atom_from_string(opts.policy));
   caf::actor_system sys{cfg};
   if (opts.workload == "ring")
     run_ring(sys, opts);

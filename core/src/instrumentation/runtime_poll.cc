@@ -193,14 +193,15 @@ class PollRound {
       const std::string label = it != names.end() ? it->second : pid.to_string();
       const std::string pid_text = pid.to_string();
       const std::string behaviour = type_name(p.behaviour_type);
-      bus_.execute(*ev_.process_info,
-                   {{"mailbox_length", static_cast<double>(len)},
-                    {"mailbox_bytes", static_cast<double>(p.mailbox.bytes())},
-                    {"mailbox_oldest_age_seconds", age},
-                    {"heap_bytes", static_cast<double>(p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed))},
-                    {"reductions", static_cast<double>(p.reductions.load(std::memory_order_relaxed))},
-                    {"cpu_seconds", static_cast<double>(cycles_to_ns(p.cpu_cycles.load(std::memory_order_relaxed))) / 1e9}},
-                   {{"process", label}, {"pid", pid_text}, {"behaviour", behaviour}});
+      bus_.execute(
+          *ev_.process_info,
+          {{"mailbox_length", static_cast<double>(len)},
+           {"mailbox_bytes", static_cast<double>(p.mailbox.bytes())},
+           {"mailbox_oldest_age_seconds", age},
+           {"heap_bytes", static_cast<double>(p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed))},
+           {"reductions", static_cast<double>(p.reductions.load(std::memory_order_relaxed))},
+           {"cpu_seconds", static_cast<double>(cycles_to_ns(p.cpu_cycles.load(std::memory_order_relaxed))) / 1e9}},
+          {{"process", label}, {"pid", pid_text}, {"behaviour", behaviour}});
     }
   }
 
@@ -213,15 +214,14 @@ class PollRound {
       names_count = rt_.names_.size();
     }
     const double capacity = rt_.table_.capacity();
-    bus_.execute(*ev_.vm_system_counts,
-                 {{"process_count", static_cast<double>(w.processes)},
-                  {"process_limit", capacity},
-                  {"process_usage_ratio", static_cast<double>(w.processes) / capacity},
-                  {"registered_count", static_cast<double>(names_count + w.registry_keys)},
-                  {"table_count", static_cast<double>(table_count)},
-                  {"orphan_count", static_cast<double>(w.orphans)},
-                  {"messages_sent", static_cast<double>(st.messages_sent)},
-                  {"mailbox_messages", static_cast<double>(w.mailbox_messages)}});
+    bus_.execute(*ev_.vm_system_counts, {{"process_count", static_cast<double>(w.processes)},
+                                         {"process_limit", capacity},
+                                         {"process_usage_ratio", static_cast<double>(w.processes) / capacity},
+                                         {"registered_count", static_cast<double>(names_count + w.registry_keys)},
+                                         {"table_count", static_cast<double>(table_count)},
+                                         {"orphan_count", static_cast<double>(w.orphans)},
+                                         {"messages_sent", static_cast<double>(st.messages_sent)},
+                                         {"mailbox_messages", static_cast<double>(w.mailbox_messages)}});
     bus_.execute(*ev_.vm_system_counts, {{"mailbox_oldest_age_seconds", w.oldest_ms / 1000.0}});
   }
 
@@ -235,7 +235,8 @@ class PollRound {
                                                       {"mailboxes", w.mailbox_bytes},
                                                       {"tables", tables_bytes},
                                                       {"system", total > accounted ? total - accounted : 0}};
-    for (auto& [kind, bytes] : kinds) bus_.execute(*ev_.vm_memory, {{"bytes", static_cast<double>(bytes)}}, {{"kind", kind}});
+    for (auto& [kind, bytes] : kinds)
+      bus_.execute(*ev_.vm_memory, {{"bytes", static_cast<double>(bytes)}}, {{"kind", kind}});
   }
 
   // Schedulers: utilization over the interval since the last round.
@@ -246,8 +247,9 @@ class PollRound {
       const std::string id = std::to_string(s.id);
       total_queue += s.run_queue_length;
       bus_.execute(*ev_.vm_run_queue, {{"length", static_cast<double>(s.run_queue_length)}}, {{"scheduler", id}});
-      const double u = s.id < rt_.last_poll_stats_.size() ? utilization(rt_.last_poll_stats_[s.id], s)
-                                                          : (s.wall_ns ? static_cast<double>(s.busy_ns) / s.wall_ns : 0.0);
+      const double u = s.id < rt_.last_poll_stats_.size()
+                           ? utilization(rt_.last_poll_stats_[s.id], s)
+                           : (s.wall_ns ? static_cast<double>(s.busy_ns) / s.wall_ns : 0.0);
       bus_.execute(*ev_.scheduler_utilization,
                    {{"utilization", u},
                     {"busy_seconds", s.busy_ns / 1e9},
@@ -280,7 +282,8 @@ class PollRound {
       const std::string name = t.name.empty() ? "#" + std::to_string(t.id) : t.name;
       double usage = 0;
       if (t.max_entries > 0) usage = std::max(usage, static_cast<double>(t.size) / static_cast<double>(t.max_entries));
-      if (t.max_bytes > 0) usage = std::max(usage, static_cast<double>(t.memory_bytes) / static_cast<double>(t.max_bytes));
+      if (t.max_bytes > 0)
+        usage = std::max(usage, static_cast<double>(t.memory_bytes) / static_cast<double>(t.max_bytes));
       bus_.execute(*ev_.table_info,
                    {{"entries", static_cast<double>(t.size)},
                     {"bytes", static_cast<double>(t.memory_bytes)},

@@ -35,7 +35,8 @@ std::vector<MetricDef> stage_metric_defs() {
     d.keep = has(m);
     defs.push_back(std::move(d));
   }
-  MetricDef duration = def(MetricType::distribution, "canopy_stage_processing_duration_seconds", "processed", "duration");
+  MetricDef duration =
+      def(MetricType::distribution, "canopy_stage_processing_duration_seconds", "processed", "duration");
   duration.unit_from = Unit::native_time;
   duration.unit_to = Unit::second;
   duration.buckets = {0.000'01, 0.000'1, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};

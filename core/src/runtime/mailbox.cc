@@ -5,8 +5,7 @@ namespace canopy::detail {
 Mailbox::Mailbox(const MailboxOptions& o)
     : high_(o.high_watermark),
       low_(o.low_watermark < o.high_watermark ? o.low_watermark : o.high_watermark / 2),
-      bounded_(o.capacity > 0 ? std::make_unique<Bounded>(o.capacity, o.overflow)
-                              : nullptr),
+      bounded_(o.capacity > 0 ? std::make_unique<Bounded>(o.capacity, o.overflow) : nullptr),
       tail_(&stub_),
       head_(&stub_) {}
 
@@ -26,9 +25,12 @@ void Mailbox::account_push(Message* m, PushResult& r) {
 }
 
 void Mailbox::account_pop(Message* m) {
-  const uint32_t after = static_cast<uint32_t>(
-      counts_.fetch_sub((uint64_t{1} << kLengthShift) | m->bytes(), std::memory_order_relaxed) >> kLengthShift) - 1;
-  if (overloaded_.load(std::memory_order_relaxed) && after <= low_ && overloaded_.exchange(false, std::memory_order_relaxed)) {
+  const uint32_t after =
+      static_cast<uint32_t>(counts_.fetch_sub((uint64_t{1} << kLengthShift) | m->bytes(), std::memory_order_relaxed) >>
+                            kLengthShift) -
+      1;
+  if (overloaded_.load(std::memory_order_relaxed) && after <= low_ &&
+      overloaded_.exchange(false, std::memory_order_relaxed)) {
     cleared_.store(true, std::memory_order_relaxed);
   }
 }

@@ -27,8 +27,8 @@ class Mailbox {
   enum class Outcome : uint8_t { accepted, dropped_newest, rejected, closed };
   struct PushResult {
     Outcome outcome = Outcome::accepted;
-    bool crossed_high = false;      // this push took the mailbox over its high watermark
-    Message* evicted = nullptr;     // drop_oldest: the message that made room (caller disposes)
+    bool crossed_high = false;   // this push took the mailbox over its high watermark
+    Message* evicted = nullptr;  // drop_oldest: the message that made room (caller disposes)
   };
   // Takes ownership of `m` when accepted or when it evicted another; on
   // dropped_newest/rejected/closed the caller keeps `m`. `may_block` is true

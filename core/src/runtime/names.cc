@@ -38,12 +38,18 @@ Pid Pid::parse(const std::string& text) {
 
 const char* to_string(ExitKind kind) {
   switch (kind) {
-    case ExitKind::normal: return "normal";
-    case ExitKind::shutdown: return "shutdown";
-    case ExitKind::kill: return "kill";
-    case ExitKind::killed: return "killed";
-    case ExitKind::noproc: return "noproc";
-    case ExitKind::error: return "error";
+    case ExitKind::normal:
+      return "normal";
+    case ExitKind::shutdown:
+      return "shutdown";
+    case ExitKind::kill:
+      return "kill";
+    case ExitKind::killed:
+      return "killed";
+    case ExitKind::noproc:
+      return "noproc";
+    case ExitKind::error:
+      return "error";
   }
   return "unknown";
 }
@@ -58,20 +64,34 @@ std::string ExitReason::to_string() const {
 
 const char* to_string(Errc code) {
   switch (code) {
-    case Errc::ok: return "ok";
-    case Errc::dead_process: return "dead_process";
-    case Errc::mailbox_full: return "mailbox_full";
-    case Errc::dropped: return "dropped";
-    case Errc::timeout: return "timeout";
-    case Errc::callee_exited: return "callee_exited";
-    case Errc::bad_request: return "bad_request";
-    case Errc::init_failed: return "init_failed";
-    case Errc::process_limit: return "process_limit";
-    case Errc::not_in_process: return "not_in_process";
-    case Errc::already_registered: return "already_registered";
-    case Errc::not_registered: return "not_registered";
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::shutting_down: return "shutting_down";
+    case Errc::ok:
+      return "ok";
+    case Errc::dead_process:
+      return "dead_process";
+    case Errc::mailbox_full:
+      return "mailbox_full";
+    case Errc::dropped:
+      return "dropped";
+    case Errc::timeout:
+      return "timeout";
+    case Errc::callee_exited:
+      return "callee_exited";
+    case Errc::bad_request:
+      return "bad_request";
+    case Errc::init_failed:
+      return "init_failed";
+    case Errc::process_limit:
+      return "process_limit";
+    case Errc::not_in_process:
+      return "not_in_process";
+    case Errc::already_registered:
+      return "already_registered";
+    case Errc::not_registered:
+      return "not_registered";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::shutting_down:
+      return "shutting_down";
   }
   return "unknown";
 }
@@ -86,16 +106,21 @@ std::string type_name(const std::type_info& type) {
 
 const char* to_string(OverflowPolicy policy) {
   switch (policy) {
-    case OverflowPolicy::drop_newest: return "drop_newest";
-    case OverflowPolicy::drop_oldest: return "drop_oldest";
-    case OverflowPolicy::reject: return "reject";
-    case OverflowPolicy::block: return "block";
+    case OverflowPolicy::drop_newest:
+      return "drop_newest";
+    case OverflowPolicy::drop_oldest:
+      return "drop_oldest";
+    case OverflowPolicy::reject:
+      return "reject";
+    case OverflowPolicy::block:
+      return "block";
   }
   return "unknown";
 }
 
 std::optional<OverflowPolicy> parse_overflow_policy(const std::string& text) {
-  for (auto p : {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest, OverflowPolicy::reject, OverflowPolicy::block}) {
+  for (auto p :
+       {OverflowPolicy::drop_newest, OverflowPolicy::drop_oldest, OverflowPolicy::reject, OverflowPolicy::block}) {
     if (text == to_string(p)) return p;
   }
   return std::nullopt;
@@ -103,34 +128,50 @@ std::optional<OverflowPolicy> parse_overflow_policy(const std::string& text) {
 
 const char* to_string(ProcessStatus status) {
   switch (status) {
-    case ProcessStatus::runnable: return "runnable";
-    case ProcessStatus::running: return "running";
-    case ProcessStatus::waiting: return "waiting";
-    case ProcessStatus::suspended: return "suspended";
-    case ProcessStatus::exiting: return "exiting";
+    case ProcessStatus::runnable:
+      return "runnable";
+    case ProcessStatus::running:
+      return "running";
+    case ProcessStatus::waiting:
+      return "waiting";
+    case ProcessStatus::suspended:
+      return "suspended";
+    case ProcessStatus::exiting:
+      return "exiting";
   }
   return "unknown";
 }
 
 const char* to_string(DropReason reason) {
   switch (reason) {
-    case DropReason::dead_process: return "dead_process";
-    case DropReason::drop_newest: return "drop_newest";
-    case DropReason::drop_oldest: return "drop_oldest";
-    case DropReason::rejected: return "rejected";
-    case DropReason::process_exited: return "process_exited";
-    case DropReason::count_: break;
+    case DropReason::dead_process:
+      return "dead_process";
+    case DropReason::drop_newest:
+      return "drop_newest";
+    case DropReason::drop_oldest:
+      return "drop_oldest";
+    case DropReason::rejected:
+      return "rejected";
+    case DropReason::process_exited:
+      return "process_exited";
+    case DropReason::count_:
+      break;
   }
   return "unknown";
 }
 
 const char* to_string(SystemEventKind kind) {
   switch (kind) {
-    case SystemEventKind::long_schedule: return "long_schedule";
-    case SystemEventKind::long_message_queue: return "long_message_queue";
-    case SystemEventKind::long_message_queue_cleared: return "long_message_queue_cleared";
-    case SystemEventKind::large_heap: return "large_heap";
-    case SystemEventKind::large_heap_cleared: return "large_heap_cleared";
+    case SystemEventKind::long_schedule:
+      return "long_schedule";
+    case SystemEventKind::long_message_queue:
+      return "long_message_queue";
+    case SystemEventKind::long_message_queue_cleared:
+      return "long_message_queue_cleared";
+    case SystemEventKind::large_heap:
+      return "large_heap";
+    case SystemEventKind::large_heap_cleared:
+      return "large_heap_cleared";
   }
   return "unknown";
 }

@@ -110,14 +110,35 @@ struct Process {
 };
 
 // Signals: runtime-internal messages (MessageKind::signal).
-struct LinkSignal { Pid from; };
-struct UnlinkSignal { Pid from; };
-struct ExitSignal { Pid from; ExitReason reason; bool from_link; };
-struct MonitorSignal { Pid from; MonitorRef ref; };
-struct DemonitorSignal { Pid from; MonitorRef ref; };
-struct ReplySignal { uint64_t ref; CallResult result; };
-struct CallTimeoutSignal { uint64_t ref; };
-struct StopSignal { ExitReason reason; };  // runtime shutdown: untrappable
+struct LinkSignal {
+  Pid from;
+};
+struct UnlinkSignal {
+  Pid from;
+};
+struct ExitSignal {
+  Pid from;
+  ExitReason reason;
+  bool from_link;
+};
+struct MonitorSignal {
+  Pid from;
+  MonitorRef ref;
+};
+struct DemonitorSignal {
+  Pid from;
+  MonitorRef ref;
+};
+struct ReplySignal {
+  uint64_t ref;
+  CallResult result;
+};
+struct CallTimeoutSignal {
+  uint64_t ref;
+};
+struct StopSignal {
+  ExitReason reason;
+};  // runtime shutdown: untrappable
 
 template <typename T>
 std::unique_ptr<Message> make_signal(T&& value) {

@@ -54,7 +54,8 @@ std::optional<Pid> ProcessTable::reserve() {
       index = fresh_.load(std::memory_order_relaxed);
       if (index >= max_) return std::nullopt;
       auto& chunk = chunks_[index >> kChunkBits];
-      if (chunk.load(std::memory_order_relaxed) == nullptr) chunk.store(new Slot[kChunkSize], std::memory_order_release);
+      if (chunk.load(std::memory_order_relaxed) == nullptr)
+        chunk.store(new Slot[kChunkSize], std::memory_order_release);
       fresh_.store(index + 1, std::memory_order_release);
     }
   }

@@ -32,7 +32,9 @@ class ProcessTable;
 class ProcessRef {
  public:
   ProcessRef() = default;
-  ProcessRef(ProcessRef&& o) noexcept : table_(o.table_), index_(o.index_), process_(o.process_) { o.process_ = nullptr; }
+  ProcessRef(ProcessRef&& o) noexcept : table_(o.table_), index_(o.index_), process_(o.process_) {
+    o.process_ = nullptr;
+  }
   ProcessRef& operator=(ProcessRef&& o) noexcept;
   ProcessRef(const ProcessRef&) = delete;
   ProcessRef& operator=(const ProcessRef&) = delete;
@@ -123,7 +125,7 @@ class ProcessTable {
   };
   mutable Mutex limbo_mu_;
   mutable std::deque<Retired> limbo_ GUARDED_BY(limbo_mu_);  // in epoch order
-  std::function<uint64_t()> min_observed_;  // set before use
+  std::function<uint64_t()> min_observed_;                   // set before use
 };
 
 }  // namespace canopy::detail

@@ -11,8 +11,8 @@ Status Registry::register_key(Pid pid, const std::string& key, std::string value
     auto [b, e] = s.entries.equal_range(key);
     for (auto it = b; it != e; ++it) {
       if (s.kind == RegistryKeys::unique || it->second.pid == pid) {
-        return Error(Errc::already_registered, "registry '" + s.name + "': key '" + key + "' is already held by " +
-                                                   it->second.pid.to_string());
+        return Error(Errc::already_registered,
+                     "registry '" + s.name + "': key '" + key + "' is already held by " + it->second.pid.to_string());
       }
     }
     s.entries.emplace(key, Entry{pid, std::move(value)});
@@ -28,7 +28,8 @@ Status Registry::unregister_key(Pid pid, const std::string& key) {
     auto it = b;
     while (it != e && it->second.pid != pid) ++it;
     if (it == e) {
-      return Error(Errc::not_registered, "registry '" + s.name + "': " + pid.to_string() + " holds no key '" + key + "'");
+      return Error(Errc::not_registered,
+                   "registry '" + s.name + "': " + pid.to_string() + " holds no key '" + key + "'");
     }
     s.entries.erase(it);
   }

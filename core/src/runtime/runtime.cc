@@ -38,7 +38,9 @@ Status Runtime::send_message(Pid to, std::unique_ptr<Message> message) {
   return impl_->send(caller_in(*impl_), to, std::move(message));
 }
 
-Status Runtime::exit(Pid pid, ExitReason reason) { return impl_->exit_signal(caller_in(*impl_), pid, std::move(reason)); }
+Status Runtime::exit(Pid pid, ExitReason reason) {
+  return impl_->exit_signal(caller_in(*impl_), pid, std::move(reason));
+}
 
 CallResult Runtime::call_message(Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout) {
   return impl_->call_blocking(to, std::move(request), timeout);

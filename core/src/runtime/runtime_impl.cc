@@ -69,8 +69,7 @@ const std::type_info& dynamic_type(const Actor& actor) { return typeid(actor); }
 
 Process* current_process() { return tl_current; }
 
-Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox_options,
-                 std::unique_ptr<Actor> actor)
+Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox_options, std::unique_ptr<Actor> actor)
     : runtime(rt),
       pid(pid),
       parent(parent),
@@ -176,9 +175,10 @@ void Runtime::shutdown() {
     }
     if (!reported && now - started > static_cast<uint64_t>(options_.shutdown_report_after.count()) * 1'000'000) {
       reported = true;
-      logger_->error("shutdown: {} processes still running after {} ms (a handler that never returns cannot be "
-                     "preempted)",
-                     table_.occupied(), options_.shutdown_report_after.count());
+      logger_->error(
+          "shutdown: {} processes still running after {} ms (a handler that never returns cannot be "
+          "preempted)",
+          table_.occupied(), options_.shutdown_report_after.count());
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
@@ -232,8 +232,8 @@ Status Runtime::check_spawn(const Actor* actor, const SpawnOptions& options, con
 
 Process* Runtime::make_process(Pid pid, std::unique_ptr<Actor> actor, const SpawnOptions& options, Process* parent,
                                MonitorRef* monitor_ref) {
-  auto* p = new Process(*this, pid, parent ? parent->pid : Pid(), options.mailbox ? *options.mailbox : default_mailbox(),
-                        std::move(actor));
+  auto* p = new Process(*this, pid, parent ? parent->pid : Pid(),
+                        options.mailbox ? *options.mailbox : default_mailbox(), std::move(actor));
   p->behaviour->runtime_ = facade_;
   p->behaviour->process_ = p;
   p->behaviour->self_ = pid;
@@ -400,8 +400,8 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
     report(
         *p, true,
         [&](const std::string& who) {
-          return fmt::format("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting",
-                             who, length);
+          return fmt::format("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting", who,
+                             length);
         },
         SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr}, *telemetry_.events().mailbox_high,
         "length", length);
@@ -451,8 +451,8 @@ void Runtime::answer_undelivered(Pid dead, std::unique_ptr<Message> m, const Exi
       return;
     case MessageKind::call:
       static_cast<CallEnvelope&>(*m).from().reply_error(
-          Error(Errc::callee_exited, "process " + dead.to_string() + " exited (" + reason.to_string() +
-                                         ") before handling the call"));
+          Error(Errc::callee_exited,
+                "process " + dead.to_string() + " exited (" + reason.to_string() + ") before handling the call"));
       [[fallthrough]];
     default:
       if (!counted) count_drop(DropReason::process_exited, nullptr);
@@ -581,8 +581,8 @@ void Runtime::check_heap(Process& p) {
         [&](const std::string& who) {
           return fmt::format("large_heap: {} holds {} bytes (limit {})", who, heap, large_heap_bytes_);
         },
-        SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr}, *telemetry_.events().large_heap,
-        "heap_bytes", static_cast<double>(heap));
+        SystemEvent{SystemEventKind::large_heap, p.pid, heap, nullptr}, *telemetry_.events().large_heap, "heap_bytes",
+        static_cast<double>(heap));
   } else if (p.large_heap && heap < large_heap_bytes_ / 4 * 3) {
     p.large_heap = false;
     emit(SystemEvent{SystemEventKind::large_heap_cleared, p.pid, heap, nullptr});
@@ -600,8 +600,8 @@ void Runtime::dispatch(Process& p, std::unique_ptr<Message> m) {
   }
   if (p.exiting && m && m->kind() == MessageKind::call) {
     static_cast<CallEnvelope&>(*m).from().reply_error(
-        Error(Errc::callee_exited, "process " + p.pid.to_string() + " exited (" + p.exit_reason.to_string() +
-                                       ") while handling the call"));
+        Error(Errc::callee_exited,
+              "process " + p.pid.to_string() + " exited (" + p.exit_reason.to_string() + ") while handling the call"));
   }
 }
 
@@ -832,8 +832,8 @@ CallResult Runtime::call_blocking(Pid to, std::unique_ptr<Message> request, std:
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!waiter->result.has_value()) {
     if (waiter->cv.wait_until(waiter->mu, deadline) == std::cv_status::timeout && !waiter->result.has_value()) {
-      return Error(Errc::timeout, "call to " + to.to_string() + " got no reply within " +
-                                      std::to_string(timeout.count()) + " ms");
+      return Error(Errc::timeout,
+                   "call to " + to.to_string() + " got no reply within " + std::to_string(timeout.count()) + " ms");
     }
   }
   return std::move(*waiter->result);
@@ -855,10 +855,13 @@ void Runtime::await_async(Process& caller, std::chrono::milliseconds timeout,
 
 void Runtime::call_async(Process& caller, Pid to, std::unique_ptr<Message> request, std::chrono::milliseconds timeout,
                          std::function<void(CallResult)> then) {
-  await_async(caller, timeout, [&](std::shared_ptr<ReplySlot> slot) {
-    Status sent = send(&caller, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
-    if (!sent.ok()) slot->complete(sent.error());
-  }, std::move(then));
+  await_async(
+      caller, timeout,
+      [&](std::shared_ptr<ReplySlot> slot) {
+        Status sent = send(&caller, to, std::make_unique<CallEnvelope>(std::move(request), From(slot)));
+        if (!sent.ok()) slot->complete(sent.error());
+      },
+      std::move(then));
 }
 
 Result<Pid> Runtime::spawn_under(Pid parent, std::unique_ptr<Actor> actor, SpawnOptions options) {
@@ -894,7 +897,8 @@ void Runtime::trace_line(Process& p, const char* direction, const Message& m, Pi
   }
   if (++p.trace_lines > kTraceLinesPerSecond) return;
   logger_->info("trace {}: {} {} {} {} ({} bytes)", p.pid.to_string(), direction, type_name(m.type()),
-                direction[0] == 'i' ? "from" : "to", peer.valid() ? peer.to_string() : std::string("outside"), m.bytes());
+                direction[0] == 'i' ? "from" : "to", peer.valid() ? peer.to_string() : std::string("outside"),
+                m.bytes());
 }
 
 Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
@@ -913,16 +917,18 @@ Status Runtime::register_name(const std::string& name, Pid pid) {
   ProcessRef ref = table_.acquire(pid);
   if (!ref) return Error(Errc::dead_process, "register_name '" + name + "': no process " + pid.to_string());
   SpinLockGuard meta_lock(&ref->meta_lock);
-  if (ref->meta_closed) return Error(Errc::dead_process, "register_name '" + name + "': process " + pid.to_string() + " is exiting");
+  if (ref->meta_closed)
+    return Error(Errc::dead_process, "register_name '" + name + "': process " + pid.to_string() + " is exiting");
   ProcessMeta& meta = ref->meta_locked();
   if (!meta.name.empty()) {
-    return Error(Errc::already_registered,
-                 "register_name '" + name + "': process " + pid.to_string() + " is already registered as '" + meta.name + "'");
+    return Error(Errc::already_registered, "register_name '" + name + "': process " + pid.to_string() +
+                                               " is already registered as '" + meta.name + "'");
   }
   WriterMutexLock lock(&names_mu_);
   auto [it, inserted] = names_.emplace(name, pid);
   if (!inserted) {
-    return Error(Errc::already_registered, "register_name: '" + name + "' is already registered to " + it->second.to_string());
+    return Error(Errc::already_registered,
+                 "register_name: '" + name + "' is already registered to " + it->second.to_string());
   }
   meta.name = name;
   return {};
@@ -933,7 +939,8 @@ Status Runtime::unregister(const std::string& name) {
   {
     WriterMutexLock lock(&names_mu_);
     auto it = names_.find(name);
-    if (it == names_.end()) return Error(Errc::not_registered, "unregister: no process is registered as '" + name + "'");
+    if (it == names_.end())
+      return Error(Errc::not_registered, "unregister: no process is registered as '" + name + "'");
     pid = it->second;
     names_.erase(it);
   }
@@ -962,7 +969,8 @@ Status Runtime::attach_registry_key(Pid pid, const std::shared_ptr<RegistryState
   ProcessRef ref = table_.acquire(pid);
   if (!ref) return Error(Errc::dead_process, "registry '" + reg->name + "': no process " + pid.to_string());
   SpinLockGuard lock(&ref->meta_lock);
-  if (ref->meta_closed) return Error(Errc::dead_process, "registry '" + reg->name + "': process " + pid.to_string() + " is exiting");
+  if (ref->meta_closed)
+    return Error(Errc::dead_process, "registry '" + reg->name + "': process " + pid.to_string() + " is exiting");
   Status st = insert();
   if (st.ok()) ref->meta_locked().registry_keys.emplace_back(reg, key);
   return st;
@@ -1063,7 +1071,8 @@ RuntimeStats Runtime::stats_without_scan() const {
   s.exited = exited_.load(std::memory_order_relaxed);
   s.crashed = crashed_.load(std::memory_order_relaxed);
   s.messages_sent = sent_external_.load(std::memory_order_relaxed) + schedulers_.sent_from_schedulers();
-  for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) s.dropped[r] = dropped_[r].load(std::memory_order_relaxed);
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r)
+    s.dropped[r] = dropped_[r].load(std::memory_order_relaxed);
   s.mailbox_high_watermark_crossings = high_crossings_.load(std::memory_order_relaxed);
   s.long_schedules = long_schedules_.load(std::memory_order_relaxed);
   s.supervisor_restarts = restarts_.load(std::memory_order_relaxed);

@@ -62,8 +62,7 @@ class Runtime {
   // Registers `then` to run in `caller` when the slot given to `attach` is
   // completed, or with Errc::timeout after `timeout`, whichever comes first.
   void await_async(Process& caller, std::chrono::milliseconds timeout,
-                   const std::function<void(std::shared_ptr<ReplySlot>)>& attach,
-                   std::function<void(CallResult)> then);
+                   const std::function<void(std::shared_ptr<ReplySlot>)>& attach, std::function<void(CallResult)> then);
   // Spawns with `parent` (any live process) as the parent, from any thread.
   Result<Pid> spawn_under(Pid parent, std::unique_ptr<Actor> actor, SpawnOptions options);
   void send_after(Pid to, std::chrono::milliseconds delay, std::unique_ptr<Message> message);
@@ -200,7 +199,7 @@ class Runtime {
   std::shared_ptr<spdlog::logger> logger_;
   const uint64_t start_ns_;
   const uint32_t long_schedule_ms_;  // UINT32_MAX when disabled
-  const uint64_t large_heap_bytes_;      // 0 when disabled
+  const uint64_t large_heap_bytes_;  // 0 when disabled
 
   // Declared before the table and the schedulers: built first, gone last.
   RuntimeTelemetry telemetry_;

@@ -15,7 +15,9 @@ TimerService::TimerService(std::function<void(Pid, std::unique_ptr<Message>)> de
 
 TimerService::~TimerService() { stop(); }
 
-void TimerService::start() { thread_ = std::thread([this] { run(); }); }
+void TimerService::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void TimerService::stop() {
   {

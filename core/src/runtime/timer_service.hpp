@@ -34,7 +34,9 @@ class TimerService {
     Pid to;
     std::unique_ptr<Message> message;
   };
-  static bool later(const Entry& a, const Entry& b) { return a.due_ns != b.due_ns ? a.due_ns > b.due_ns : a.seq > b.seq; }
+  static bool later(const Entry& a, const Entry& b) {
+    return a.due_ns != b.due_ns ? a.due_ns > b.due_ns : a.seq > b.seq;
+  }
   void run() EXCLUDES(mu_);
 
   // Constant after construction.

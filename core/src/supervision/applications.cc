@@ -99,7 +99,8 @@ Status Runtime::stop_application(const std::string& name, std::chrono::milliseco
   const uint64_t deadline = mono_ns() + static_cast<uint64_t>(timeout.count()) * 1'000'000;
   while (alive(root)) {
     if (mono_ns() > deadline) {
-      return Error(Errc::timeout, "application '" + name + "' did not stop within " + std::to_string(timeout.count()) + " ms");
+      return Error(Errc::timeout,
+                   "application '" + name + "' did not stop within " + std::to_string(timeout.count()) + " ms");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

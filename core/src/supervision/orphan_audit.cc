@@ -56,8 +56,8 @@ std::vector<ProcessInfo> Runtime::audit_orphans(const OrphanAudit& audit) {
   }
   if (audit.policy == OrphanAudit::Policy::terminate) {
     for (const ProcessInfo& o : orphans) {
-      logger_->warn("orphan audit: killing {} running {} (age {:.0f} s, mailbox {}, heap {} bytes)",
-                    o.pid.to_string(), o.behaviour, o.age_seconds, o.mailbox_length, o.heap_bytes);
+      logger_->warn("orphan audit: killing {} running {} (age {:.0f} s, mailbox {}, heap {} bytes)", o.pid.to_string(),
+                    o.behaviour, o.age_seconds, o.mailbox_length, o.heap_bytes);
       (void)exit_signal(nullptr, o.pid, ExitReason::kill());
     }
   }

@@ -25,27 +25,37 @@ namespace canopy {
 
 const char* to_string(Strategy s) {
   switch (s) {
-    case Strategy::one_for_one: return "one_for_one";
-    case Strategy::one_for_all: return "one_for_all";
-    case Strategy::rest_for_one: return "rest_for_one";
-    case Strategy::simple_one_for_one: return "simple_one_for_one";
+    case Strategy::one_for_one:
+      return "one_for_one";
+    case Strategy::one_for_all:
+      return "one_for_all";
+    case Strategy::rest_for_one:
+      return "rest_for_one";
+    case Strategy::simple_one_for_one:
+      return "simple_one_for_one";
   }
   return "unknown";
 }
 const char* to_string(Restart r) {
   switch (r) {
-    case Restart::permanent: return "permanent";
-    case Restart::transient: return "transient";
-    case Restart::temporary: return "temporary";
+    case Restart::permanent:
+      return "permanent";
+    case Restart::transient:
+      return "transient";
+    case Restart::temporary:
+      return "temporary";
   }
   return "unknown";
 }
 const char* to_string(ChildType t) { return t == ChildType::worker ? "worker" : "supervisor"; }
 const char* to_string(ChildState s) {
   switch (s) {
-    case ChildState::running: return "running";
-    case ChildState::restarting: return "restarting";
-    case ChildState::stopped: return "stopped";
+    case ChildState::running:
+      return "running";
+    case ChildState::restarting:
+      return "restarting";
+    case ChildState::stopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -63,9 +73,12 @@ struct RetryStart {
 
 bool should_restart(Restart restart, const ExitReason& reason) {
   switch (restart) {
-    case Restart::permanent: return true;
-    case Restart::transient: return !reason.is_orderly();
-    case Restart::temporary: return false;
+    case Restart::permanent:
+      return true;
+    case Restart::transient:
+      return !reason.is_orderly();
+    case Restart::temporary:
+      return false;
   }
   return false;
 }
@@ -85,16 +98,20 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     if (spec_.name.empty()) spec_.name = self().to_string();
     const bool dynamic = spec_.flags.strategy == Strategy::simple_one_for_one;
     if (dynamic && spec_.children.size() != 1) {
-      return Error(Errc::invalid_argument, "supervisor '" + spec_.name +
-                                               "': simple_one_for_one needs exactly one child spec (the template), got " +
-                                               std::to_string(spec_.children.size()));
+      return Error(Errc::invalid_argument,
+                   "supervisor '" + spec_.name +
+                       "': simple_one_for_one needs exactly one child spec (the template), got " +
+                       std::to_string(spec_.children.size()));
     }
     for (size_t i = 0; i < spec_.children.size(); ++i) {
       const ChildSpec& c = spec_.children[i];
-      if (!c.start) return Error(Errc::invalid_argument, "supervisor '" + spec_.name + "': child '" + c.id + "' has no start function");
+      if (!c.start)
+        return Error(Errc::invalid_argument,
+                     "supervisor '" + spec_.name + "': child '" + c.id + "' has no start function");
       for (size_t j = 0; j < i; ++j) {
         if (spec_.children[j].id == c.id) {
-          return Error(Errc::invalid_argument, "supervisor '" + spec_.name + "': two children have the id '" + c.id + "'");
+          return Error(Errc::invalid_argument,
+                       "supervisor '" + spec_.name + "': two children have the id '" + c.id + "'");
         }
       }
     }
@@ -141,8 +158,13 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     if (auto* r = std::get_if<RestartChild>(&request)) {
       const Entry* e = find(r->id);
       if (e == nullptr) return no_child(r->id);
-      if (dynamic()) return SupervisorReply(Error(Errc::invalid_argument, "restart_child is not supported by simple_one_for_one supervisor '" + spec_.name + "'"));
-      if (e->pid.valid()) return SupervisorReply(Error(Errc::invalid_argument, "child '" + r->id + "' of supervisor '" + spec_.name + "' is running"));
+      if (dynamic())
+        return SupervisorReply(
+            Error(Errc::invalid_argument,
+                  "restart_child is not supported by simple_one_for_one supervisor '" + spec_.name + "'"));
+      if (e->pid.valid())
+        return SupervisorReply(
+            Error(Errc::invalid_argument, "child '" + r->id + "' of supervisor '" + spec_.name + "' is running"));
       plan_.push_back(Step{Step::start, e->spec.id, {}, false, {}});
       plan_.push_back(Step{Step::reply, e->spec.id, from, true, {}});
       run_plan();
@@ -151,7 +173,9 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     if (auto* d = std::get_if<DeleteChild>(&request)) {
       const Entry* e = find(d->id);
       if (e == nullptr) return no_child(d->id);
-      if (e->pid.valid()) return SupervisorReply(Error(Errc::invalid_argument, "child '" + d->id + "' of supervisor '" + spec_.name + "' is running; terminate it first"));
+      if (e->pid.valid())
+        return SupervisorReply(Error(Errc::invalid_argument, "child '" + d->id + "' of supervisor '" + spec_.name +
+                                                                 "' is running; terminate it first"));
       remove_entry(d->id);
       return SupervisorReply(std::monostate{});
     }
@@ -284,9 +308,10 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
     SpawnOptions options = e.spec.spawn;
     options.link = true;
-    Result<Pid> r = actor ? runtime().spawn(std::move(actor), std::move(options))
-                          : Result<Pid>(Error(Errc::invalid_argument,
-                                              e.last_error.empty() ? "start function returned no behaviour" : e.last_error));
+    Result<Pid> r =
+        actor ? runtime().spawn(std::move(actor), std::move(options))
+              : Result<Pid>(Error(Errc::invalid_argument,
+                                  e.last_error.empty() ? "start function returned no behaviour" : e.last_error));
     if (r.ok()) {
       e.pid = r.value();
       e.last_error.clear();
@@ -302,9 +327,9 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     } else {
       e.pid = Pid();
       const Error& err = r.error();
-      e.last_error = err.code() != Errc::init_failed ? err.message()
+      e.last_error = err.code() != Errc::init_failed        ? err.message()
                      : e.spec.type == ChildType::supervisor ? err.cause()
-                                                             : "init failed: " + err.cause();
+                                                            : "init failed: " + err.cause();
       update_info(i, [&](ChildInfo& c) {
         c.pid = Pid();
         c.state = ChildState::stopped;
@@ -357,10 +382,12 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
       return SupervisorReply(r.value());
     }
     if (spec.id.empty() || !spec.start) {
-      return SupervisorReply(Error(Errc::invalid_argument, "start_child: a child spec needs an id and a start function"));
+      return SupervisorReply(
+          Error(Errc::invalid_argument, "start_child: a child spec needs an id and a start function"));
     }
     if (find(spec.id) != nullptr) {
-      return SupervisorReply(Error(Errc::already_registered, "supervisor '" + spec_.name + "' already has a child '" + spec.id + "'"));
+      return SupervisorReply(
+          Error(Errc::already_registered, "supervisor '" + spec_.name + "' already has a child '" + spec.id + "'"));
     }
     const std::string id = spec.id;
     add_entry(std::move(spec));
@@ -368,7 +395,8 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     if (!r.ok()) {
       const std::string why = entries_.back().last_error;
       remove_entry(id);
-      return SupervisorReply(Error(Errc::init_failed, "supervisor '" + spec_.name + "' → child '" + id + "' → " + why, why));
+      return SupervisorReply(
+          Error(Errc::init_failed, "supervisor '" + spec_.name + "' → child '" + id + "' → " + why, why));
     }
     return SupervisorReply(r.value());
   }
@@ -412,9 +440,10 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     if (!state_->record_restart(mono_ns())) {
       state_->update([](SupervisorStats& s) { ++s.intensity_exceeded; });
       detail::impl_of(runtime()).count_intensity_exceeded(spec_.name);
-      log_->error("supervisor '{}': child '{}' exited ({}); restart intensity reached ({} restarts in {} ms): "
-                  "stopping all children and exiting with reason shutdown",
-                  spec_.name, id, reason.to_string(), spec_.flags.intensity, spec_.flags.period.count());
+      log_->error(
+          "supervisor '{}': child '{}' exited ({}); restart intensity reached ({} restarts in {} ms): "
+          "stopping all children and exiting with reason shutdown",
+          spec_.name, id, reason.to_string(), spec_.flags.intensity, spec_.flags.period.count());
       give_up(ExitReason::shutdown());
       return;
     }
@@ -518,7 +547,8 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
           if (e != nullptr && e->pid.valid()) {
             step.from.reply(SupervisorReply(e->pid));
           } else {
-            step.from.reply(SupervisorReply(Error(Errc::init_failed, e ? e->last_error : "child '" + step.id + "' is gone")));
+            step.from.reply(
+                SupervisorReply(Error(Errc::init_failed, e ? e->last_error : "child '" + step.id + "' is gone")));
           }
           break;
         }

@@ -12,8 +12,7 @@ namespace canopy::detail {
 
 class SupervisorState {
  public:
-  SupervisorState(std::string name, Pid pid, const SupervisorFlags& flags)
-      : flags_(flags) {
+  SupervisorState(std::string name, Pid pid, const SupervisorFlags& flags) : flags_(flags) {
     stats_.name = std::move(name);
     stats_.pid = pid;
     stats_.strategy = flags.strategy;

@@ -56,7 +56,8 @@ class TaskState {
       }
       ready = take_locked();
     }
-    slot->complete(ready ? std::move(*ready) : CallResult(Error(Errc::invalid_argument, "the task's result was already taken")));
+    slot->complete(ready ? std::move(*ready)
+                         : CallResult(Error(Errc::invalid_argument, "the task's result was already taken")));
   }
 
  private:
@@ -189,7 +190,8 @@ CallResult TaskHandle::await_untyped(std::chrono::milliseconds timeout) {
 
 std::optional<CallResult> TaskHandle::yield_untyped(std::chrono::milliseconds timeout) {
   if (detail::Process* p = detail::current_process(); p != nullptr && &p->runtime == &detail::impl_of(*rt_)) {
-    return CallResult(Error(Errc::not_in_process, "Task::yield would block a scheduler thread; inside a process use await_async"));
+    return CallResult(
+        Error(Errc::not_in_process, "Task::yield would block a scheduler thread; inside a process use await_async"));
   }
   return state_->take(timeout);
 }
@@ -207,12 +209,13 @@ void TaskHandle::await_async_untyped(std::chrono::milliseconds timeout, std::fun
   }
   const Pid task = pid_;
   Runtime* rt = rt_;
-  detail::impl_of(*rt_).await_async(*caller, timeout, [this_state = state_](std::shared_ptr<detail::ReplySlot> slot) {
-    this_state->forward_to(std::move(slot));
-  }, [rt, task, then = std::move(then)](CallResult r) {
-    if (!r.ok() && r.code() == Errc::timeout) (void)rt->exit(task, ExitReason::kill());
-    then(std::move(r));
-  });
+  detail::impl_of(*rt_).await_async(
+      *caller, timeout,
+      [this_state = state_](std::shared_ptr<detail::ReplySlot> slot) { this_state->forward_to(std::move(slot)); },
+      [rt, task, then = std::move(then)](CallResult r) {
+        if (!r.ok() && r.code() == Errc::timeout) (void)rt->exit(task, ExitReason::kill());
+        then(std::move(r));
+      });
 }
 
 }  // namespace canopy

@@ -22,43 +22,53 @@ namespace canopy {
 
 const char* to_string(TableKind kind) {
   switch (kind) {
-    case TableKind::set: return "set";
-    case TableKind::ordered_set: return "ordered_set";
+    case TableKind::set:
+      return "set";
+    case TableKind::ordered_set:
+      return "ordered_set";
   }
   return "?";
 }
 
 const char* to_string(TableAccess access) {
   switch (access) {
-    case TableAccess::public_: return "public";
-    case TableAccess::protected_: return "protected";
-    case TableAccess::private_: return "private";
+    case TableAccess::public_:
+      return "public";
+    case TableAccess::protected_:
+      return "protected";
+    case TableAccess::private_:
+      return "private";
   }
   return "?";
 }
 
 const char* to_string(TableConcurrency concurrency) {
   switch (concurrency) {
-    case TableConcurrency::read_heavy: return "read_heavy";
-    case TableConcurrency::write_heavy: return "write_heavy";
+    case TableConcurrency::read_heavy:
+      return "read_heavy";
+    case TableConcurrency::write_heavy:
+      return "write_heavy";
   }
   return "?";
 }
 
 const char* to_string(EvictionPolicy policy) {
   switch (policy) {
-    case EvictionPolicy::reject: return "reject";
-    case EvictionPolicy::evict_oldest: return "evict_oldest";
-    case EvictionPolicy::evict_lru: return "evict_lru";
+    case EvictionPolicy::reject:
+      return "reject";
+    case EvictionPolicy::evict_oldest:
+      return "evict_oldest";
+    case EvictionPolicy::evict_lru:
+      return "evict_lru";
   }
   return "?";
 }
 
 uint64_t SteadyTableClock::now_ms() const {
   // +1: 0 means "no deadline" to a table.
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count()) +
+  return static_cast<uint64_t>(
+             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                 .count()) +
          1;
 }
 
@@ -165,8 +175,8 @@ Status table_prepare(canopy::Runtime& rt, TableOptions& options, bool hashable, 
       return Error(Errc::invalid_argument, what + ": stripes must be a power of two, got " + std::to_string(stripes));
     }
     if (read_heavy && stripes > kMaxReadHeavyStripes) {
-      return Error(Errc::invalid_argument, what + ": a read_heavy table has at most 64 stripes, got " +
-                                               std::to_string(stripes));
+      return Error(Errc::invalid_argument,
+                   what + ": a read_heavy table has at most 64 stripes, got " + std::to_string(stripes));
     }
     if (stripes > 4096) {
       return Error(Errc::invalid_argument, what + ": at most 4096 stripes, got " + std::to_string(stripes));
@@ -308,12 +318,14 @@ Status TableBase::give_away(Pid to, std::string data) {
     MutexLock lock(&own_mu_);
     const Pid own = owner();
     if (!caller.valid() || caller != own) {
-      return Error(Errc::invalid_argument, label() + ": give_away denied: only the owner " + own.to_string() +
-                                               " may give the table away; the caller is " +
-                                               (caller.valid() ? caller.to_string() : "outside the runtime"),
+      return Error(Errc::invalid_argument,
+                   label() + ": give_away denied: only the owner " + own.to_string() +
+                       " may give the table away; the caller is " +
+                       (caller.valid() ? caller.to_string() : "outside the runtime"),
                    "access denied");
     }
-    if (to == own) return Error(Errc::invalid_argument, label() + ": give_away: " + to.to_string() + " already owns it");
+    if (to == own)
+      return Error(Errc::invalid_argument, label() + ": give_away: " + to.to_string() + " already owns it");
     owner_.store(to.raw(), std::memory_order_release);
     if (!hook_locked(to).ok()) {
       owner_.store(own.raw(), std::memory_order_release);
@@ -330,8 +342,8 @@ Status TableBase::set_heir(Pid heir, std::string data) {
   MutexLock lock(&own_mu_);
   const Pid own = owner();
   if (!caller.valid() || caller != own) {
-    return Error(Errc::invalid_argument, label() + ": set_heir denied: only the owner " + own.to_string() +
-                                             " may set the heir",
+    return Error(Errc::invalid_argument,
+                 label() + ": set_heir denied: only the owner " + own.to_string() + " may set the heir",
                  "access denied");
   }
   heir_ = heir;
@@ -346,9 +358,10 @@ Status TableBase::drop() {
     MutexLock lock(&own_mu_);
     const Pid own = owner();
     if (!caller.valid() || caller != own) {
-      return Error(Errc::invalid_argument, label() + ": drop denied: only the owner " + own.to_string() +
-                                               " may delete the table; the caller is " +
-                                               (caller.valid() ? caller.to_string() : "outside the runtime"),
+      return Error(Errc::invalid_argument,
+                   label() + ": drop denied: only the owner " + own.to_string() +
+                       " may delete the table; the caller is " +
+                       (caller.valid() ? caller.to_string() : "outside the runtime"),
                    "access denied");
     }
     if (!mark_deleted_locked("dropped by its owner " + own.to_string())) return deleted_error("drop");

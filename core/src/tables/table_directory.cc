@@ -28,7 +28,8 @@ void sweep_due_tables(TableDirectory& d) { d.sweep_due(); }
 Status TableDirectory::add(const std::shared_ptr<TableBase>& t) {
   MutexLock lock(&mu_);
   if (t->deleted()) {
-    return Error(Errc::dead_process, t->label() + ": create: the owner " + t->owner().to_string() + " exited meanwhile");
+    return Error(Errc::dead_process,
+                 t->label() + ": create: the owner " + t->owner().to_string() + " exited meanwhile");
   }
   const std::string& name = t->name();
   if (auto n = names_.find(name); !name.empty() && n != names_.end()) {
@@ -39,8 +40,7 @@ Status TableDirectory::add(const std::shared_ptr<TableBase>& t) {
       t->mark_deleted_locked("its name was taken");
     }
     return Error(Errc::already_registered, "table create: the name '" + name + "' is taken by table #" +
-                                               std::to_string(other->id()) + " owned by " +
-                                               other->owner().to_string());
+                                               std::to_string(other->id()) + " owned by " + other->owner().to_string());
   }
   tables_.emplace(t->id(), t);
   if (!name.empty()) names_.emplace(name, t->id());

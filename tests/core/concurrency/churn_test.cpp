@@ -107,10 +107,18 @@ TEST_CASE("spawn/exit churn while others send to random, possibly stale pids: no
         }
         const Pid victim = pool.pick(rng);
         switch (rng() % 4) {
-          case 0: count_send(rt.send(victim, Quit{})); break;
-          case 1: count_send(rt.send(victim, Boom{})); break;
-          case 2: (void)rt.exit(victim, ExitReason::kill()); break;
-          default: (void)rt.exit(victim, ExitReason::shutdown()); break;
+          case 0:
+            count_send(rt.send(victim, Quit{}));
+            break;
+          case 1:
+            count_send(rt.send(victim, Boom{}));
+            break;
+          case 2:
+            (void)rt.exit(victim, ExitReason::kill());
+            break;
+          default:
+            (void)rt.exit(victim, ExitReason::shutdown());
+            break;
         }
       }
     });
@@ -255,9 +263,15 @@ TEST_CASE("processes forwarding to random, possibly dying pids during churn: not
         }
         const Pid victim = pool.pick(rng);
         switch (rng() % 3) {
-          case 0: count_send(rt.send(victim, Quit{})); break;
-          case 1: count_send(rt.send(victim, Boom{})); break;
-          default: (void)rt.exit(victim, ExitReason::kill()); break;
+          case 0:
+            count_send(rt.send(victim, Quit{}));
+            break;
+          case 1:
+            count_send(rt.send(victim, Boom{}));
+            break;
+          default:
+            (void)rt.exit(victim, ExitReason::kill());
+            break;
         }
       }
     });

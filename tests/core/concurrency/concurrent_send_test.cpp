@@ -58,10 +58,18 @@ void blast(Runtime& rt, Pid to, int threads, int per_thread, SendTally& tally) {
       start.arrive_and_wait();
       for (int n = 0; n < per_thread; ++n) {
         switch (rt.send(to, Seq{t, n}).code()) {
-          case Errc::ok: tally.ok.fetch_add(1); break;
-          case Errc::dropped: tally.dropped.fetch_add(1); break;
-          case Errc::mailbox_full: tally.full.fetch_add(1); break;
-          default: tally.other.fetch_add(1); break;
+          case Errc::ok:
+            tally.ok.fetch_add(1);
+            break;
+          case Errc::dropped:
+            tally.dropped.fetch_add(1);
+            break;
+          case Errc::mailbox_full:
+            tally.full.fetch_add(1);
+            break;
+          default:
+            tally.other.fetch_add(1);
+            break;
         }
       }
     });
@@ -89,8 +97,7 @@ TEST_CASE("many threads sending to one process: every message arrives, each send
   CHECK(info_of(rt, consumer).messages_handled == total);
 }
 
-TEST_CASE("many threads sending into a small block-policy mailbox: nothing is lost",
-          "[core][concurrency][mailbox]") {
+TEST_CASE("many threads sending into a small block-policy mailbox: nothing is lost", "[core][concurrency][mailbox]") {
   constexpr int kThreads = 4;
   const int per_thread = scaled(5'000);
   const uint64_t total = static_cast<uint64_t>(kThreads) * per_thread;

@@ -34,7 +34,8 @@ TEST_CASE("a ring of 1000 processes passes tokens for 100k hops without losing o
     });
   }
   // The ring is complete before the first token moves.
-  for (int t = 0; t < kTokens; ++t) REQUIRE_OK(rt.send((*ring)[t * (kProcesses / kTokens)], Token{t, hops_per_token - 1}));
+  for (int t = 0; t < kTokens; ++t)
+    REQUIRE_OK(rt.send((*ring)[t * (kProcesses / kTokens)], Token{t, hops_per_token - 1}));
   REQUIRE(eventually([&] { return finished.load() == kTokens; }, 60'000ms));
   CHECK(hops.load() == total_hops);
   CHECK(send_failures.load() == 0);

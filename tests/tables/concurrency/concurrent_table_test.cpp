@@ -323,9 +323,11 @@ TEST_CASE("tables come and go concurrently") {
           continue;
         }
         const std::string name = "t" + std::to_string(th) + "-" + std::to_string(i);
-        auto t = Table<int, int>::create(
-            rt, TableOptions{.name = name, .access = TableAccess::public_, .owner = *owner, .default_ttl = 1ms,
-                             .sweep_interval = 1ms});
+        auto t = Table<int, int>::create(rt, TableOptions{.name = name,
+                                                          .access = TableAccess::public_,
+                                                          .owner = *owner,
+                                                          .default_ttl = 1ms,
+                                                          .sweep_interval = 1ms});
         if (!t.ok()) {
           ++failures;
           continue;

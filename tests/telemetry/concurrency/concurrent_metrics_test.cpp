@@ -154,9 +154,9 @@ TEST_CASE("the cardinality guard holds under concurrent emitters and conserves e
     }
   }
   const double emitted = static_cast<double>(kThreads) * rounds * kUsers;
-  CHECK(total == emitted);                     // nothing lost, nothing counted twice
-  CHECK(real_series == 10);                    // exactly the cap
-  CHECK(f->samples.size() == 11);              // plus one overflow series
+  CHECK(total == emitted);         // nothing lost, nothing counted twice
+  CHECK(real_series == 10);        // exactly the cap
+  CHECK(f->samples.size() == 11);  // plus one overflow series
   CHECK(overflow == emitted - static_cast<double>(real_series) * kThreads * rounds);
   CHECK(static_cast<double>(metrics.series_dropped().at("per_user_total")) == overflow);
   CHECK(value(fams, "canopy_telemetry_series_dropped_total", {{"metric", "per_user_total"}}) == overflow);
@@ -217,7 +217,8 @@ TEST_CASE("a scrape racing an update never drops a live series", "[telemetry][me
   // Many metrics before the one under test, so each scrape takes a while
   // between reading the clock and reaching it.
   for (int i = 0; i < 200; ++i) {
-    REQUIRE(metrics.add(make(MetricType::sum, "filler_" + std::to_string(i) + "_total", {"filler"}, "v", {"k"})).empty());
+    REQUIRE(
+        metrics.add(make(MetricType::sum, "filler_" + std::to_string(i) + "_total", {"filler"}, "v", {"k"})).empty());
   }
   MetricDef d = make(MetricType::last_value, "live_gauge", {"live"}, "v", {"who"});
   d.stale_after = std::chrono::hours(1);  // nothing here is ever stale

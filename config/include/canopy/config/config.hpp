@@ -36,10 +36,10 @@ struct Mark {
 };
 
 struct ConfigError {
-  std::string file;    // as given to load_file / load_string
-  int line = 0;        // 1-based; 0 when the error has no place in the file
-  int column = 0;      // 1-based
-  std::string path;    // key path, e.g. "telemetry.metrics[2].buckets"; may be empty
+  std::string file;  // as given to load_file / load_string
+  int line = 0;      // 1-based; 0 when the error has no place in the file
+  int column = 0;    // 1-based
+  std::string path;  // key path, e.g. "telemetry.metrics[2].buckets"; may be empty
   std::string message;
   // "FILE:LINE:COL: KEY.PATH: message" (parts that are unknown are left out).
   std::string to_string() const;
@@ -127,7 +127,7 @@ struct AlertRule {
   std::string expr;
   std::chrono::milliseconds for_duration{0};  // `for`; 0 = fire at once
   Severity severity = Severity::warning;
-  std::string summary;      // annotation templates, passed through
+  std::string summary;  // annotation templates, passed through
   std::string description;
   std::map<std::string, std::string> labels;  // extra labels besides severity
 };
@@ -158,7 +158,7 @@ struct WorkloadConfig {
   bool enabled = true;
   uint32_t workers = 50;
   uint32_t producers = 4;
-  uint32_t message_rate = 2'000;  // messages per second, all producers together
+  uint32_t message_rate = 2'000;                     // messages per second, all producers together
   std::chrono::milliseconds crash_interval{10'000};  // a worker crashes this often; 0 = never
   uint64_t table_entries = 10'000;
   // Faults switched on at start (each also switchable at run time through

@@ -75,8 +75,7 @@ class Actor {
   // A call that never blocks the scheduler: `then` runs later in this process,
   // with the reply, or with timeout / callee_exited / dead_process.
   template <typename Reply, typename Request>
-  void call(Pid to, Request&& request, std::chrono::milliseconds timeout,
-            std::function<void(Result<Reply>)> then);
+  void call(Pid to, Request&& request, std::chrono::milliseconds timeout, std::function<void(Result<Reply>)> then);
   // A GenServer cast: no reply, handled by handle_cast.
   template <typename T>
   Status cast(Pid to, T&& value);

@@ -58,8 +58,8 @@ Result<Reply> typed_reply(CallResult&& r) {
   if (!r.ok()) return r.error();
   auto& msg = *r.value();
   if (Reply* v = msg.as<Reply>()) return std::move(*v);
-  return Error(Errc::bad_request, "reply has type " + type_name(msg.type()) + ", the caller expected " +
-                                      type_name(typeid(Reply)));
+  return Error(Errc::bad_request,
+               "reply has type " + type_name(msg.type()) + ", the caller expected " + type_name(typeid(Reply)));
 }
 
 }  // namespace canopy

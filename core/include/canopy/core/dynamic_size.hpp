@@ -22,9 +22,13 @@ namespace detail {
 template <typename T>
 struct DynamicSize {
   static size_t of(const T& value) {
-    if constexpr (requires { { value.dynamic_size() } -> std::convertible_to<size_t>; }) {
+    if constexpr (requires {
+                    { value.dynamic_size() } -> std::convertible_to<size_t>;
+                  }) {
       return value.dynamic_size();
-    } else if constexpr (requires { { canopy_dynamic_size(value) } -> std::convertible_to<size_t>; }) {
+    } else if constexpr (requires {
+                           { canopy_dynamic_size(value) } -> std::convertible_to<size_t>;
+                         }) {
       return canopy_dynamic_size(value);
     } else {
       return 0;

@@ -23,18 +23,18 @@ struct ProcessInfo {
   Pid parent;
   uint64_t mailbox_length = 0;
   uint64_t mailbox_bytes = 0;
-  uint32_t mailbox_capacity = 0;  // 0 = unbounded
+  uint32_t mailbox_capacity = 0;          // 0 = unbounded
   double mailbox_oldest_age_seconds = 0;  // 0 when the mailbox is empty
   bool mailbox_overloaded = false;        // above the high watermark, not yet back to the low one
   uint64_t messages_dropped = 0;          // dropped from this process's mailbox (bounds, exit)
-  uint64_t heap_bytes = 0;     // counting memory resource + behaviour-reported bytes
+  uint64_t heap_bytes = 0;                // counting memory resource + behaviour-reported bytes
   uint64_t reductions = 0;
   uint64_t messages_handled = 0;
-  uint64_t cpu_ns = 0;         // time spent in this process's handlers
+  uint64_t cpu_ns = 0;  // time spent in this process's handlers
   bool trap_exit = false;
   std::vector<Pid> links;
-  std::vector<Pid> monitored_by;   // processes monitoring this one
-  std::vector<Pid> monitors;       // processes this one monitors
+  std::vector<Pid> monitored_by;           // processes monitoring this one
+  std::vector<Pid> monitors;               // processes this one monitors
   std::vector<std::string> registry_keys;  // "registry/key" for each Registry key held
   double age_seconds = 0;
   std::chrono::system_clock::time_point spawned_at;
@@ -43,15 +43,15 @@ struct ProcessInfo {
 
 struct SchedulerStats {
   unsigned id = 0;
-  uint64_t wall_ns = 0;   // since the scheduler started
-  uint64_t busy_ns = 0;   // running process handlers, including a slice in progress
-  uint64_t idle_ns = 0;   // wall_ns - busy_ns
+  uint64_t wall_ns = 0;  // since the scheduler started
+  uint64_t busy_ns = 0;  // running process handlers, including a slice in progress
+  uint64_t idle_ns = 0;  // wall_ns - busy_ns
   uint64_t run_queue_length = 0;
   uint64_t slices = 0;
   uint64_t exhausted_slices = 0;  // slices that used up their reduction budget
   uint64_t steal_attempts = 0;
-  uint64_t steals = 0;            // successful steals (processes taken)
-  uint64_t parks = 0;             // times the thread went to sleep for lack of work
+  uint64_t steals = 0;  // successful steals (processes taken)
+  uint64_t parks = 0;   // times the thread went to sleep for lack of work
 };
 
 // Utilization over the interval between two snapshots of the same scheduler,
@@ -63,11 +63,11 @@ enum class DropReason : uint8_t { dead_process, drop_newest, drop_oldest, reject
 const char* to_string(DropReason reason);
 
 enum class SystemEventKind : uint8_t {
-  long_schedule,              // value: handler duration in ns
-  long_message_queue,         // value: mailbox length at the high watermark
-  long_message_queue_cleared, // value: mailbox length at the low watermark
-  large_heap,                 // value: heap bytes
-  large_heap_cleared,         // value: heap bytes
+  long_schedule,               // value: handler duration in ns
+  long_message_queue,          // value: mailbox length at the high watermark
+  long_message_queue_cleared,  // value: mailbox length at the low watermark
+  large_heap,                  // value: heap bytes
+  large_heap_cleared,          // value: heap bytes
 };
 const char* to_string(SystemEventKind kind);
 
@@ -79,12 +79,12 @@ struct SystemEvent {
 };
 
 struct RuntimeStats {
-  uint64_t processes = 0;        // live now
+  uint64_t processes = 0;  // live now
   uint64_t process_limit = 0;
-  uint64_t spawned = 0;          // since start
+  uint64_t spawned = 0;  // since start
   uint64_t exited = 0;
-  uint64_t crashed = 0;          // exits with an error reason
-  uint64_t messages_sent = 0;    // accepted into a mailbox
+  uint64_t crashed = 0;        // exits with an error reason
+  uint64_t messages_sent = 0;  // accepted into a mailbox
   uint64_t dropped[static_cast<size_t>(DropReason::count_)] = {};
   uint64_t mailbox_high_watermark_crossings = 0;  // long_message_queue events
   uint64_t supervisor_restarts = 0;

@@ -10,19 +10,19 @@ namespace canopy {
 
 enum class Errc : uint8_t {
   ok = 0,
-  dead_process,      // the target pid names no live process (never existed, exited, stale)
-  mailbox_full,      // bounded mailbox with policy `reject` (or `block` inside the runtime)
-  dropped,           // bounded mailbox with policy `drop_newest` dropped this message
-  timeout,           // a call or await did not complete in time
-  callee_exited,     // the callee exited (crashed or stopped) before replying
-  bad_request,       // the callee does not accept this request type
-  init_failed,       // a behaviour's init failed; the message says why
-  process_limit,     // the process table is full (RuntimeOptions::max_processes)
-  not_in_process,    // the call needs a calling process (e.g. spawn_link from a plain thread)
-  already_registered,// the name is taken, or the process already has a name
-  not_registered,    // no process has that name
-  invalid_argument,  // bad input to an API call; the message names it
-  shutting_down,     // the runtime is stopping
+  dead_process,        // the target pid names no live process (never existed, exited, stale)
+  mailbox_full,        // bounded mailbox with policy `reject` (or `block` inside the runtime)
+  dropped,             // bounded mailbox with policy `drop_newest` dropped this message
+  timeout,             // a call or await did not complete in time
+  callee_exited,       // the callee exited (crashed or stopped) before replying
+  bad_request,         // the callee does not accept this request type
+  init_failed,         // a behaviour's init failed; the message says why
+  process_limit,       // the process table is full (RuntimeOptions::max_processes)
+  not_in_process,      // the call needs a calling process (e.g. spawn_link from a plain thread)
+  already_registered,  // the name is taken, or the process already has a name
+  not_registered,      // no process has that name
+  invalid_argument,    // bad input to an API call; the message names it
+  shutting_down,       // the runtime is stopping
 };
 
 const char* to_string(Errc code);

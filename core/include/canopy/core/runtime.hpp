@@ -173,7 +173,6 @@ class Runtime {
   // Every metric family, as an exporter serves it.
   std::vector<telemetry::Family> collect() const;
 
-
  private:
   // The layers of core/src that build on the runtime reach it through
   // detail::RuntimeAccess; it is no part of the public API.

@@ -138,27 +138,39 @@ Result<Pid> start_supervisor(Runtime& rt, SupervisorSpec spec);
 namespace supervisor_request {
 struct WhichChildren {};
 struct CountChildren {};
-struct TerminateChild { std::string id; };  // or a pid's text for simple_one_for_one
-struct RestartChild { std::string id; };
-struct DeleteChild { std::string id; };
-struct StartChild { ChildSpec spec; };      // simple_one_for_one: `spec.id` may be empty (template used)
+struct TerminateChild {
+  std::string id;
+};  // or a pid's text for simple_one_for_one
+struct RestartChild {
+  std::string id;
+};
+struct DeleteChild {
+  std::string id;
+};
+struct StartChild {
+  ChildSpec spec;
+};  // simple_one_for_one: `spec.id` may be empty (template used)
 }  // namespace supervisor_request
-using SupervisorRequest =
-    std::variant<supervisor_request::WhichChildren, supervisor_request::CountChildren,
-                 supervisor_request::TerminateChild, supervisor_request::RestartChild,
-                 supervisor_request::DeleteChild, supervisor_request::StartChild>;
+using SupervisorRequest = std::variant<supervisor_request::WhichChildren, supervisor_request::CountChildren,
+                                       supervisor_request::TerminateChild, supervisor_request::RestartChild,
+                                       supervisor_request::DeleteChild, supervisor_request::StartChild>;
 using SupervisorReply = std::variant<std::monostate, std::vector<ChildInfo>, ChildCounts, Pid, Error>;
 
 // Blocking helpers for threads outside the runtime.
 namespace supervisor {
-Result<std::vector<ChildInfo>> which_children(Runtime& rt, Pid sup, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+Result<std::vector<ChildInfo>> which_children(Runtime& rt, Pid sup,
+                                              std::chrono::milliseconds timeout = std::chrono::seconds(5));
 Result<ChildCounts> count_children(Runtime& rt, Pid sup, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 // Stops the child (by its shutdown spec) and keeps its spec; replies once it is gone.
-Status terminate_child(Runtime& rt, Pid sup, const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(30));
-Result<Pid> restart_child(Runtime& rt, Pid sup, const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(5));
-Status delete_child(Runtime& rt, Pid sup, const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+Status terminate_child(Runtime& rt, Pid sup, const std::string& id,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+Result<Pid> restart_child(Runtime& rt, Pid sup, const std::string& id,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+Status delete_child(Runtime& rt, Pid sup, const std::string& id,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 // Dynamic supervisors: a new child from the template (or from `spec`, for others).
-Result<Pid> start_child(Runtime& rt, Pid sup, ChildSpec spec, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+Result<Pid> start_child(Runtime& rt, Pid sup, ChildSpec spec,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
 // The published stats of one supervisor, or nullopt if `sup` is not one.
 std::optional<SupervisorStats> stats(Runtime& rt, Pid sup);
 // Every live supervisor's stats.

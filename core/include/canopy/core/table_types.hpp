@@ -74,7 +74,9 @@ class ManualTableClock final : public TableClock {
  public:
   explicit ManualTableClock(uint64_t start_ms = 1'000) : now_(start_ms) {}
   uint64_t now_ms() const override { return now_.load(std::memory_order_acquire); }
-  void advance(std::chrono::milliseconds by) { now_.fetch_add(static_cast<uint64_t>(by.count()), std::memory_order_acq_rel); }
+  void advance(std::chrono::milliseconds by) {
+    now_.fetch_add(static_cast<uint64_t>(by.count()), std::memory_order_acq_rel);
+  }
   void set(uint64_t ms) { now_.store(ms, std::memory_order_release); }
 
  private:
@@ -117,16 +119,16 @@ struct TableOptions {
 // per-thread slot of the table (no lock, no shared cache line); writes count
 // under the stripe lock they hold anyway.
 struct TableCounters {
-  uint64_t inserts = 0;   // successful insert / insert_new (new keys and overwrites)
-  uint64_t updates = 0;   // successful update()
-  uint64_t deletes = 0;   // entries removed by erase, take and clear
-  uint64_t lookups = 0;   // lookup() and contains() calls: hits + misses
+  uint64_t inserts = 0;  // successful insert / insert_new (new keys and overwrites)
+  uint64_t updates = 0;  // successful update()
+  uint64_t deletes = 0;  // entries removed by erase, take and clear
+  uint64_t lookups = 0;  // lookup() and contains() calls: hits + misses
   uint64_t hits = 0;
-  uint64_t misses = 0;    // absent or expired
-  uint64_t expiries = 0;  // entries removed because their TTL had passed
+  uint64_t misses = 0;                 // absent or expired
+  uint64_t expiries = 0;               // entries removed because their TTL had passed
   uint64_t evictions_max_entries = 0;  // evicted to stay within max_entries
   uint64_t evictions_max_bytes = 0;    // evicted to stay within max_bytes
-  uint64_t rejected = 0;  // writes refused by a bound (policy reject, or an entry larger than max_bytes)
+  uint64_t rejected = 0;               // writes refused by a bound (policy reject, or an entry larger than max_bytes)
   uint64_t evictions() const { return evictions_max_entries + evictions_max_bytes; }
 };
 
@@ -139,8 +141,8 @@ struct TableInfo {
   TableKind kind = TableKind::set;
   TableAccess access = TableAccess::protected_;
   TableConcurrency concurrency = TableConcurrency::read_heavy;
-  std::string key_type;    // demangled
-  std::string value_type;  // demangled
+  std::string key_type;     // demangled
+  std::string value_type;   // demangled
   size_t size = 0;          // entries stored (an expired entry counts until it is removed)
   size_t memory_bytes = 0;  // the table's fixed overhead + the bytes of every entry
   size_t max_entries = 0;

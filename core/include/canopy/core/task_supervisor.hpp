@@ -73,7 +73,8 @@ class Task {
   // or with Errc::timeout (the task is then shut down). Outside a process,
   // `then` runs at once with Errc::not_in_process.
   void await_async(std::chrono::milliseconds timeout, std::function<void(Result<T>)> then) {
-    handle_.await_async_untyped(timeout, [then = std::move(then)](CallResult r) { then(typed_reply<T>(std::move(r))); });
+    handle_.await_async_untyped(timeout,
+                                [then = std::move(then)](CallResult r) { then(typed_reply<T>(std::move(r))); });
   }
 
  private:

@@ -30,8 +30,8 @@ namespace canopy::telemetry {
 
 class Bus;
 
-using Handler = std::function<void(const EventName& event, const Measurements& measurements,
-                                   const Metadata& metadata, const std::any& config)>;
+using Handler = std::function<void(const EventName& event, const Measurements& measurements, const Metadata& metadata,
+                                   const std::any& config)>;
 
 // A resolved event name. Lives as long as its Bus; compare by address.
 class Event {
@@ -120,7 +120,8 @@ template <typename Fn>
 auto Bus::span(const EventName& prefix, const Metadata& metadata, Fn&& fn) -> decltype(fn()) {
   const SpanEvents ev = span_events(prefix);
   const uint64_t start = monotonic_ns();
-  execute(*ev.start, {{"monotonic_time", static_cast<double>(start)}, {"system_time", static_cast<double>(system_ns())}},
+  execute(*ev.start,
+          {{"monotonic_time", static_cast<double>(start)}, {"system_time", static_cast<double>(system_ns())}},
           metadata);
   try {
     if constexpr (std::is_void_v<decltype(fn())>) {
@@ -140,16 +141,16 @@ auto Bus::span(const EventName& prefix, const Metadata& metadata, Fn&& fn) -> de
     Metadata md = metadata;
     md.set("kind", "error");
     md.set("reason", e.what());
-    execute(*ev.exception, {{"duration", static_cast<double>(end - start)}, {"monotonic_time", static_cast<double>(end)}},
-            md);
+    execute(*ev.exception,
+            {{"duration", static_cast<double>(end - start)}, {"monotonic_time", static_cast<double>(end)}}, md);
     throw;
   } catch (...) {
     const uint64_t end = monotonic_ns();
     Metadata md = metadata;
     md.set("kind", "throw");
     md.set("reason", "unknown exception");
-    execute(*ev.exception, {{"duration", static_cast<double>(end - start)}, {"monotonic_time", static_cast<double>(end)}},
-            md);
+    execute(*ev.exception,
+            {{"duration", static_cast<double>(end - start)}, {"monotonic_time", static_cast<double>(end)}}, md);
     throw;
   }
 }

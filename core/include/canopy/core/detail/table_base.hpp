@@ -47,11 +47,13 @@ class TableBase : public std::enable_shared_from_this<TableBase> {
   // Whether the calling process (or thread) may read / write now; the errors
   // name the table, the operation, the access mode, the caller and the owner.
   Status check_read(const char* op) const {
-    if (!deleted() && opts_.access != TableAccess::private_) [[likely]] return {};
+    if (!deleted() && opts_.access != TableAccess::private_) [[likely]]
+      return {};
     return check_slow(op, false);
   }
   Status check_write(const char* op) const {
-    if (!deleted() && opts_.access == TableAccess::public_) [[likely]] return {};
+    if (!deleted() && opts_.access == TableAccess::public_) [[likely]]
+      return {};
     return check_slow(op, true);
   }
   // Errc::not_registered: "<label>: <op>: the table was deleted: <why>".

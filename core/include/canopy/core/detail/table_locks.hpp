@@ -85,7 +85,8 @@ class CAPABILITY("stripe locks") StripeLocks {
       return;
     }
     me.readers[s].fetch_add(1, std::memory_order_seq_cst);
-    if (locks_[s].writer.load(std::memory_order_seq_cst) != 0) [[unlikely]] lock_shared_slow(s, me);
+    if (locks_[s].writer.load(std::memory_order_seq_cst) != 0) [[unlikely]]
+      lock_shared_slow(s, me);
   }
   void unlock_shared(size_t s, TableThreadSlot& me) const RELEASE_SHARED() {
     if (!read_heavy_) {
@@ -99,7 +100,8 @@ class CAPABILITY("stripe locks") StripeLocks {
     if (read_heavy_) {
       locks_[s].writer.store(1, std::memory_order_seq_cst);
       for (size_t i = 0; i < slot_count_; ++i) {
-        if (slots_[i].readers[s].load(std::memory_order_seq_cst) != 0) [[unlikely]] wait_for_readers(i, s);
+        if (slots_[i].readers[s].load(std::memory_order_seq_cst) != 0) [[unlikely]]
+          wait_for_readers(i, s);
       }
     }
   }

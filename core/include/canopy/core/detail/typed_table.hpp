@@ -44,21 +44,21 @@ namespace canopy {
 
 namespace detail {
 template <typename K, typename Hash, typename Eq>
-inline constexpr bool kTableHashable =
-    requires(const K& a, const K& b) {
-      { Hash{}(a) } -> std::convertible_to<size_t>;
-      { Eq{}(a, b) } -> std::convertible_to<bool>;
-    } && (!std::is_same_v<Eq, std::equal_to<K>> || requires(const K& a, const K& b) {
-      { a == b } -> std::convertible_to<bool>;
-    });
+inline constexpr bool kTableHashable = requires(const K& a, const K& b) {
+  { Hash{}(a) } -> std::convertible_to<size_t>;
+  { Eq{}(a, b) } -> std::convertible_to<bool>;
+}
+&&(!std::is_same_v<Eq, std::equal_to<K>> || requires(const K& a, const K& b) {
+  { a == b } -> std::convertible_to<bool>;
+});
 
 template <typename K, typename Less>
-inline constexpr bool kTableOrdered =
-    requires(const K& a, const K& b) {
-      { Less{}(a, b) } -> std::convertible_to<bool>;
-    } && (!std::is_same_v<Less, std::less<K>> || requires(const K& a, const K& b) {
-      { a < b } -> std::convertible_to<bool>;
-    });
+inline constexpr bool kTableOrdered = requires(const K& a, const K& b) {
+  { Less{}(a, b) } -> std::convertible_to<bool>;
+}
+&&(!std::is_same_v<Less, std::less<K>> || requires(const K& a, const K& b) {
+  { a < b } -> std::convertible_to<bool>;
+});
 
 template <typename K, typename V, typename Hash, typename Eq, typename Less>
 class TableImpl;
@@ -101,10 +101,10 @@ class TableImpl final : public TableBase {
     template <typename VV>
     explicit Payload(VV&& v) : value(std::forward<VV>(v)) {}
     V value;
-    uint64_t expires_at = 0;  // clock ms; 0 = never
-    std::atomic<uint64_t> last_access{0};  // evict_lru's tick
-    uint64_t seq = 0;   // insertion order: iteration and FIFO
-    size_t bytes = 0;   // what this entry counts in memory()
+    uint64_t expires_at = 0;                  // clock ms; 0 = never
+    std::atomic<uint64_t> last_access{0};     // evict_lru's tick
+    uint64_t seq = 0;                         // insertion order: iteration and FIFO
+    size_t bytes = 0;                         // what this entry counts in memory()
     typename ExpiryIndex::iterator expiry{};  // valid iff expires_at != 0
   };
   using Tree = std::map<K, Payload, Less>;
@@ -980,8 +980,7 @@ class TableImpl final : public TableBase {
   void enforce_bounds() EXCLUDES(evict_mu_) {
     MutexLock lock(&evict_mu_);
     for (;;) {
-      const bool over_entries =
-          opts_.max_entries != 0 && entries_.load(std::memory_order_acquire) > opts_.max_entries;
+      const bool over_entries = opts_.max_entries != 0 && entries_.load(std::memory_order_acquire) > opts_.max_entries;
       const bool over_bytes = opts_.max_bytes != 0 && bytes_.load(std::memory_order_acquire) > opts_.max_bytes;
       if (!over_entries && !over_bytes) return;
       if (!evict_one(over_entries)) return;
@@ -1091,7 +1090,7 @@ class TableImpl final : public TableBase {
   // Table-wide totals for the bounds (bounded tables only).
   alignas(64) std::atomic<size_t> entries_{0};
   std::atomic<size_t> bytes_{0};
-  std::atomic<uint64_t> seq_{0};            // FIFO tables: table-wide insertion order
+  std::atomic<uint64_t> seq_{0};                       // FIFO tables: table-wide insertion order
   alignas(64) mutable std::atomic<uint64_t> tick_{0};  // LRU tables: access order
   std::atomic<uint64_t> rejected_{0};
   std::atomic<size_t> sweep_cursor_{0};
