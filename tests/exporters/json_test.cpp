@@ -8,7 +8,7 @@
 using namespace canopy;
 
 TEST_CASE("the JSON writer escapes quotes, backslashes and control characters", "[json]") {
-  const std::string nasty = std::string("a\"b\\c\nd\re\tf\x01g\x1f", 16) + std::string(1, '\0') + "h";
+  const std::string nasty = std::string("a\"b\\c\nd\re\tf\x01g\x1f") + std::string(1, '\0') + "h";
   exporters::JsonWriter j;
   j.begin_object().field(nasty, nasty).key("list").begin_array().value(1).value(true).null().end_array().end_object();
   const nlohmann::json back = nlohmann::json::parse(j.str());
