@@ -1,46 +1,16 @@
 #include "canopy/exporters/http_server.hpp"
 
-#include <civetweb.h>
-#include <dlfcn.h>
-#include <unistd.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "api.hpp"
 #include "canopy/exporters/json.hpp"
+#include "http/event_server.hpp"
 
 namespace canopy::exporters {
 
 namespace {
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 413:
-      return "Payload Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-  }
-  return "Status";
-}
 
 bool loopback(const std::string& addr) {
   return addr == "::1" || addr.rfind("127.", 0) == 0 || addr == "::ffff:127.0.0.1";
@@ -59,32 +29,51 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-std::string url_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+// A query's key or value: '+' is a space there, then percent-decoded once.
+bool query_decode(std::string_view s, std::string& out) {
+  std::string plus(s);
+  std::replace(plus.begin(), plus.end(), '+', ' ');
+  return http::percent_decode(plus, out);
 }
 
-std::map<std::string, std::string> parse_query(const char* q) {
-  std::map<std::string, std::string> out;
-  if (q == nullptr) return out;
-  std::istringstream in(q);
-  std::string pair;
-  while (std::getline(in, pair, '&')) {
+// key=value pairs split at '&'; false when an escape is broken.
+bool parse_query(std::string_view q, std::map<std::string, std::string>& out) {
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
     const size_t eq = pair.find('=');
-    out[url_decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : url_decode(pair.substr(eq + 1));
+    std::string key, value;
+    if (!query_decode(pair.substr(0, eq), key)) return false;
+    if (eq != std::string_view::npos && !query_decode(pair.substr(eq + 1), value)) return false;
+    if (!key.empty()) out[key] = value;
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
   }
-  return out;
+  return true;
+}
+
+// The path after /api/v1/, split at '/' before decoding (so an encoded '/'
+// stays inside its part) and decoded once, empty parts dropped.
+bool api_path_parts(std::string_view raw_path, std::vector<std::string>& parts) {
+  std::string_view rest = raw_path.substr(std::strlen("/api/v1/"));
+  while (!rest.empty()) {
+    const size_t slash = rest.find('/');
+    const std::string_view part = rest.substr(0, slash);
+    if (!part.empty()) {
+      std::string decoded;
+      if (!http::percent_decode(part, decoded)) return false;
+      parts.push_back(std::move(decoded));
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 }  // namespace
@@ -94,106 +83,65 @@ HttpServer::HttpServer(Runtime& runtime, Exposition& exposition, ServerOptions o
 
 HttpServer::~HttpServer() { stop(); }
 
-namespace {
-
-// civetweb loads OpenSSL at run time (dlopen "libssl.so") and calls it through
-// a table of looked-up functions. Debian 12's civetweb 1.15 is built for the
-// OpenSSL 1.1 API: with OpenSSL 3, SSL_get_peer_certificate (a macro there)
-// is missing from the table and the first HTTPS connection calls a null
-// pointer. Refuse TLS up front, with the reason, rather than crash later.
-std::string tls_unsupported_reason() {
-  void* ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
-  if (ssl == nullptr) {
-    return "server.tls: civetweb loads OpenSSL as libssl.so, which is not installed (apt-get install libssl-dev)";
-  }
-  const bool has_1_1_api = dlsym(ssl, "SSL_get_peer_certificate") != nullptr;
-  dlclose(ssl);
-  if (!has_1_1_api) {
-    return "server.tls: this civetweb (1.15, OpenSSL 1.1 API) crashes on the first HTTPS connection with the "
-           "installed OpenSSL 3; terminate TLS in front of canopy (nginx, stunnel, or Prometheus scraping over a "
-           "private network) or use a civetweb built with OPENSSL_API_3_0";
-  }
-  return "";
-}
-
-}  // namespace
-
 Status HttpServer::start() {
-  if (context_ != nullptr) return {};
-  mg_init_library(MG_FEATURES_SSL);
-  std::string ports = options_.listen;
-  std::vector<std::string> opts = {"num_threads",        std::to_string(std::max(1u, options_.threads)),
-                                   "request_timeout_ms", "10000",
-                                   "enable_keep_alive",  "yes"};
-  tls_ = !options_.tls.cert_file.empty() || !options_.tls.key_file.empty();
-  if (tls_) {
-    if (options_.tls.cert_file.empty() || options_.tls.key_file.empty()) {
-      return Error(Errc::invalid_argument, "server.tls needs both cert_file and key_file");
-    }
-    if (const std::string reason = tls_unsupported_reason(); !reason.empty()) {
-      return Error(Errc::invalid_argument, reason);
-    }
-    // civetweb wants the key and the certificate in one PEM file.
-    std::ifstream key(options_.tls.key_file), cert(options_.tls.cert_file);
-    if (!key) return Error(Errc::invalid_argument, "server.tls.key_file: cannot read " + options_.tls.key_file);
-    if (!cert) return Error(Errc::invalid_argument, "server.tls.cert_file: cannot read " + options_.tls.cert_file);
-    char path[] = "/tmp/canopy-tls-XXXXXX";
-    const int fd = mkstemp(path);
-    if (fd < 0) return Error(Errc::invalid_argument, "server.tls: cannot create a temporary PEM file");
-    close(fd);
-    tls_pem_ = path;
-    std::ofstream pem(tls_pem_, std::ios::trunc);
-    pem << key.rdbuf() << "\n" << cert.rdbuf() << "\n";
-    ports += "s";
-    opts.insert(opts.end(), {"ssl_certificate", tls_pem_});
-  }
-  opts.insert(opts.begin(), {"listening_ports", ports});
-  std::vector<const char*> raw;
-  for (auto& o : opts) raw.push_back(o.c_str());
-  raw.push_back(nullptr);
-
-  mg_callbacks callbacks{};
-  callbacks.log_message = [](const mg_connection*, const char* message) {
-    spdlog::get("canopy.http") ? spdlog::get("canopy.http")->warn("{}", message) : void();
-    return 1;
-  };
-  char error_text[256] = {0};
-  mg_init_data init{};
-  init.callbacks = &callbacks;
-  init.user_data = this;
-  init.configuration_options = raw.data();
-  mg_error_data error{};
-  error.text = error_text;
-  error.text_buffer_size = sizeof error_text;
-  context_ = mg_start2(&init, &error);
-  if (context_ == nullptr) {
+  if (transport_) return {};
+  if (!options_.tls.cert_file.empty() || !options_.tls.key_file.empty()) {
     return Error(Errc::invalid_argument,
-                 "cannot listen on " + options_.listen + ": " +
-                     (error_text[0] ? std::string(error_text) : std::string("civetweb failed to start")));
+                 "server.tls: canopy serves plain HTTP; terminate TLS in front of it (nginx, stunnel, or "
+                 "Prometheus scraping over a private network) and remove server.tls");
   }
-  mg_set_request_handler(context_, "/", &HttpServer::dispatch, this);
-  mg_server_port ports_info[4];
-  const int n = mg_get_server_ports(context_, 4, ports_info);
-  port_ = n > 0 ? ports_info[0].port : 0;
+  // host:port or [v6]:port (config checked the form).
+  const size_t colon = options_.listen.rfind(':');
+  if (colon == std::string::npos) return Error(Errc::invalid_argument, "cannot listen on " + options_.listen);
+  std::string host = options_.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const unsigned long port = std::strtoul(options_.listen.c_str() + colon + 1, nullptr, 10);
+  if (port > 65535) return Error(Errc::invalid_argument, "cannot listen on " + options_.listen + ": no such port");
+
+  http::EventServerOptions o;
+  o.host = host;
+  o.port = static_cast<uint16_t>(port);
+  o.workers = std::max(1u, options_.threads);
+  o.max_connections = options_.max_connections;
+  o.max_body_bytes = options_.max_request_bytes;
+  o.head_timeout = options_.request_timeout;
+  o.body_timeout = options_.request_timeout;
+  o.idle_timeout = options_.idle_timeout;
+  auto urgent = [](const http::RequestHead& h) {
+    return (h.method == "GET" || h.method == "HEAD") &&
+           (h.target.rfind("/metrics", 0) == 0 || h.target.rfind("/healthz", 0) == 0 ||
+            h.target.rfind("/readyz", 0) == 0);
+  };
+  auto transport = std::make_unique<http::EventServer>(
+      o, [this](const http::Request& r) { return serve(r); }, urgent,
+      [](std::string_view message) { return json_error(message); });
+  if (const Status st = transport->start(); !st.ok()) {
+    return Error(Errc::invalid_argument, "cannot listen on " + options_.listen + ": " + st.error().message());
+  }
+  port_ = transport->port();
+  transport_ = std::move(transport);
   return {};
 }
 
 void HttpServer::stop() {
-  if (context_ == nullptr) return;
-  mg_stop(context_);
-  context_ = nullptr;
-  if (!tls_pem_.empty()) std::remove(tls_pem_.c_str());
+  if (!transport_) return;
+  transport_->stop();
+  transport_.reset();
 }
+
+uint64_t HttpServer::open_connections() const { return transport_ ? transport_->stats().open : 0; }
 
 std::string HttpServer::url() const {
   std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
-  return std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(port_);
+  if (host == "[::]") host = "[::1]";
+  return "http://" + host + ":" + std::to_string(port_);
 }
 
 struct HttpServer::Request {
   std::string method;
-  std::string path;
+  std::string path;                // decoded once
+  std::vector<std::string> parts;  // under /api/v1/: split, then each part decoded once
   std::map<std::string, std::string> query;
   std::string body;
   std::string remote;
@@ -212,56 +160,28 @@ struct HttpServer::Response {
   static Response error(int status, std::string_view message) { return json(status, json_error(message)); }
 };
 
-int HttpServer::dispatch(mg_connection* conn, void* self_ptr) {
-  auto* self = static_cast<HttpServer*>(self_ptr);
-  const mg_request_info* ri = mg_get_request_info(conn);
+http::Response HttpServer::serve(const http::Request& raw) {
   Request req;
-  req.method = ri->request_method ? ri->request_method : "";
-  req.path = ri->local_uri ? ri->local_uri : "/";
-  req.query = parse_query(ri->query_string);
-  req.remote = ri->remote_addr;
-  if (const char* a = mg_get_header(conn, "Authorization")) req.authorization = a;
-  if (const char* e = mg_get_header(conn, "Accept-Encoding")) req.accepts_gzip = std::strstr(e, "gzip") != nullptr;
-
+  req.method = raw.head.method;
+  req.remote = raw.peer;
+  req.body = raw.body;
+  const std::string_view target = raw.head.target;
+  const size_t question = target.find('?');
+  const std::string_view raw_path = target.substr(0, question);
   Response res;
-  const uint64_t limit = self->options_.max_request_bytes;
-  if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > limit) {
-    res =
-        Response::error(413, "request body of " + std::to_string(ri->content_length) + " bytes is over the limit of " +
-                                 std::to_string(limit) + " bytes (server.max_request_bytes)");
+  if (!http::percent_decode(raw_path, req.path) ||
+      (question != std::string_view::npos && !parse_query(target.substr(question + 1), req.query)) ||
+      (raw_path.rfind("/api/v1/", 0) == 0 && !api_path_parts(raw_path, req.parts))) {
+    res = Response::error(400, "the request target has a '%' that is not followed by two hex digits");
+  } else if (req.path.find('\0') != std::string::npos) {
+    res = Response::error(400, "the request path has a NUL byte (%00)");
   } else {
-    // Read the body, bounded even when the length is unknown (chunked).
-    bool too_big = false;
-    char buf[4096];
-    for (;;) {
-      const int n = mg_read(conn, buf, sizeof buf);
-      if (n <= 0) break;
-      if (req.body.size() + static_cast<size_t>(n) > limit) {
-        too_big = true;
-        break;
-      }
-      req.body.append(buf, static_cast<size_t>(n));
-    }
-    if (too_big) {
-      res = Response::error(
-          413, "request body is over the limit of " + std::to_string(limit) + " bytes (server.max_request_bytes)");
-    } else {
-      try {
-        res = self->handle(req);
-      } catch (const std::exception& e) {
-        res = Response::error(500, std::string("internal error: ") + e.what());
-      }
-    }
+    if (const std::string* a = raw.head.header("authorization")) req.authorization = *a;
+    if (const std::string* e = raw.head.header("accept-encoding"))
+      req.accepts_gzip = e->find("gzip") != std::string::npos;
+    res = handle(req);
   }
-  std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) + "\r\n";
-  head += "Content-Type: " + res.content_type + "\r\n";
-  head += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
-  head += "Cache-Control: no-store\r\n";
-  for (auto& [k, v] : res.headers) head += k + ": " + v + "\r\n";
-  head += "\r\n";
-  mg_write(conn, head.data(), head.size());
-  if (req.method != "HEAD") mg_write(conn, res.body.data(), res.body.size());
-  return res.status;
+  return http::Response{res.status, std::move(res.content_type), std::move(res.body), std::move(res.headers)};
 }
 
 bool HttpServer::admin_allowed(const Request& req, Response& refusal) const {
@@ -272,8 +192,9 @@ bool HttpServer::admin_allowed(const Request& req, Response& refusal) const {
                               "(server.admin_token_file or CANOPY_ADMIN_TOKEN)");
     return false;
   }
-  const std::string prefix = "Bearer ";
-  if (req.authorization.rfind(prefix, 0) != 0) {
+  // The scheme is case-insensitive (RFC 9110 11.1).
+  const std::string_view prefix = "Bearer ";
+  if (req.authorization.size() < prefix.size() || !iequals(std::string_view(req.authorization).substr(0, 7), prefix)) {
     refusal = Response::error(401, "admin route: send Authorization: Bearer <token>");
     refusal.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"canopy\"");
     return false;
@@ -298,17 +219,6 @@ HttpServer::Response method_not_allowed(const HttpServer::Request& req, const ch
 }
 
 HttpServer::Response from_reply(api::Reply r) { return HttpServer::Response::json(r.status, std::move(r.body)); }
-
-// The path after /api/v1/, split at '/' and URL-decoded, empty parts dropped.
-std::vector<std::string> api_path_parts(const std::string& path) {
-  std::vector<std::string> parts;
-  std::istringstream in(path.substr(std::strlen("/api/v1/")));
-  std::string part;
-  while (std::getline(in, part, '/')) {
-    if (!part.empty()) parts.push_back(url_decode(part));
-  }
-  return parts;
-}
 
 }  // namespace
 
@@ -346,7 +256,7 @@ HttpServer::Response HttpServer::handle(const Request& req) {
 }
 
 HttpServer::Response HttpServer::route_api(const Request& req) {
-  const std::vector<std::string> parts = api_path_parts(req.path);
+  const std::vector<std::string>& parts = req.parts;
   if (parts.empty()) return Response::error(404, "no route " + req.path);
   if (auto r = route_processes(req, parts)) return std::move(*r);
   if (auto r = route_views(req, parts)) return std::move(*r);

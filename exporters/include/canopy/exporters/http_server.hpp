@@ -1,6 +1,9 @@
 #pragma once
-// The HTTP server (civetweb): /metrics, /healthz, /readyz, the JSON API under
-// /api/v1/ and the admin routes. Binds 127.0.0.1:9568 by default. Admin
+// The HTTP server: /metrics, /healthz, /readyz, the JSON API under /api/v1/
+// and the admin routes. Binds 127.0.0.1:9568 by default. Its own epoll
+// transport (src/http/event_server.hpp) keeps scrapes answered while clients
+// hold keep-alive connections, send slowly or flood the API: slow senders are
+// dropped, scrapes and health checks have a worker of their own. Admin
 // routes need `Authorization: Bearer <token>` when a token is configured,
 // and are refused (403) to non-loopback peers when none is. Errors are JSON
 // `{"error": "..."}` with the right status. Thread-safe.
@@ -14,12 +17,14 @@
 #include "canopy/exporters/exposition.hpp"
 #include "canopy/exporters/options.hpp"
 
-struct mg_context;
-struct mg_connection;
-
 namespace canopy {
 class Runtime;
 }
+namespace canopy::exporters::http {
+class EventServer;
+struct Request;
+struct Response;
+}  // namespace canopy::exporters::http
 
 namespace canopy::exporters {
 
@@ -55,6 +60,8 @@ class HttpServer {
   void stop();
   // The bound port (useful with port 0).
   int port() const { return port_; }
+  // Connections open now (the transport's count; tests of slow clients).
+  uint64_t open_connections() const;
   // "http://127.0.0.1:9568"
   std::string url() const;
 
@@ -62,7 +69,7 @@ class HttpServer {
   struct Response;
 
  private:
-  static int dispatch(mg_connection* conn, void* self);
+  http::Response serve(const http::Request& raw);
   Response handle(const Request& request);
   // /api/v1/...: tries each group of routes in turn, 404 when none answers.
   Response route_api(const Request& request);
@@ -77,10 +84,8 @@ class HttpServer {
   Exposition& exposition_;
   const ServerOptions options_;
   const ServerHooks hooks_;
-  mg_context* context_ = nullptr;
+  std::unique_ptr<http::EventServer> transport_;
   int port_ = 0;
-  bool tls_ = false;
-  std::string tls_pem_;  // combined key+cert file civetweb reads
 };
 
 }  // namespace canopy::exporters

@@ -15,7 +15,17 @@ struct TlsOptions {
 struct ServerOptions {
   // host:port; loopback by default. Port 0 picks a free port (tests).
   std::string listen = "127.0.0.1:9568";
+  // Workers that answer API requests; scrapes and health checks have one
+  // more of their own.
   unsigned threads = 4;
+  // Open connections at most; at the limit the longest-idle keep-alive
+  // connection is closed to make room, else the new one is.
+  size_t max_connections = 1024;
+  // A request's head must arrive within this of its first byte, and its body
+  // within this again: slow senders are dropped.
+  std::chrono::milliseconds request_timeout{3'000};
+  // An idle keep-alive connection is closed after this.
+  std::chrono::milliseconds idle_timeout{30'000};
   // Requests with a larger body get 413.
   uint64_t max_request_bytes = 64 * 1024;
   // Bearer token for admin routes; empty = admin only from loopback peers.
