@@ -247,6 +247,8 @@ inline std::string enclosing_function(const std::string& expr, size_t pos) {
 }
 
 // Template variables referenced as $name or ${name} (or ${name:format}).
+// Not $1, $2...: label_replace's references to its regex groups, which
+// Grafana leaves alone (no variable is named by a number).
 inline std::set<std::string> variables_used(const std::string& text) {
   std::set<std::string> out;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -254,6 +256,7 @@ inline std::set<std::string> variables_used(const std::string& text) {
     size_t j = i + 1;
     const bool braced = j < text.size() && text[j] == '{';
     if (braced) ++j;
+    if (!braced && j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) continue;
     const size_t b = j;
     while (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) ++j;
     if (j > b) out.insert(text.substr(b, j - b));

@@ -259,12 +259,38 @@ TEST_CASE("histograms are read through their _bucket, _sum and _count series", "
         const canopy::MetricName* m = find_metric(t.text);
         INFO(q.where << ": " << t.text);
         CHECK((m == nullptr || std::string(m->type) != "histogram"));
-        if (contains(t.text, "_bucket") && family_of(t.text) && *family_of(t.text) != t.text) {
-          CHECK(enclosing_function(q.expr, t.begin) != "rate");  // population snapshots, not rates
-        }
       }
     }
   }
+}
+
+TEST_CASE("the population snapshots are gauges: never rated, at_most renamed le for histogram_quantile",
+          "[dashboards]") {
+  size_t uses = 0;
+  for (const auto& d : load_dashboards()) {
+    for (const auto& q : queries_of(d)) {
+      bool population = false;
+      for (const auto& t : metric_like_names(q.expr)) {
+        if (t.text.rfind("canopy_processes_by_", 0) != 0) continue;
+        population = true;
+        const canopy::MetricName* m = find_metric(t.text);
+        INFO(q.where << ": " << t.text);
+        REQUIRE(m != nullptr);
+        CHECK(std::string(m->type) == "gauge");
+      }
+      if (!population) continue;
+      ++uses;
+      INFO(q.where << ": " << q.expr);
+      // Not even around another function: a snapshot's fall is no counter reset.
+      for (const char* fn : {"rate(", "increase(", "resets("}) CHECK_FALSE(contains(q.expr, fn));
+      // The bound label is at_most; histogram_quantile and Grafana's heatmap format want le.
+      if (contains(q.expr, "histogram_quantile(") || contains(q.expr, "by (le)")) {
+        CHECK(contains(q.expr, "label_replace("));
+        CHECK(contains(q.expr, "\"le\", \"$1\", \"at_most\", \"(.*)\")"));
+      }
+    }
+  }
+  CHECK(uses >= 10);
 }
 
 TEST_CASE("every canopy selector is filtered by job and instance", "[dashboards]") {
@@ -399,7 +425,9 @@ TEST_CASE("the dashboards have the panels the spec asks for", "[dashboards]") {
       {"canopy-processes",
        {"canopy_process_mailbox_length", "canopy_process_heap_bytes", "canopy_process_reductions_total",
         "canopy_process_cpu_seconds_total", "canopy_process_mailbox_oldest_age_seconds",
-        "canopy_processes_by_mailbox_length", "canopy_processes_by_heap_bytes"}},
+        "canopy_processes_by_mailbox_length", "canopy_processes_by_mailbox_length_gcount",
+        "canopy_processes_by_mailbox_length_gsum", "canopy_processes_by_heap_bytes",
+        "canopy_processes_by_heap_bytes_gcount", "canopy_processes_by_heap_bytes_gsum"}},
       {"canopy-tables",
        {"canopy_tables", "canopy_table_entries", "canopy_table_memory_bytes", "canopy_table_usage_ratio",
         "canopy_table_evictions_total", "canopy_table_expirations_total"}},
@@ -433,22 +461,28 @@ TEST_CASE("the metric name checks catch names outside the list", "[dashboards]")
   // The extraction itself, so the checks above cannot pass vacuously.
   const std::string expr =
       "sum by (process) (rate(canopy_process_reductions_total{job=\"$job\", process=\"$process\"}[$__rate_interval]))"
-      " / canopy_made_up_metric{job=\"$job\"} + histogram_quantile(0.9, canopy_processes_by_heap_bytes_bucket)"
+      " / canopy_made_up_metric{job=\"$job\"} + histogram_quantile(0.9, "
+      "canopy_stage_processing_duration_seconds_bucket)"
       " + process_open_fds + canopy_processes_count + node_load1{job=\"x\"}";
   std::vector<std::string> names;
   for (const auto& t : metric_like_names(expr)) names.push_back(t.text);
   CHECK(names == std::vector<std::string>{"canopy_process_reductions_total", "canopy_made_up_metric",
-                                          "canopy_processes_by_heap_bytes_bucket", "process_open_fds",
+                                          "canopy_stage_processing_duration_seconds_bucket", "process_open_fds",
                                           "canopy_processes_count"});
   CHECK(family_of("canopy_process_reductions_total") == std::optional<std::string>("canopy_process_reductions_total"));
   CHECK_FALSE(family_of("canopy_made_up_metric").has_value());
-  CHECK(family_of("canopy_processes_by_heap_bytes_bucket") ==
-        std::optional<std::string>("canopy_processes_by_heap_bytes"));
-  CHECK(family_of("canopy_processes_by_mailbox_length_count") ==
-        std::optional<std::string>("canopy_processes_by_mailbox_length"));
+  CHECK(family_of("canopy_stage_processing_duration_seconds_bucket") ==
+        std::optional<std::string>("canopy_stage_processing_duration_seconds"));
+  CHECK(family_of("canopy_stage_processing_duration_seconds_count") ==
+        std::optional<std::string>("canopy_stage_processing_duration_seconds"));
   // _count of a gauge is not a histogram series.
   CHECK_FALSE(family_of("canopy_processes_count").has_value());
   CHECK_FALSE(family_of("canopy_memory_bytes_sum").has_value());
+  // The population snapshots are gauges: their old histogram series names are no family.
+  CHECK_FALSE(family_of("canopy_processes_by_heap_bytes_bucket").has_value());
+  CHECK_FALSE(family_of("canopy_processes_by_mailbox_length_count").has_value());
+  CHECK(family_of("canopy_processes_by_mailbox_length_gcount") ==
+        std::optional<std::string>("canopy_processes_by_mailbox_length_gcount"));
 
   std::vector<std::string> sel;
   for (const auto& s : selectors(expr)) sel.push_back(s.name);
@@ -461,6 +495,8 @@ TEST_CASE("the metric name checks catch names outside the list", "[dashboards]")
   CHECK(enclosing_function("sum by (x) (foo)", 12) == "");
   CHECK(variables_used("a{b=\"$job\", c=~\"${instance}\"}[$__rate_interval]") ==
         std::set<std::string>{"job", "instance", "__rate_interval"});
+  CHECK(variables_used("label_replace(a{b=\"$job\"}, \"le\", \"$1\", \"at_most\", \"(.*)\")") ==
+        std::set<std::string>{"job"});
   CHECK(balanced("sum(rate(a{b=\")\"}[1m]))"));
   CHECK_FALSE(balanced("sum(rate(a[1m])"));
 }

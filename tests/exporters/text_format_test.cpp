@@ -11,7 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <optional>
 #include <sstream>
+
+#include "canopy_test/wait.hpp"
 
 #include "../../exporters/src/prometheus_adapter.hpp"
 
@@ -41,6 +45,28 @@ tl::Family family(std::string name, tl::FamilyType type, std::vector<tl::Sample>
   f.bounds = std::move(bounds);
   f.samples = std::move(samples);
   return f;
+}
+
+// The value written for the series `head` (name{labels} exactly as in the
+// scrape); nullopt when the scrape has no such line.
+std::optional<double> series_value(const std::string& scrape, const std::string& head) {
+  const size_t at = scrape.find("\n" + head + " ");
+  if (at == std::string::npos) return std::nullopt;
+  const size_t from = at + 1 + head.size() + 1;
+  return std::stod(scrape.substr(from, scrape.find('\n', from) - from));
+}
+
+// Family name -> type, from the TYPE lines of a scrape.
+std::map<std::string, std::string> types_of(const std::string& scrape) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(scrape);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) != 0) continue;
+    const size_t space = line.find(' ', 7);
+    out[line.substr(7, space - 7)] = line.substr(space + 1);
+  }
+  return out;
 }
 
 }  // namespace
@@ -120,4 +146,88 @@ TEST_CASE("every family a scrape serves is in the served metric names, with its 
     CHECK_FALSE(is_known_metric(row.name));  // listed once: by the exporter, not by core
     CHECK(std::any_of(families.begin(), families.end(), [&](const tl::Family& f) { return f.name == row.name; }));
   }
+}
+
+TEST_CASE("the population snapshots are gauges, and their values fall between two scrapes", "[text][population]") {
+  using canopy_test::Gate;
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  exporters::Exposition exposition(exporters::ExpositionOptions{});
+  exposition.add_source([&rt] { return rt.collect(); });
+  auto entered = std::make_shared<Gate>();
+  auto release = std::make_shared<Gate>();
+  canopy_test::OpenOnExit guard{entered, release};
+  // One process parked in its handler with 5 messages waiting, and 10 idle ones.
+  auto parked = rt.spawn(std::make_unique<FunctionActor>([entered, release](FunctionActor&, Message&) {
+    entered->open();
+    (void)release->wait();
+  }));
+  REQUIRE(parked.ok());
+  REQUIRE(rt.send(parked.value(), 0).ok());
+  REQUIRE(entered->wait(canopy_test::kPatience));
+  for (int i = 1; i <= 5; ++i) REQUIRE(rt.send(parked.value(), i).ok());
+  std::vector<Pid> idle;
+  for (int i = 0; i < 10; ++i) {
+    auto r = rt.spawn(std::make_unique<FunctionActor>([](FunctionActor&, Message&) {}));
+    REQUIRE(r.ok());
+    idle.push_back(r.value());
+  }
+  const double n = static_cast<double>(rt.process_count());  // the 11, and any of the runtime's own
+  REQUIRE(n >= 11);
+  rt.poll_now();
+  const std::string before = exposition.render_text();
+
+  // The mailbox drains and the idle processes exit: every snapshot series falls.
+  release->open();
+  for (const Pid& pid : idle) REQUIRE(rt.exit(pid, ExitReason::kill()).ok());
+  REQUIRE(canopy_test::eventually([&] { return static_cast<double>(rt.process_count()) == n - 10; }));
+  REQUIRE(canopy_test::eventually([&] {
+    auto info = rt.process_info(parked.value());
+    return info && info->mailbox_length == 0;
+  }));
+  rt.poll_now();
+  const std::string after = exposition.render_text();
+  INFO(before);
+  INFO(after);
+
+  const std::vector<std::string> families = {
+      "canopy_processes_by_mailbox_length",      "canopy_processes_by_mailbox_length_gcount",
+      "canopy_processes_by_mailbox_length_gsum", "canopy_processes_by_heap_bytes",
+      "canopy_processes_by_heap_bytes_gcount",   "canopy_processes_by_heap_bytes_gsum"};
+  for (const std::string& scrape : {before, after}) {
+    const auto types = types_of(scrape);
+    for (const auto& name : families) {
+      INFO(name);
+      CHECK(types.count(name) == 1);
+      if (types.count(name) == 1) CHECK(types.at(name) == "gauge");
+      // The help says what it is (a snapshot), as the metric table has it.
+      CHECK(scrape.find("# HELP " + name + " ") != std::string::npos);
+    }
+    // Nothing of the populations is typed counter or histogram, nor named as a histogram's series.
+    for (const auto& [name, type] : types) {
+      if (name.rfind("canopy_processes_by_", 0) != 0) continue;
+      INFO(name << " " << type);
+      CHECK(type == "gauge");
+    }
+    for (const char* old : {"canopy_processes_by_mailbox_length_bucket", "canopy_processes_by_mailbox_length_count",
+                            "canopy_processes_by_mailbox_length_sum", "canopy_processes_by_heap_bytes_bucket",
+                            "canopy_processes_by_heap_bytes_count", "canopy_processes_by_heap_bytes_sum", "le=\""}) {
+      INFO(old);
+      CHECK(scrape.find(old) == std::string::npos);
+    }
+  }
+  // Cumulative by at_most: all but the parked process had no message waiting; it had 5.
+  CHECK(series_value(before, "canopy_processes_by_mailbox_length{at_most=\"1\"}") == n - 1);
+  CHECK(series_value(before, "canopy_processes_by_mailbox_length{at_most=\"10\"}") == n);
+  CHECK(series_value(before, "canopy_processes_by_mailbox_length{at_most=\"+Inf\"}") == n);
+  CHECK(series_value(before, "canopy_processes_by_mailbox_length_gcount") == n);
+  CHECK(series_value(before, "canopy_processes_by_mailbox_length_gsum") >= 5.0);
+  CHECK(series_value(before, "canopy_processes_by_heap_bytes_gcount") == n);
+  // The next scrape: lower, which a counter or a histogram's series may never be.
+  CHECK(series_value(after, "canopy_processes_by_mailbox_length{at_most=\"10\"}") == n - 10);
+  CHECK(series_value(after, "canopy_processes_by_mailbox_length{at_most=\"+Inf\"}") == n - 10);
+  CHECK(series_value(after, "canopy_processes_by_mailbox_length_gcount") == n - 10);
+  CHECK(series_value(after, "canopy_processes_by_mailbox_length_gsum").value_or(1e9) <
+        series_value(before, "canopy_processes_by_mailbox_length_gsum").value_or(-1));
+  CHECK(series_value(after, "canopy_processes_by_heap_bytes{at_most=\"+Inf\"}") == n - 10);
+  CHECK(series_value(after, "canopy_processes_by_heap_bytes_gcount") == n - 10);
 }

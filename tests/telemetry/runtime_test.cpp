@@ -168,15 +168,32 @@ TEST_CASE("the poller's process measurements match process_info for parked mailb
   CHECK(value(fams, "canopy_mailbox_oldest_age_seconds").value_or(-1) >= ia->mailbox_oldest_age_seconds);
   CHECK(value(fams, "canopy_registered_names").value_or(0) >= 1.0);
   // The whole-population view counts every process once; both parked ones have 1 < length <= 10.
-  auto pop = sample(fams, "canopy_processes_by_mailbox_length");
-  REQUIRE(pop);
-  CHECK(pop->count == rt.process_count());
-  CHECK(pop->sum == static_cast<double>(kA + kB));
+  // Gauges, cumulative by at_most, with the count and the sum beside them.
   const auto* pop_family = family(fams, "canopy_processes_by_mailbox_length");
-  REQUIRE(pop_family->bounds.size() >= 3);
-  REQUIRE(pop_family->bounds[1] == 1.0);
-  REQUIRE(pop_family->bounds[2] == 10.0);
-  CHECK(pop->bucket_counts[2] - pop->bucket_counts[1] == 2u);
+  REQUIRE(pop_family != nullptr);
+  CHECK(pop_family->type == telemetry::FamilyType::gauge);
+  CHECK(pop_family->bounds.empty());
+  std::vector<std::string> at_most;
+  for (const auto& s : pop_family->samples) {
+    REQUIRE(s.labels.size() == 1);
+    at_most.push_back(s.labels[0].second);
+  }
+  CHECK(at_most == std::vector<std::string>{"0", "1", "10", "100", "1000", "10000", "100000", "+Inf"});
+  auto at = [&](const char* bound) {
+    return value(fams, "canopy_processes_by_mailbox_length", {{"at_most", bound}}).value_or(-1);
+  };
+  CHECK(at("10") - at("1") == 2.0);
+  CHECK(at("+Inf") == static_cast<double>(rt.process_count()));
+  CHECK(value(fams, "canopy_processes_by_mailbox_length_gcount") == static_cast<double>(rt.process_count()));
+  CHECK(value(fams, "canopy_processes_by_mailbox_length_gsum") == static_cast<double>(kA + kB));
+  for (const char* name : {"canopy_processes_by_mailbox_length_gcount", "canopy_processes_by_mailbox_length_gsum",
+                           "canopy_processes_by_heap_bytes", "canopy_processes_by_heap_bytes_gcount",
+                           "canopy_processes_by_heap_bytes_gsum"}) {
+    INFO(name);
+    REQUIRE(family(fams, name) != nullptr);
+    CHECK(family(fams, name)->type == telemetry::FamilyType::gauge);
+  }
+  CHECK(value(fams, "canopy_processes_by_heap_bytes", {{"at_most", "1073741824"}}).has_value());
 
   // Released, the mailboxes drain and the next round says so.
   named_release->open();

@@ -57,14 +57,42 @@ const std::vector<MetricName>& metric_names() {
        "CPU time in a process's handlers (registered and top-N processes)",
        "seconds",
        {"process"}},
+      // Snapshots of the whole population, exported as gauges: they fall as
+      // well as rise, so not as a histogram, whose _bucket/_count/_sum series
+      // rate(), increase() and remote-write read as counters. Named as an
+      // OpenMetrics gauge histogram's (_gcount, _gsum) where promtool allows
+      // it; the bound label is at_most, as le and _bucket belong to histograms
+      // (a query label_replace()s at_most to le for histogram_quantile).
       {"canopy_processes_by_mailbox_length",
-       "histogram",
-       "Mailbox lengths of all processes, now (a snapshot, not a rate)",
+       "gauge",
+       "Processes with at most at_most messages in their mailbox, now: a snapshot of the population, cumulative by "
+       "at_most (+Inf: every process), not a histogram",
+       "",
+       {"at_most"}},
+      {"canopy_processes_by_mailbox_length_gcount",
+       "gauge",
+       "Processes in the canopy_processes_by_mailbox_length snapshot, now (its at_most=\"+Inf\" value)",
+       "",
+       {}},
+      {"canopy_processes_by_mailbox_length_gsum",
+       "gauge",
+       "Mailbox lengths summed over the canopy_processes_by_mailbox_length snapshot, now",
        "",
        {}},
       {"canopy_processes_by_heap_bytes",
-       "histogram",
-       "Heap sizes of all processes, now (a snapshot, not a rate)",
+       "gauge",
+       "Processes with a heap of at most at_most bytes, now: a snapshot of the population, cumulative by at_most "
+       "(+Inf: every process), not a histogram",
+       "",
+       {"at_most"}},
+      {"canopy_processes_by_heap_bytes_gcount",
+       "gauge",
+       "Processes in the canopy_processes_by_heap_bytes snapshot, now (its at_most=\"+Inf\" value)",
+       "",
+       {}},
+      {"canopy_processes_by_heap_bytes_gsum",
+       "gauge",
+       "Heap bytes summed over the canopy_processes_by_heap_bytes snapshot, now",
        "bytes",
        {}},
       {"canopy_long_schedules_total", "counter", "Handler invocations longer than the long_schedule threshold", "", {}},

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <unordered_set>
 
 #include "canopy/core/table.hpp"
@@ -51,8 +54,29 @@ class TopN {
   std::vector<std::pair<uint64_t, Pid>> heap_;
 };
 
+telemetry::Family single_value_family(std::string_view name, double value) {
+  telemetry::Family f = builtin_family(name);
+  f.samples.push_back(telemetry::Sample{{}, value, {}, 0, 0});
+  return f;
+}
+
+// A bound as the at_most label: "+Inf", or the number as the text format
+// writes it (%.16g; whole numbers as integers), as le would read.
+std::string bound_label(double bound) {
+  if (std::isinf(bound)) return bound < 0 ? "-Inf" : "+Inf";
+  char buf[32];
+  const auto r = bound == std::floor(bound) && std::fabs(bound) < 1e15
+                     ? std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(bound))
+                     : std::to_chars(buf, buf + sizeof buf, bound, std::chars_format::general,
+                                     std::numeric_limits<double>::max_digits10 - 1);
+  return std::string(buf, r.ptr);
+}
+
 // A whole-population view: the distribution of something over all
-// processes right now, exported as a histogram snapshot (count = processes).
+// processes right now. Exported as gauges, because a snapshot falls as well
+// as rises: `name`{at_most} counts the processes with at most each bound
+// (cumulative, at_most="+Inf" = every process), `name`_gcount and
+// `name`_gsum the processes and their total (see metric_names.cc).
 struct Population {
   Population(std::string name, std::vector<double> bounds)
       : name(std::move(name)), bounds(std::move(bounds)), counts(this->bounds.size() + 1, 0) {}
@@ -62,32 +86,24 @@ struct Population {
     ++total;
     sum += v;
   }
-  telemetry::Family family() const {
-    telemetry::Family f = builtin_family(name);
-    f.bounds = bounds;
-    telemetry::Sample s;
+  void append_families(std::vector<telemetry::Family>& out) const {
+    telemetry::Family buckets = builtin_family(name);
     uint64_t running = 0;
-    for (uint64_t c : counts) {
-      running += c;
-      s.bucket_counts.push_back(running);
+    for (size_t i = 0; i < counts.size(); ++i) {
+      running += counts[i];
+      const std::string at_most = i < bounds.size() ? bound_label(bounds[i]) : "+Inf";
+      buckets.samples.push_back(telemetry::Sample{{{"at_most", at_most}}, static_cast<double>(running), {}, 0, 0});
     }
-    s.count = total;
-    s.sum = sum;
-    f.samples.push_back(std::move(s));
-    return f;
+    out.push_back(std::move(buckets));
+    out.push_back(single_value_family(name + "_gcount", static_cast<double>(total)));
+    out.push_back(single_value_family(name + "_gsum", sum));
   }
   std::string name;
-  std::vector<double> bounds;
+  std::vector<double> bounds;  // finite, ascending; +Inf is implied
   std::vector<uint64_t> counts;
   uint64_t total = 0;
   double sum = 0;
 };
-
-telemetry::Family single_value_family(std::string_view name, double value) {
-  telemetry::Family f = builtin_family(name);
-  f.samples.push_back(telemetry::Sample{{}, value, {}, 0, 0});
-  return f;
-}
 
 // What one walk over the process table found.
 struct ProcessWalk {
@@ -306,11 +322,11 @@ class PollRound {
     last = std::move(seen);
   }
 
-  // The families computed whole: population histograms and the poller's own.
+  // The families computed whole: population snapshots and the poller's own.
   void publish_snapshot(const ProcessWalk& w) {
     std::vector<telemetry::Family> snapshot;
-    snapshot.push_back(w.mailboxes.family());
-    snapshot.push_back(w.heaps.family());
+    w.mailboxes.append_families(snapshot);
+    w.heaps.append_families(snapshot);
     snapshot.push_back(single_value_family("canopy_poller_duration_seconds", (mono_ns() - now_ns_) / 1e9));
     snapshot.push_back(
         single_value_family("canopy_poller_failures_total", static_cast<double>(rt_.telemetry_.poller().failures())));
