@@ -133,7 +133,8 @@ const std::vector<MetricName>& metric_names() {
       // memory
       {"canopy_memory_bytes",
        "gauge",
-       "Memory by kind: total (resident), processes, mailboxes, tables, system",
+       "Memory by kind: total (resident), processes, mailboxes, tables, allocator_free (freed memory malloc keeps for "
+       "reuse), system",
        "bytes",
        {"kind"}},
       // tables

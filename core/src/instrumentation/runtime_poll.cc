@@ -1,6 +1,7 @@
 // One poller round over the runtime. It walks the process table once, with
 // no allocation per process, so it stays cheap at a million processes; only
 // the processes it reports (registered ones and the top N) get names built.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -241,16 +242,33 @@ class PollRound {
     bus_.execute(*ev_.vm_system_counts, {{"mailbox_oldest_age_seconds", w.oldest_ms / 1000.0}});
   }
 
-  void report_memory(const ProcessWalk& w, const std::vector<TableInfo>& tables) {
+  // After a flood drains (what processes and mailboxes hold fell to under
+  // half of its peak, by more than 16 MiB), asks malloc to give the freed
+  // pages back: otherwise the node keeps its flood-time resident size.
+  void trim_after_drain(uint64_t held) REQUIRES(rt_.poll_mu_) {
+    uint64_t& peak = rt_.held_peak_bytes_;
+    peak = std::max(peak, held);
+    if (peak - held > (16u << 20) && held < peak / 2) {
+      malloc_trim(0);
+      peak = held;
+    }
+  }
+
+  void report_memory(const ProcessWalk& w, const std::vector<TableInfo>& tables) REQUIRES(rt_.poll_mu_) {
     uint64_t tables_bytes = 0;
     for (const TableInfo& t : tables) tables_bytes += t.memory_bytes;
+    trim_after_drain(w.heap_bytes + w.mailbox_bytes);
     const uint64_t total = resident_bytes();
     const uint64_t accounted = w.heap_bytes + w.mailbox_bytes + tables_bytes;
-    const std::pair<const char*, uint64_t> kinds[] = {{"total", total},
-                                                      {"processes", w.heap_bytes},
-                                                      {"mailboxes", w.mailbox_bytes},
-                                                      {"tables", tables_bytes},
-                                                      {"system", total > accounted ? total - accounted : 0}};
+    // Freed memory malloc keeps for reuse (part of what stays resident).
+    const uint64_t allocator_free = std::min<uint64_t>(mallinfo2().fordblks, total > accounted ? total - accounted : 0);
+    const std::pair<const char*, uint64_t> kinds[] = {
+        {"total", total},
+        {"processes", w.heap_bytes},
+        {"mailboxes", w.mailbox_bytes},
+        {"tables", tables_bytes},
+        {"allocator_free", allocator_free},
+        {"system", total > accounted + allocator_free ? total - accounted - allocator_free : 0}};
     for (auto& [kind, bytes] : kinds)
       bus_.execute(*ev_.vm_memory, {{"bytes", static_cast<double>(bytes)}}, {{"kind", kind}});
   }

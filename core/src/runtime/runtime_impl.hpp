@@ -206,6 +206,9 @@ class Runtime {
   Mutex poll_mu_;
   std::vector<SchedulerStats> last_poll_stats_ GUARDED_BY(poll_mu_);
   std::unordered_map<uint64_t, TableCounters> last_table_counters_ GUARDED_BY(poll_mu_);  // by table id
+  // The most that processes' heaps and mailboxes held since the allocator
+  // last gave freed memory back (runtime_poll.cc: trim_after_drain).
+  uint64_t held_peak_bytes_ GUARDED_BY(poll_mu_) = 0;
 
   ProcessTable table_;
   SchedulerPool schedulers_;
