@@ -20,6 +20,9 @@
 
 extern char** environ;
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_app_cli_test {
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -264,3 +267,5 @@ TEST_CASE("canopy run with a broken config exits 1 and names the error", "[cli][
   CHECK(run_to_end({"run", "--config", cfg}, out) == 1);
   CHECK(out.find(cfg + ":2:") != std::string::npos);
 }
+
+}  // namespace test_app_cli_test

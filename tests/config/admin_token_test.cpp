@@ -3,6 +3,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_admin_token_test {
+
 using namespace canopy::config;
 using canopy::config::test::ScopedEnv;
 using canopy::config::test::TempDir;
@@ -85,3 +88,5 @@ TEST_CASE("no token file and no variable leave the admin token empty", "[config]
   CHECK_FALSE(apply_admin_token(c).has_value());
   CHECK(c.server.admin_token.empty());
 }
+
+}  // namespace test_config_admin_token_test

@@ -4,6 +4,9 @@
 #include "canopy/telemetry/bus.hpp"
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_conversion_test {
+
 using namespace std::chrono_literals;
 using namespace canopy::config;
 using canopy::config::test::example_path;
@@ -132,3 +135,5 @@ TEST_CASE("drop with several keys drops only events matching all of them", "[con
   CHECK(def.keep(none, {{"b", "2"}}));
   CHECK_FALSE(to_metric_def(UserMetric{}).keep);  // no predicate at all without keep/drop
 }
+
+}  // namespace test_config_conversion_test

@@ -3,6 +3,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_errors_test {
+
 using canopy::config::test::errors_of;
 using canopy::config::test::lines;
 using Errors = std::vector<std::string>;
@@ -312,3 +315,5 @@ TEST_CASE("a file that cannot be opened is one error naming it", "[config][error
   CHECK(canopy::config::test::error_texts(r) ==
         Errors{"/nonexistent/canopy.yaml: cannot open: No such file or directory"});
 }
+
+}  // namespace test_config_errors_test

@@ -6,6 +6,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_example_test {
+
 using namespace canopy::config;
 using canopy::config::test::example_path;
 using canopy::config::test::read_text;
@@ -157,3 +160,5 @@ TEST_CASE("the shipped canopy.yaml loads and serves on 127.0.0.1:9568 with the d
   CHECK_FALSE(r.config->alerts.rules.empty());
   check_defaults(source_path("config/canopy.yaml"));
 }
+
+}  // namespace test_config_example_test

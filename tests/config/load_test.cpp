@@ -3,6 +3,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_load_test {
+
 using namespace std::chrono_literals;
 using namespace canopy::config;
 using canopy::config::test::lines;
@@ -185,3 +188,5 @@ TEST_CASE("where each key was found is kept for later errors", "[config][load]")
   CHECK(c.error_at("telemetry.metrics[0].tags", "bad").to_string() == "w.yaml:3:7: telemetry.metrics[0].tags: bad");
   CHECK(c.error_at("logging.level", "bad").to_string() == "w.yaml: logging.level: bad");
 }
+
+}  // namespace test_config_load_test

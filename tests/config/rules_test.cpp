@@ -11,6 +11,9 @@
 #include "canopy/exporters/metric_names.hpp"
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_rules_test {
+
 using namespace std::chrono_literals;
 using namespace canopy::config;
 using canopy::config::test::example_path;
@@ -231,3 +234,5 @@ TEST_CASE("a built-in histogram is read through its _bucket, _sum and _count ser
   REQUIRE_LOADS(r);
   CHECK(referenced_metrics(*r.config) == std::vector<std::string>{histogram});
 }
+
+}  // namespace test_config_rules_test

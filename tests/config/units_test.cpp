@@ -2,6 +2,9 @@
 
 #include "canopy/config/units.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_config_units_test {
+
 using namespace std::chrono_literals;
 using canopy::config::format_duration;
 using canopy::config::parse_duration;
@@ -55,3 +58,5 @@ TEST_CASE("durations format the way Prometheus reads them", "[config][units]") {
   CHECK(format_duration(1h) == "1h");
   CHECK(format_duration(1500ms) == "1s500ms");
 }
+
+}  // namespace test_config_units_test

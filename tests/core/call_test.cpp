@@ -2,6 +2,9 @@
 // GenServer replies (direct, deferred, delegated), and every failure path.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_call_test {
+
 using namespace canopy;
 using namespace canopy_test;
 using Catch::Matchers::Contains;
@@ -440,3 +443,5 @@ TEST_CASE("Actor::call into a full reject mailbox reports mailbox_full to the co
   CHECK(out.in_calling_process);
   CHECK(out.after_handler);
 }
+
+}  // namespace test_core_call_test

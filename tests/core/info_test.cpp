@@ -4,6 +4,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_info_test {
+
 using namespace canopy;
 using namespace canopy_test;
 using Catch::Matchers::Contains;
@@ -187,3 +190,5 @@ TEST_CASE("process_info of a dead or unknown pid is empty", "[core][info]") {
   REQUIRE(eventually([&] { return !rt.process_info(p.pid).has_value(); }));
   CHECK_FALSE(rt.process_info(Pid::from_parts(12345, 1)).has_value());
 }
+
+}  // namespace test_core_info_test

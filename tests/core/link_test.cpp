@@ -1,6 +1,9 @@
 // Links and exit signals: propagation, trap_exit, kill, normal exits.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_link_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -303,3 +306,5 @@ TEST_CASE("a process calling Runtime::exit on itself with reason normal exits no
   REQUIRE(down.has_value());
   CHECK(down->reason == ExitReason::normal());
 }
+
+}  // namespace test_core_link_test

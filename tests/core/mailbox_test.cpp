@@ -5,6 +5,9 @@
 // (a Block message) on a 2-scheduler runtime while the test sends.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_mailbox_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -32,14 +35,14 @@ void park(Runtime& rt, const Probe& p, const Block& block) {
   REQUIRE(block.entered->wait());
 }
 
-struct Ask {
+struct QueuedAsk {
   int n;
 };
 
 // Never replies: keeps every From, so a call to it can only time out.
-class Silent final : public GenServer<Ask, int> {
+class Hoarder final : public GenServer<QueuedAsk, int> {
  public:
-  std::optional<int> handle_call(Ask&, const From& from) override {
+  std::optional<int> handle_call(QueuedAsk&, const From& from) override {
     held_.push_back(from);
     return std::nullopt;
   }
@@ -216,11 +219,11 @@ TEST_CASE("a timer delivering into a full block-policy mailbox does not stall th
   REQUIRE(eventually([&] { return scheduled.load(); }));
 
   // Then another process makes a call that can only end by its 50 ms timeout.
-  auto silent = rt.spawn<Silent>();
+  auto silent = rt.spawn<Hoarder>();
   REQUIRE_OK(silent);
   const Pid caller = spawn_fn(rt, [&](FunctionActor& self, Message& m) {
     if (auto* target = m.as<Pid>()) {
-      self.call<int>(*target, Ask{1}, 50ms, [&](Result<int> r) { call_codes.push(r.code()); });
+      self.call<int>(*target, QueuedAsk{1}, 50ms, [&](Result<int> r) { call_codes.push(r.code()); });
     }
   });
   REQUIRE_OK(rt.send(caller, silent.value()));
@@ -237,7 +240,7 @@ TEST_CASE("a call into a full reject mailbox fails with mailbox_full", "[core][m
   auto consumer = spawn_probe(rt, bounded(1, OverflowPolicy::reject));
   park(rt, consumer, block);
   REQUIRE_OK(rt.send(consumer.pid, 1));
-  CHECK(rt.call<int>(consumer.pid, Ask{1}, kPatience).code() == Errc::mailbox_full);
+  CHECK(rt.call<int>(consumer.pid, QueuedAsk{1}, kPatience).code() == Errc::mailbox_full);
 }
 
 TEST_CASE("a full mailbox still takes exit signals", "[core][mailbox][link]") {
@@ -330,3 +333,5 @@ TEST_CASE("send_after delivers after the delay, from the process that scheduled 
   CHECK(receiver.state->ints.snapshot() == std::vector<int>{5});
   CHECK(receiver.state->int_senders.snapshot() == std::vector<Pid>{scheduler});
 }
+
+}  // namespace test_core_mailbox_test

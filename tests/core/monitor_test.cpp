@@ -1,6 +1,9 @@
 // Monitors: DOWN reasons, refs, noproc, demonitor, spawn_monitor.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_monitor_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -214,3 +217,5 @@ TEST_CASE("a monitor goes away when the watcher exits", "[core][monitor]") {
   REQUIRE(eventually([&] { return info_of(rt, target.pid).monitored_by.empty(); }));
   CHECK(rt.alive(target.pid));
 }
+
+}  // namespace test_core_monitor_test

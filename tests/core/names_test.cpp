@@ -1,6 +1,9 @@
 // Registered names and key registries.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_names_test {
+
 using namespace canopy;
 using namespace canopy_test;
 using Catch::Matchers::Contains;
@@ -185,3 +188,5 @@ TEST_CASE("registry entries vanish when their process exits", "[core][names][reg
   // Its keys are free for others.
   REQUIRE_OK(unique.register_key(q.pid, "id-1", "q now"));
 }
+
+}  // namespace test_core_names_test

@@ -4,6 +4,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_pid_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -83,3 +86,5 @@ TEST_CASE("the pid of a live process survives a trip through its text form", "[c
   REQUIRE(p.state->ints.wait_size(1));
   CHECK(p.state->ints.snapshot() == std::vector<int>{5});
 }
+
+}  // namespace test_core_pid_test

@@ -2,6 +2,9 @@
 // init failures and crash isolation.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_process_test {
+
 using namespace canopy;
 using namespace canopy_test;
 using Catch::Matchers::Contains;
@@ -491,3 +494,5 @@ TEST_CASE("RuntimeOptions::default_mailbox applies to spawns without their own",
   auto q = spawn_probe(rt, own);
   CHECK(info_of(rt, q.pid).mailbox_capacity == 0u);
 }
+
+}  // namespace test_core_process_test

@@ -3,6 +3,9 @@
 // benchmarks check speed.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_scheduler_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -141,3 +144,5 @@ TEST_CASE("processes made runnable by a handler that then blocks are run by anot
   for (auto& w : woken) REQUIRE(w.state->ints.wait_size(1));
   CHECK_FALSE(block.release->is_open());  // all of that happened while the handler was still blocked
 }
+
+}  // namespace test_core_scheduler_test

@@ -2,6 +2,9 @@
 // included; the runtime refuses work afterwards; shutdown is idempotent.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_shutdown_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -125,3 +128,5 @@ TEST_CASE("after shutdown the runtime refuses work; shutdown is idempotent", "[c
   rt.shutdown();  // again: a no-op
   CHECK(log->calls.load() == 1);
 }  // and the destructor shuts down a third time
+
+}  // namespace test_core_shutdown_test

@@ -2,6 +2,9 @@
 // sizes (dynamic_size) and type names.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_values_test {
+
 using namespace canopy;
 using namespace canopy_test;
 using Catch::Matchers::Contains;
@@ -136,3 +139,5 @@ TEST_CASE("messages know their type, kind and payload", "[core][values]") {
   CHECK(type_name(typeid(int)) == "int");
   CHECK_THAT(type_name(typeid(Plain)), Contains("Plain"));
 }
+
+}  // namespace test_core_values_test

@@ -8,6 +8,9 @@
 
 #include "dashboard_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_dashboards_dashboards_test {
+
 using namespace canopy::dashboard_test;
 
 namespace {
@@ -500,3 +503,5 @@ TEST_CASE("the metric name checks catch names outside the list", "[dashboards]")
   CHECK(balanced("sum(rate(a{b=\")\"}[1m]))"));
   CHECK_FALSE(balanced("sum(rate(a[1m])"));
 }
+
+}  // namespace test_dashboards_dashboards_test

@@ -5,6 +5,9 @@
 
 #include "dashboard_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_dashboards_provisioning_test {
+
 using namespace canopy::dashboard_test;
 
 namespace {
@@ -84,3 +87,5 @@ TEST_CASE("provisioning: the README explains import by UI and by provisioning", 
     CHECK(contains(text, part));
   }
 }
+
+}  // namespace test_dashboards_provisioning_test

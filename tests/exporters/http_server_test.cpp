@@ -14,6 +14,9 @@
 
 #include "http_client.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_exporters_http_server_test {
+
 using namespace canopy;
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -410,3 +413,5 @@ TEST_CASE("server.tls is refused at start, saying to terminate TLS in front of c
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().message().find("server.tls: canopy serves plain HTTP; terminate TLS in front of it") == 0);
 }
+
+}  // namespace test_exporters_http_server_test

@@ -8,6 +8,9 @@
 
 #include "http_client.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_exporters_http_transport_test {
+
 using namespace canopy;
 using test::Connection;
 using test::json_of;
@@ -175,3 +178,5 @@ TEST_CASE("at the connection limit the longest-idle keep-alive connection makes 
   REQUIRE(idle.back()->get("/healthz"));
   CHECK(idle.back()->read_response().status == 200);
 }
+
+}  // namespace test_exporters_http_transport_test

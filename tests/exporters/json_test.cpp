@@ -5,6 +5,9 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_exporters_json_test {
+
 using namespace canopy;
 
 TEST_CASE("the JSON writer escapes quotes, backslashes and control characters", "[json]") {
@@ -55,3 +58,5 @@ TEST_CASE("body members are read by a JSON parser, not by searching the text", "
   CHECK_FALSE(exporters::json_string_member("debug", "level").has_value());
   CHECK_FALSE(exporters::json_string_member("", "level").has_value());
 }
+
+}  // namespace test_exporters_json_test

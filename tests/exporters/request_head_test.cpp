@@ -5,6 +5,9 @@
 
 #include "http/request_head.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_exporters_request_head_test {
+
 using canopy::exporters::http::HeadParse;
 using canopy::exporters::http::parse_request_head;
 using canopy::exporters::http::percent_decode;
@@ -88,3 +91,5 @@ TEST_CASE("percent-decoding happens once and refuses broken escapes", "[http][pa
   CHECK_FALSE(percent_decode("%4", out));
   CHECK_FALSE(percent_decode("%zz", out));
 }
+
+}  // namespace test_exporters_request_head_test

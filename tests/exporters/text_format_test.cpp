@@ -19,6 +19,9 @@
 
 #include "../../exporters/src/prometheus_adapter.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_exporters_text_format_test {
+
 using namespace canopy;
 namespace tl = canopy::telemetry;
 
@@ -231,3 +234,5 @@ TEST_CASE("the population snapshots are gauges, and their values fall between tw
   CHECK(series_value(after, "canopy_processes_by_heap_bytes{at_most=\"+Inf\"}") == n - 10);
   CHECK(series_value(after, "canopy_processes_by_heap_bytes_gcount") == n - 10);
 }
+
+}  // namespace test_exporters_text_format_test

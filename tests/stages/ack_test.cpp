@@ -1,6 +1,9 @@
 // Acknowledgement, redelivery across consumer crashes, failed events.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_ack_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -323,3 +326,5 @@ TEST_CASE("a partition subscriber that dies leaves its unacknowledged events to 
   for (uint64_t i = 1; i < 40; i += 2) odds.push_back(i);
   CHECK(odd2->snapshot() == odds);  // the five redelivered first, in order, then the rest
 }
+
+}  // namespace test_stages_ack_test

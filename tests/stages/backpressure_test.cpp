@@ -2,6 +2,9 @@
 // Labelled "stages;concurrency" (run under ThreadSanitizer by the tsan preset).
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_backpressure_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -137,3 +140,5 @@ TEST_CASE("a consumer killed again and again under load never loses an event", "
   CHECK(stats_of(rt, rt.whereis("src")).redelivered > 0);
   CHECK(seen->size() >= events);
 }
+
+}  // namespace test_stages_backpressure_test

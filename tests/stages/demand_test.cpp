@@ -1,6 +1,9 @@
 // Demand accounting and subscription lifecycle.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_demand_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -201,3 +204,5 @@ TEST_CASE("the example in stage.hpp runs", "[stages][demand]") {
   CHECK(covers(seen->snapshot(), 5'000));
   REQUIRE_OK(stage::drain(rt, {src, sink}, kPatience));
 }
+
+}  // namespace test_stages_demand_test

@@ -1,6 +1,9 @@
 // The demand, broadcast and partition dispatchers.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_dispatcher_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -93,3 +96,5 @@ TEST_CASE("the partition dispatcher needs a key function", "[stages][dispatcher]
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message().find("partition_by") != std::string::npos);
 }
+
+}  // namespace test_stages_dispatcher_test

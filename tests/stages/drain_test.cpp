@@ -1,6 +1,9 @@
 // Graceful drain on shutdown, and the batcher.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_drain_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -126,3 +129,5 @@ TEST_CASE("a batcher hands over a partial batch after its timeout", "[stages][ba
   }));
   REQUIRE(eventually([&] { return stats_of(rt, p).acked == 30; }));
 }
+
+}  // namespace test_stages_drain_test

@@ -1,6 +1,9 @@
 // The producer buffer's overflow policies, with exact counts.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_overflow_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -76,3 +79,5 @@ TEST_CASE("events sent straight to demand never touch the buffer", "[stages][ove
   REQUIRE(seen->wait_size(50));
   CHECK(seen->snapshot() == iota(0, 50));
 }
+
+}  // namespace test_stages_overflow_test

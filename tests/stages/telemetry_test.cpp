@@ -1,6 +1,9 @@
 // Stage telemetry: the canopy_stage_* metrics.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_stages_telemetry_test {
+
 using namespace canopy;
 using namespace stage_test;
 
@@ -58,3 +61,5 @@ TEST_CASE("stages feed the canopy_stage_* metrics, all of them in the metric lis
   }
   CHECK(duration);
 }
+
+}  // namespace test_stages_telemetry_test

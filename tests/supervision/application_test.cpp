@@ -2,6 +2,9 @@
 // optional children, readiness.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_application_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -225,3 +228,5 @@ TEST_CASE("a child registered by name keeps its name across restarts", "[supervi
   const Pid second = wait_restarted(rt, sup, "w", first);
   CHECK(rt.whereis("the_worker") == second);
 }
+
+}  // namespace test_supervision_application_test

@@ -6,6 +6,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_chaos_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -157,3 +160,5 @@ TEST_CASE("random kills in a tree of 1,000 workers: each is restarted once and t
   INFO("readiness: " << ready.reason);
   CHECK(ready.ready);
 }
+
+}  // namespace test_supervision_chaos_test

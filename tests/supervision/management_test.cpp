@@ -2,6 +2,9 @@
 // terminate_child, restart_child, delete_child, start_child.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_management_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -245,3 +248,5 @@ TEST_CASE("start_child adds a child to a static supervisor, after the others", "
   CHECK(failed.error().message() == "supervisor 'root' → child 'broken' → init failed: connection refused");
   CHECK_FALSE(find_child(children_of(rt, sup), "broken").has_value());
 }
+
+}  // namespace test_supervision_management_test

@@ -2,6 +2,9 @@
 // canopy_orphan_processes gauge, which counts the same ones.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_orphan_audit_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -173,3 +176,5 @@ TEST_CASE(
   CHECK(rt.audit_orphans({.min_age = 0ms}).empty());
   CHECK(orphan_gauge() == 0.0);
 }
+
+}  // namespace test_supervision_orphan_audit_test

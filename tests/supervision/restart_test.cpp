@@ -2,6 +2,9 @@
 // escalation up a tree of supervisors.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_restart_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -294,3 +297,5 @@ TEST_CASE("a child that cannot be restarted counts towards the intensity: the su
   CHECK(j->count("start flaky") == 1);
   CHECK(eventually([&] { return rt.process_count() == 0; }));
 }
+
+}  // namespace test_supervision_restart_test

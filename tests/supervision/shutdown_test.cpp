@@ -2,6 +2,9 @@
 // infinity), and the order of starts and stops in a tree.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_shutdown_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -196,3 +199,5 @@ TEST_CASE("stop_application does not bring back a child that was terminated befo
   CHECK(j->count("start b") == 1);  // a stopped child stays stopped
   CHECK(eventually([&] { return dead(rt, app.value()); }));
 }
+
+}  // namespace test_supervision_shutdown_test

@@ -1,6 +1,9 @@
 // Restart strategies: which children a crash takes down and starts again.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_strategy_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -288,3 +291,5 @@ TEST_CASE("one_for_all leaves a child that was terminated on purpose stopped", "
   CHECK(j->count("start c") == 1);
   CHECK(stats_of(rt, sup).restarts_total == 1);
 }
+
+}  // namespace test_supervision_strategy_test

@@ -2,6 +2,9 @@
 // each counted once per crossing and passed to on_system_event.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_system_monitor_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -153,3 +156,5 @@ TEST_CASE("a process heap crossing large_heap_bytes is reported once, and cleare
   CHECK(events[0].value >= (2u << 20));
   CHECK(events[1].value < (1u << 20) / 4 * 3);
 }
+
+}  // namespace test_supervision_system_monitor_test

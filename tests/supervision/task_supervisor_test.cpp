@@ -2,6 +2,9 @@
 // the guarantee that a task's failure never takes its caller down.
 #include "support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_supervision_task_supervisor_test {
+
 using namespace canopy;
 using namespace sup_test;
 
@@ -345,3 +348,5 @@ TEST_CASE("stopping a task supervisor kills its running tasks", "[supervision][t
   CHECK(eventually([&] { return dead(rt, task.value().pid()) && tasks.running() == 0; }));
   CHECK(eventually([&] { return rt.process_count() == 0; }));
 }
+
+}  // namespace test_supervision_task_supervisor_test

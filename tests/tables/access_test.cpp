@@ -2,6 +2,9 @@
 // the table, the operation, the mode, the caller and the owner.
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_access_test {
+
 using namespace canopy;
 using namespace table_test;
 using Catch::Matchers::Contains;
@@ -97,3 +100,5 @@ TEST_CASE("access follows ownership") {
   CHECK(run_in(rt, b, [&] { return t->lookup(1); }).value() == 1);
   CHECK(run_in(rt, a, [&] { return t->lookup(1); }).code() == Errc::invalid_argument);
 }
+
+}  // namespace test_tables_access_test

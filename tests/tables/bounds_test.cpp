@@ -3,6 +3,9 @@
 
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_bounds_test {
+
 using namespace canopy;
 using namespace table_test;
 using Catch::Matchers::Contains;
@@ -211,3 +214,5 @@ TEST_CASE("bounds with both limits count each reason") {
   CHECK(t.size() <= 4);
   CHECK(t.lookup(10).ok());
 }
+
+}  // namespace test_tables_bounds_test

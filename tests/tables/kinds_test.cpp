@@ -5,6 +5,9 @@
 
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_kinds_test {
+
 using namespace canopy;
 using namespace table_test;
 using Catch::Matchers::Contains;
@@ -239,3 +242,5 @@ TEST_CASE("options are validated") {
   REQUIRE_OK(w);
   CHECK(w->info().stripes == 256);
 }
+
+}  // namespace test_tables_kinds_test

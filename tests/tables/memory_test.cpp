@@ -4,6 +4,9 @@
 
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_memory_test {
+
 using namespace canopy;
 using namespace table_test;
 
@@ -171,3 +174,5 @@ TEST_CASE("an update whose function throws keeps what it did, measured") {
   CHECK(i.lookup(1).value() == 2);
   CHECK(i.counters().updates == 0);
 }
+
+}  // namespace test_tables_memory_test

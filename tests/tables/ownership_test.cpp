@@ -2,6 +2,9 @@
 // names, and the runtime's list of tables.
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_ownership_test {
+
 using namespace canopy;
 using namespace table_test;
 using Catch::Matchers::Contains;
@@ -295,3 +298,5 @@ TEST_CASE("an empty handle fails cleanly") {
   CHECK(t.insert(1, "x").code() == Errc::invalid_argument);
   CHECK(t.size() == 0);
 }
+
+}  // namespace test_tables_ownership_test

@@ -2,6 +2,9 @@
 // memory comes back.
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_sweeper_test {
+
 using namespace canopy;
 using namespace table_test;
 
@@ -78,3 +81,5 @@ TEST_CASE("a partial expiry leaves the live entries alone") {
   CHECK(t->size() == 50'000);
   for (int i = 1; i < 100'000; i += 2) REQUIRE(t->lookup(i).ok());
 }
+
+}  // namespace test_tables_sweeper_test

@@ -1,6 +1,9 @@
 // Expiry with an injected clock: no test sleeps for a TTL.
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_ttl_test {
+
 using namespace canopy;
 using namespace table_test;
 using Catch::Matchers::Contains;
@@ -189,3 +192,5 @@ TEST_CASE("small keys and values (kept in the index slot) expire and change the 
   CHECK(t->lookup(1).value() == 11);
   CHECK(t->counters().hits == 5);
 }
+
+}  // namespace test_tables_ttl_test

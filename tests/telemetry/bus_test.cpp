@@ -4,6 +4,9 @@
 
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_bus_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -305,3 +308,5 @@ TEST_CASE("a throwing handler inside a span does not disturb the span", "[teleme
   CHECK(s[0].event == "op.stop");  // not an exception event: the function did not throw
   CHECK(bus.handler_failures() == 1);
 }
+
+}  // namespace test_telemetry_bus_test

@@ -3,6 +3,9 @@
 // cardinality guard; stale series.
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_metrics_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -413,3 +416,5 @@ TEST_CASE("metric and label names follow the Prometheus rules", "[telemetry][met
   CHECK(std::string(to_string(MetricType::distribution)) == "distribution");
   CHECK(std::string(to_string(FamilyType::histogram)) == "histogram");
 }
+
+}  // namespace test_telemetry_metrics_test

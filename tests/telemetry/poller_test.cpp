@@ -4,6 +4,9 @@
 
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_poller_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -131,3 +134,5 @@ TEST_CASE("last_poll_ns measures the round", "[telemetry][poller]") {
   poller.poll_now();
   CHECK(poller.last_poll_ns() >= 3'000'000u);
 }
+
+}  // namespace test_telemetry_poller_test

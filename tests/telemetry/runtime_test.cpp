@@ -8,6 +8,9 @@
 #include "canopy/core/core.hpp"
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_runtime_test {
+
 using namespace canopy;
 using namespace telemetry_test;
 using telemetry::Labels;
@@ -479,3 +482,5 @@ TEST_CASE("after a mailbox flood drains, the freed memory goes back to the syste
   CHECK(value(fams, "canopy_memory_bytes", {{"kind", "allocator_free"}}).has_value());
 }
 #endif
+
+}  // namespace test_telemetry_runtime_test

@@ -8,6 +8,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_concurrency_churn_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -304,3 +307,5 @@ TEST_CASE("processes forwarding to random, possibly dying pids during churn: not
   CHECK(s.processes == 0u);
   CHECK(s.exited == s.spawned);
 }
+
+}  // namespace test_core_concurrency_churn_test

@@ -3,6 +3,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_concurrency_concurrent_send_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -181,3 +184,5 @@ TEST_CASE("many processes sending to many: every message arrives", "[core][concu
   REQUIRE(eventually([&] { return received.load() == total; }));
   CHECK(failed.load() == 0u);
 }
+
+}  // namespace test_core_concurrency_concurrent_send_test

@@ -3,6 +3,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_concurrency_registry_race_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -113,3 +116,5 @@ TEST_CASE("concurrent register_key on a unique registry has exactly one winner",
   for (auto& p : probes) REQUIRE_OK(rt.exit(p.pid, ExitReason::kill()));
   REQUIRE(eventually([&] { return reg.count() == 0u && dup.count() == 0u; }));
 }
+
+}  // namespace test_core_concurrency_registry_race_test

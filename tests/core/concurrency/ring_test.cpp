@@ -1,6 +1,9 @@
 // A ring of processes passing tokens: many processes, many hops, no loss.
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_concurrency_ring_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -44,3 +47,5 @@ TEST_CASE("a ring of 1000 processes passes tokens for 100k hops without losing o
   for (auto& info : rt.processes()) handled += info.messages_handled;
   CHECK(handled == total_hops);
 }
+
+}  // namespace test_core_concurrency_ring_test

@@ -5,6 +5,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_concurrency_scheduler_stress_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -93,3 +96,5 @@ TEST_CASE("request/response round trips from outside threads never stall a parke
   INFO("parks " << parks);
   SUCCEED();
 }
+
+}  // namespace test_core_concurrency_scheduler_stress_test

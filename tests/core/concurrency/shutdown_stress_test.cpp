@@ -4,6 +4,9 @@
 
 #include "test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_core_concurrency_shutdown_stress_test {
+
 using namespace canopy;
 using namespace canopy_test;
 
@@ -130,3 +133,5 @@ TEST_CASE("shutdown while other threads keep spawning and sending leaves no proc
     CHECK(log.calls.load() == spawned.load());
   }
 }
+
+}  // namespace test_core_concurrency_shutdown_stress_test

@@ -11,6 +11,9 @@
 
 #include "../http_client.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_exporters_concurrency_transport_concurrency_test {
+
 using namespace canopy;
 using test::Connection;
 using test::request;
@@ -114,3 +117,5 @@ TEST_CASE("many keep-alive clients at once each get every answer, in order", "[h
   server.stop();
   CHECK(server.open_connections() == 0);
 }
+
+}  // namespace test_exporters_concurrency_transport_concurrency_test

@@ -6,6 +6,9 @@
 
 #include "table_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_tables_concurrency_concurrent_table_test {
+
 using namespace canopy;
 using namespace table_test;
 
@@ -345,3 +348,5 @@ TEST_CASE("tables come and go concurrently") {
   CHECK(failures == 0);
   CHECK(tables(rt).empty());
 }
+
+}  // namespace test_tables_concurrency_concurrent_table_test

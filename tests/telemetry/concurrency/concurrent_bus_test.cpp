@@ -5,6 +5,9 @@
 
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_concurrency_concurrent_bus_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -175,3 +178,5 @@ TEST_CASE("spans on many threads: every start has its stop, each with a non-nega
   CHECK(caught.load() == static_cast<int>(thrown));
   CHECK(negative.load() == 0);
 }
+
+}  // namespace test_telemetry_concurrency_concurrent_bus_test

@@ -8,6 +8,9 @@
 #include "canopy/telemetry/detail/logger.hpp"
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_concurrency_concurrent_logger_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -51,3 +54,5 @@ TEST_CASE("the default logger helper returns a logger registered meanwhile by so
   CHECK(canopy::detail::logger("canopy.logger-test") == ours);
   spdlog::drop("canopy.logger-test");
 }
+
+}  // namespace test_telemetry_concurrency_concurrent_logger_test

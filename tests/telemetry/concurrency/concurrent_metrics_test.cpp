@@ -7,6 +7,9 @@
 #include "canopy/core/core.hpp"
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_concurrency_concurrent_metrics_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -324,3 +327,5 @@ TEST_CASE("the runtime's poller races scrapes and a changing workload", "[teleme
   CHECK(value_of(rt, "canopy_process_spawns_total") == static_cast<double>(rounds));
   CHECK(value_of(rt, "canopy_process_exits_total", {{"reason", "normal"}}) == static_cast<double>(rounds));
 }
+
+}  // namespace test_telemetry_concurrency_concurrent_metrics_test

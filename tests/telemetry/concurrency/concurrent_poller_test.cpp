@@ -4,6 +4,9 @@
 
 #include "telemetry_test_support.hpp"
 
+// Its own namespace: the test binaries are unity builds (tests/support).
+namespace test_telemetry_concurrency_concurrent_poller_test {
+
 using namespace canopy::telemetry;
 using namespace telemetry_test;
 
@@ -50,3 +53,5 @@ TEST_CASE("rounds from the poller thread and poll_now never overlap and each run
   CHECK(poller.failures() == poller.polls());
   CHECK(log.count_containing("down") == 1);
 }
+
+}  // namespace test_telemetry_concurrency_concurrent_poller_test
