@@ -71,7 +71,7 @@ TEST_CASE("one keep-alive connection carries many requests, pipelined ones answe
   CHECK(c.closed_by_server(10'000));
 }
 
-TEST_CASE("ambiguous or broken framing is a 400 (or 501) and the connection is closed", "[http][transport]") {
+TEST_CASE("ambiguous or broken framing is a 400 (or 411) and the connection is closed", "[http][transport]") {
   Server s;
   {
     Connection c(s.port);
@@ -95,7 +95,7 @@ TEST_CASE("ambiguous or broken framing is a 400 (or 501) and the connection is c
     Connection c(s.port);
     REQUIRE(c.send_raw("POST /-/reload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
     const auto r = c.read_response();
-    CHECK(r.status == 501);
+    CHECK(r.status == 411);
     CHECK(json_of(r)["error"] == "Transfer-Encoding is not supported: send the body with a Content-Length");
   }
   {

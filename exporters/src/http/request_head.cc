@@ -130,7 +130,8 @@ HeadParse parse_request_head(std::string_view data, size_t max_head_bytes) {
     return invalid(400, "the HTTP version '" + shown(version) + "' is not HTTP/1.0 or HTTP/1.1");
   }
   if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) {
-    return invalid(505, "HTTP version " + std::string(version.substr(5)) + " is not supported (HTTP/1.0 and 1.1 are)");
+    // 400 rather than 505: a client error, as every refusal of a request here.
+    return invalid(400, "HTTP version " + std::string(version.substr(5)) + " is not supported (HTTP/1.0 and 1.1 are)");
   }
   h.method = std::string(method);
   h.target = std::string(target);
@@ -170,7 +171,8 @@ HeadParse parse_request_head(std::string_view data, size_t max_head_bytes) {
       have_length = true;
       h.content_length = n;
     } else if (lname == "transfer-encoding") {
-      return invalid(501, "Transfer-Encoding is not supported: send the body with a Content-Length");
+      // 411 Length Required: the request is fine once it says its length.
+      return invalid(411, "Transfer-Encoding is not supported: send the body with a Content-Length");
     } else if (lname == "host") {
       ++host_count;
     }

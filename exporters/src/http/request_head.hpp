@@ -32,7 +32,7 @@ struct HeadParse {
   enum class State { incomplete, complete, invalid };
   State state = State::incomplete;
   size_t head_bytes = 0;  // complete: the head's size, blank line included
-  int status = 0;         // invalid: 400, 431, 501 or 505
+  int status = 0;         // invalid: 400, 411 or 431
   std::string message;    // invalid: what was wrong, for the error body
   RequestHead head;
 };
