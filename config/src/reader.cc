@@ -46,35 +46,49 @@ std::string describe(const YAML::Node& node) {
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
-  const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (size_t i = 1; i <= n; ++i) {
+  // Three rows of the shorter word (a transposition looks two rows back):
+  // O(min(n, m)) memory. The distance is symmetric, so which is which does
+  // not matter.
+  const std::string& row_word = a.size() < b.size() ? a : b;
+  const std::string& col_word = a.size() < b.size() ? b : a;
+  const size_t m = row_word.size();
+  std::vector<size_t> before(m + 1), previous(m + 1), current(m + 1);
+  for (size_t j = 0; j <= m; ++j) previous[j] = j;
+  for (size_t i = 1; i <= col_word.size(); ++i) {
+    current[0] = i;
     for (size_t j = 1; j <= m; ++j) {
-      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      const size_t cost = col_word[i - 1] == row_word[j - 1] ? 0 : 1;
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost});
+      if (i > 1 && j > 1 && col_word[i - 1] == row_word[j - 2] && col_word[i - 2] == row_word[j - 1])
+        current[j] = std::min(current[j], before[j - 2] + 1);
     }
+    std::swap(before, previous);   // before: row i - 1
+    std::swap(previous, current);  // previous: row i
   }
-  return d[n][m];
+  return previous[m];
 }
 
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   // Close enough: at most a third of the longer word in edits (at least one),
   // or one word a prefix of the other ("warning" -> "warn").
   // A tie between two candidates suggests neither ("drop" -> drop_newest? drop_oldest?).
+  // A word longer than kMaxSuggestLength gets no suggestion: no name canopy
+  // knows is that long, and the distance costs length times length.
+  if (word.size() > kMaxSuggestLength) return "";
   const std::string* best = nullptr;
   size_t best_distance = 0;
   bool tie = false;
   for (const auto& c : candidates) {
-    const size_t d = edit_distance(word, c);
-    if (d == 0) return "";
     const size_t limit = std::max<size_t>(1, std::max(word.size(), c.size()) / 3);
     const size_t shorter = std::min(word.size(), c.size());
-    const bool prefix = shorter >= 3 && word.compare(0, shorter, c, 0, shorter) == 0;
-    if (d > limit && !prefix) continue;
+    const size_t length_difference = std::max(word.size(), c.size()) - shorter;
+    const bool prefix = word.compare(0, shorter, c, 0, shorter) == 0;
+    // Each edit changes the length by at most one: the difference alone can
+    // rule a candidate out, and is the distance when one word is a prefix.
+    if (length_difference > limit && !(prefix && shorter >= 3)) continue;
+    const size_t d = prefix ? length_difference : edit_distance(word, c);
+    if (d == 0) return "";
+    if (d > limit && !(prefix && shorter >= 3)) continue;
     if (best != nullptr && d == best_distance) tie = true;
     if (best == nullptr || d < best_distance) {
       best = &c;

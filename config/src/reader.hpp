@@ -25,9 +25,13 @@ std::string indexed(const std::string& path, size_t index);
 std::string schema_path(const std::string& path);
 // "nothing", "'text'", "a list", "a mapping": what was found instead.
 std::string describe(const YAML::Node& node);
-// Optimal string alignment distance (a transposition costs 1).
+// Optimal string alignment distance (a transposition costs 1); O(n·m) time,
+// O(min(n, m)) memory.
 size_t edit_distance(const std::string& a, const std::string& b);
+// Longer words get no did-you-mean (a 1 MB name must not cost minutes).
+inline constexpr size_t kMaxSuggestLength = 256;
 // " (did you mean 'x'?)" for the closest candidate when it is close enough; "".
+// Candidates whose length alone rules them out are not compared.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 class Loader {
