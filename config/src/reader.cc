@@ -132,46 +132,44 @@ MapReader::MapReader(Loader& loader, const YAML::Node& node, std::string path)
       continue;
     }
     const std::string key = k.Scalar();
-    auto dup = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
-    if (dup != entries_.end()) {
+    auto [at, fresh] = index_.emplace(key, entries_.size());
+    if (!fresh) {
+      const Entry& first = entries_[at->second];
       loader_.error(
           k, join(path_, key),
-          "duplicate key '" + key + "' (first at line " + std::to_string(to_mark(dup->key_node.Mark()).line) + ")");
+          "duplicate key '" + key + "' (first at line " + std::to_string(to_mark(first.key_node.Mark()).line) + ")");
       continue;
     }
     entries_.push_back(Entry{key, k, it->second});
   }
 }
 
+const MapReader::Entry* MapReader::find(const char* key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : &entries_[it->second];
+}
+
 const YAML::Node* MapReader::get(const char* key) {
   registered_.emplace_back(key);
   loader_.known(join(path_, key));
-  for (auto& e : entries_) {
-    if (e.key == key) {
-      e.used = true;
-      loader_.located(join(path_, key), e.key_node);
-      return &e.value;
-    }
-  }
-  return nullptr;
+  auto it = index_.find(key);
+  if (it == index_.end()) return nullptr;
+  Entry& e = entries_[it->second];
+  e.used = true;
+  loader_.located(join(path_, key), e.key_node);
+  return &e.value;
 }
 
-bool MapReader::has(const char* key) const {
-  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
-}
+bool MapReader::has(const char* key) const { return find(key) != nullptr; }
 
 Mark MapReader::value_mark(const char* key) const {
-  for (const auto& e : entries_) {
-    if (e.key == key) return to_mark(e.value.Mark());
-  }
-  return mark_;
+  const Entry* e = find(key);
+  return e != nullptr ? to_mark(e->value.Mark()) : mark_;
 }
 
 Mark MapReader::key_mark(const char* key) const {
-  for (const auto& e : entries_) {
-    if (e.key == key) return to_mark(e.key_node.Mark());
-  }
-  return mark_;
+  const Entry* e = find(key);
+  return e != nullptr ? to_mark(e->key_node.Mark()) : mark_;
 }
 
 void MapReader::require(const char* key) {
@@ -181,12 +179,18 @@ void MapReader::require(const char* key) {
 void MapReader::finish() {
   if (finished_) return;
   finished_ = true;
+  std::vector<std::string> known_keys;  // copied once, not once per unknown key
+  bool have_known_keys = false;
   for (const auto& e : entries_) {
     if (e.used) continue;
     std::string hint = did_you_mean(e.key, registered_);
     if (hint.empty()) {
       // A key of another section ("poll_interval" at the top level).
-      for (const auto& known : loader_.known_keys()) {
+      if (!have_known_keys) {
+        known_keys = loader_.known_keys();
+        have_known_keys = true;
+      }
+      for (const auto& known : known_keys) {
         const size_t dot = known.rfind('.');
         if (dot != std::string::npos && known.compare(dot + 1, std::string::npos, e.key) == 0) {
           hint = " (did you mean '" + known + "'?)";

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -101,7 +102,10 @@ class MapReader {
   Mark mark_;
   bool ok_ = true;
   bool finished_ = false;
+  // Looks a key up in entries_ (a mapping may have 100,000 keys).
+  const Entry* find(const char* key) const;
   std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;  // key -> its place in entries_
   std::vector<std::string> registered_;
 };
 

@@ -89,3 +89,14 @@ TEST_CASE("1 MB names everywhere a did-you-mean is offered get plain errors", "[
     CHECK(e.message.find("did you mean") == std::string::npos);
   }
 }
+
+TEST_CASE("a mapping with 100,000 keys reports each unknown and duplicate key", "[config][errors][hostile]") {
+  // Keys used to be looked up (and checked for duplicates) one by one.
+  std::string text = "node:\n";
+  for (int i = 0; i < 100'000; ++i) text += "  k" + std::to_string(i) + ": 1\n";
+  text += "  k7: 2\n";
+  const LoadResult r = load_string(text, "test.yaml");
+  REQUIRE(r.errors.size() == 100'001);
+  CHECK(r.errors[0].to_string() == "test.yaml:2:3: node.k0: unknown key 'k0'");
+  CHECK(r.errors.back().to_string() == "test.yaml:100002:3: node.k7: duplicate key 'k7' (first at line 9)");
+}
