@@ -33,7 +33,7 @@ std::string schema_path(const std::string& path) {
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
-      return "'" + node.Scalar() + "'";
+      return quote(node.Scalar());
     case YAML::NodeType::Sequence:
       return "a list";
     case YAML::NodeType::Map:
@@ -100,7 +100,9 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 }
 
 void Loader::error(Mark mark, const std::string& path, std::string message) {
-  errors_.push_back(ConfigError{file_, mark.line, mark.column, path, std::move(message)});
+  // Values in messages come quote(); this catches what does not (yaml-cpp's
+  // own messages), and the keys of the file in the path.
+  errors_.push_back(ConfigError{file_, mark.line, mark.column, clipped(path, kPathMax), escape_control(message)});
 }
 
 Mark Loader::where(const std::string& path) const {
@@ -135,9 +137,9 @@ MapReader::MapReader(Loader& loader, const YAML::Node& node, std::string path)
     auto [at, fresh] = index_.emplace(key, entries_.size());
     if (!fresh) {
       const Entry& first = entries_[at->second];
-      loader_.error(
-          k, join(path_, key),
-          "duplicate key '" + key + "' (first at line " + std::to_string(to_mark(first.key_node.Mark()).line) + ")");
+      loader_.error(k, join(path_, key),
+                    "duplicate key " + quote(key) + " (first at line " +
+                        std::to_string(to_mark(first.key_node.Mark()).line) + ")");
       continue;
     }
     entries_.push_back(Entry{key, k, it->second});
@@ -198,7 +200,7 @@ void MapReader::finish() {
         }
       }
     }
-    loader_.error(e.key_node, join(path_, e.key), "unknown key '" + e.key + "'" + hint);
+    loader_.error(e.key_node, join(path_, e.key), "unknown key " + quote(e.key) + hint);
   }
 }
 
@@ -246,7 +248,7 @@ bool read_bool(Loader& l, const YAML::Node& v, const std::string& path, bool& ou
     out = false;
     return true;
   }
-  l.error(v, path, "expected true or false, got '" + v.Scalar() + "'");
+  l.error(v, path, "expected true or false, got " + quote(v.Scalar()));
   return false;
 }
 
@@ -267,22 +269,22 @@ bool read_u64(Loader& l, const YAML::Node& v, const std::string& path, uint64_t 
   if (ok) {
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     if (ec == std::errc::result_out_of_range) {
-      l.error(v, path, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + text);
+      l.error(v, path, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + clipped(text));
       return false;
     }
     ok = ec == std::errc() && p == digits.data() + digits.size();
   }
   if (!ok) {
-    l.error(v, path, "expected a whole number, got '" + text + "'");
+    l.error(v, path, "expected a whole number, got " + quote(text));
     return false;
   }
   if (value < min || value > max) {
     if (max == std::numeric_limits<uint64_t>::max() || max == std::numeric_limits<uint32_t>::max()) {
       l.error(v, path,
-              value < min ? "must be at least " + std::to_string(min) + ", got " + text
-                          : "must be at most " + std::to_string(max) + ", got " + text);
+              value < min ? "must be at least " + std::to_string(min) + ", got " + clipped(text)
+                          : "must be at most " + std::to_string(max) + ", got " + clipped(text));
     } else {
-      l.error(v, path, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + text);
+      l.error(v, path, "must be from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + clipped(text));
     }
     return false;
   }
@@ -296,7 +298,7 @@ bool read_double(Loader& l, const YAML::Node& v, const std::string& path, double
   double value = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || p != text.data() + text.size() || !std::isfinite(value)) {
-    l.error(v, path, "expected a number, got '" + text + "'");
+    l.error(v, path, "expected a number, got " + quote(text));
     return false;
   }
   out = value;
@@ -309,11 +311,11 @@ bool read_duration(Loader& l, const YAML::Node& v, const std::string& path, std:
   const std::string& text = v.Scalar();
   const auto d = parse_duration(text);
   if (!d) {
-    l.error(v, path, "expected a duration like 500ms or 5m, got '" + text + "'");
+    l.error(v, path, "expected a duration like 500ms or 5m, got " + quote(text));
     return false;
   }
   if (d->count() % 1'000'000 != 0) {
-    l.error(v, path, "must be a whole number of milliseconds, got '" + text + "'");
+    l.error(v, path, "must be a whole number of milliseconds, got " + quote(text));
     return false;
   }
   if (!allow_zero && d->count() == 0) {
@@ -328,7 +330,7 @@ bool read_size(Loader& l, const YAML::Node& v, const std::string& path, uint64_t
   if (!scalar(l, v, path, "a size like 64MiB or 512")) return false;
   const auto s = parse_size(v.Scalar());
   if (!s) {
-    l.error(v, path, "expected a size like 64MiB or 512, got '" + v.Scalar() + "'");
+    l.error(v, path, "expected a size like 64MiB or 512, got " + quote(v.Scalar()));
     return false;
   }
   out = *s;

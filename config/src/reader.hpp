@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "canopy/config/config.hpp"
+#include "quote.hpp"
 
 namespace canopy::config::detail {
 
@@ -152,7 +153,7 @@ bool read_enum(Loader& l, const YAML::Node& v, const std::string& path,
   }
   std::string list;
   for (const auto& n : candidates) list += (list.empty() ? "" : ", ") + n;
-  l.error(v, path, "expected one of " + list + ", got '" + text + "'" + did_you_mean(text, candidates) + hint);
+  l.error(v, path, "expected one of " + list + ", got " + quote(text) + did_you_mean(text, candidates) + hint);
   return false;
 }
 
@@ -214,7 +215,7 @@ bool read_string_map(Loader& l, const YAML::Node& v, const std::string& path, st
     }
     const std::string key_path = join(path, k.Scalar());
     if (items.count(k.Scalar()) != 0) {
-      l.error(k, key_path, "duplicate key '" + k.Scalar() + "'");
+      l.error(k, key_path, "duplicate key " + quote(k.Scalar()));
       ok = false;
       continue;
     }

@@ -51,9 +51,10 @@ TEST_CASE("1 MB alert metric names are errors without a did-you-mean", "[config]
     const ConfigError& e = r.errors[static_cast<size_t>(i)];
     CHECK(e.line == 4 + 3 * i);
     CHECK(e.path == "alerts.rules[" + std::to_string(i) + "].metric");
-    CHECK(starts_with(e.message, "unknown metric 'aaaa"));
-    CHECK(e.message.find("did you mean") == std::string::npos);
-    CHECK(ends_with(e.message, ": use a canopy metric, one of telemetry.metrics, or `up` (or write expr)"));
+    // The name is cut short, and there is no did-you-mean.
+    CHECK(e.message == "unknown metric '" + std::string(80, 'a') +
+                           "\u2026' (1000000 bytes): use a canopy metric, one of telemetry.metrics, or `up` (or "
+                           "write expr)");
   }
 }
 
@@ -63,6 +64,7 @@ TEST_CASE("a 1 MB name that starts like a known one is not suggested that one", 
   const ConfigError e = only_error("alerts:\n  rules:\n    - name: Big\n      metric: canopy_process_usage_ratio" +
                                    kMegabyte + "\n      threshold: 1\n");
   CHECK(starts_with(e.message, "unknown metric 'canopy_process_usage_ratioaaaa"));
+  CHECK(e.message.size() < 300);
   CHECK(e.message.find("did you mean") == std::string::npos);
 }
 
@@ -99,4 +101,87 @@ TEST_CASE("a mapping with 100,000 keys reports each unknown and duplicate key", 
   REQUIRE(r.errors.size() == 100'001);
   CHECK(r.errors[0].to_string() == "test.yaml:2:3: node.k0: unknown key 'k0'");
   CHECK(r.errors.back().to_string() == "test.yaml:100002:3: node.k7: duplicate key 'k7' (first at line 9)");
+}
+
+// ---------------------------------------------------------------- control characters and long values
+
+TEST_CASE("a value with a newline cannot forge an error line of its own", "[config][errors][hostile]") {
+  const LoadResult r = load_string(lines({
+                                       "logging:",
+                                       R"(  level: "loud\ntest.yaml:1:1: node.name: forged")",
+                                   }),
+                                   "test.yaml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].to_string() ==
+        "test.yaml:2:10: logging.level: expected one of trace, debug, info, warn, error, critical, off, got "
+        "'loud\\ntest.yaml:1:1: node.name: forged'");
+}
+
+TEST_CASE("control characters in values and keys are escaped in errors", "[config][errors][hostile]") {
+  CHECK(errors_of(lines({"runtime:", R"(  schedulers: "1\t2\r3\x01\x1f\x7f")"})) ==
+        Errors{R"(test.yaml:2:15: runtime.schedulers: expected a whole number, got '1\t2\r3\x01\x1f\x7f')"});
+  // A key with a newline: in the key path and in the message.
+  CHECK(errors_of(lines({"node:", R"(  labels: {"a\nb": x})"})) ==
+        Errors{R"(test.yaml:2:12: node.labels.a\nb: 'a\nb' is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, )"
+               "not starting with __)"});
+  CHECK(errors_of(lines({"server:", R"(  ? "list\nen")", "  : 1"})) ==
+        Errors{R"(test.yaml:2:5: server.list\nen: unknown key 'list\nen' (did you mean 'listen'?))"});
+  // yaml-cpp's own messages quote the input too.
+  CHECK(errors_of(lines({"server:", "  listen: \"a\\\x01\""})) ==
+        Errors{R"(test.yaml:2:15: unknown escape character: \x01)"});
+  // Backslashes and UTF-8 are left as they are.
+  CHECK(errors_of(lines({"logging:", "  level: 'a\\b \u00e9'"})) ==
+        Errors{"test.yaml:2:10: logging.level: expected one of trace, debug, info, warn, error, critical, off, "
+               "got 'a\\b \u00e9'"});
+}
+
+TEST_CASE("long values show their first 80 bytes and their length", "[config][errors][hostile]") {
+  CHECK(errors_of(lines({"runtime:", ("  schedulers: " + std::string(1000, '7') + "x").c_str()})) ==
+        Errors{"test.yaml:2:15: runtime.schedulers: expected a whole number, got '" + std::string(80, '7') +
+               "\u2026' (1001 bytes)"});
+  // Exactly 80 bytes: shown whole.
+  CHECK(errors_of(lines({"runtime:", ("  schedulers: " + std::string(79, '7') + "x").c_str()})) ==
+        Errors{"test.yaml:2:15: runtime.schedulers: expected a whole number, got '" + std::string(79, '7') + "x'"});
+  // The cut does not split a UTF-8 character: 'a' and 39 two-byte characters.
+  std::string e_acute;
+  for (int i = 0; i < 100; ++i) e_acute += "\u00e9";
+  const ConfigError e = only_error("logging:\n  level: a" + e_acute + "\n");
+  std::string shown = "a";
+  for (int i = 0; i < 39; ++i) shown += "\u00e9";
+  CHECK(ends_with(e.message, "got '" + shown + "\u2026' (201 bytes)"));
+  // The cut is in bytes of the value, before escaping: 200 control characters.
+  std::string controls, escaped;
+  for (int i = 0; i < 200; ++i) controls += "\\x01";
+  for (int i = 0; i < 80; ++i) escaped += "\\x01";
+  const ConfigError ctl = only_error("logging:\n  level: \"" + controls + "\"\n");
+  CHECK(ends_with(ctl.message, "got '" + escaped + "\u2026' (200 bytes)"));
+  // Numbers, out of range, are cut the same way (they are not quoted).
+  CHECK(errors_of(lines({"runtime:", ("  schedulers: " + std::string(1000, '9')).c_str()})) ==
+        Errors{"test.yaml:2:15: runtime.schedulers: must be from 0 to 4096, got " + std::string(80, '9') +
+               "\u2026 (1000 bytes)"});
+}
+
+TEST_CASE("a 1 MB key is cut short in the key path too", "[config][errors][hostile]") {
+  const ConfigError e = only_error("server:\n  ? " + kMegabyte + "\n  : 1\n");
+  CHECK(e.path == "server." + std::string(193, 'a') + "\u2026 (1000007 bytes)");
+  CHECK(e.message == "unknown key '" + std::string(80, 'a') + "\u2026' (1000000 bytes)");
+}
+
+TEST_CASE("the admin token file's name is escaped in its errors", "[config][errors][hostile]") {
+  canopy::config::test::ScopedEnv no_env("CANOPY_ADMIN_TOKEN", nullptr);
+  LoadResult r = load_string(lines({"server:", R"(  admin_token_file: "/nonexistent/a\nb")"}), "test.yaml");
+  REQUIRE_LOADS(r);
+  const auto e = apply_admin_token(*r.config);
+  REQUIRE(e.has_value());
+  CHECK(e->to_string() ==
+        R"(test.yaml:2:3: server.admin_token_file: cannot read admin token file '/nonexistent/a\nb': No such file )"
+        "or directory");
+}
+
+TEST_CASE("a ConfigError made anywhere prints on one line", "[config][errors][hostile]") {
+  const ConfigError e{"a\nb.yaml", 1, 2, "x\ry", "one\ntwo\x1b[31m"};
+  CHECK(e.to_string() == R"(a\nb.yaml:1:2: x\ry: one\ntwo\x1b[31m)");
+  Config c;
+  c.source = "c.yaml";
+  CHECK(c.error_at("telemetry.metrics[0]", "bad\nthing").message == R"(bad\nthing)");
 }
