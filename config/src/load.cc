@@ -113,6 +113,13 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
   });
   m.field("admin_token_file",
           [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.admin_token_file); });
+  m.field("admin_without_token", [&](const YAML::Node& v, const std::string& p) {
+    using exporters::AdminWithoutToken;
+    read_enum(l, v, p,
+              std::vector<std::pair<std::string, AdminWithoutToken>>{{"refuse", AdminWithoutToken::refuse},
+                                                                     {"loopback", AdminWithoutToken::loopback}},
+              c.admin_without_token);
+  });
   m.field("gzip", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.gzip); });
   m.field("tls", [&](const YAML::Node& v, const std::string& p) {
     MapReader t(l, v, p);

@@ -1,8 +1,9 @@
 #pragma once
 // The HTTP server (civetweb): /metrics, /healthz, /readyz, the JSON API under
 // /api/v1/ and the admin routes. Binds 127.0.0.1:9568 by default. Admin
-// routes need `Authorization: Bearer <token>` when a token is configured,
-// and are refused (403) to non-loopback peers when none is. Errors are JSON
+// routes need `Authorization: Bearer <token>` when a token is configured;
+// when none is they are refused (403), unless admin_without_token is
+// loopback, which opens them to loopback peers. Errors are JSON
 // `{"error": "..."}` with the right status. Thread-safe.
 #include <functional>
 #include <memory>
@@ -71,6 +72,8 @@ class HttpServer {
   std::optional<Response> route_views(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_log_level(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_extra(const Request& request, const std::vector<std::string>& parts);
+  // With a token: the request must bear it (401). Without one: 403, unless
+  // admin_without_token is loopback and the peer is on loopback.
   bool admin_allowed(const Request& request, Response& refusal) const;
 
   Runtime& runtime_;
