@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion: needs yaml-cpp 0.7+, which bounds its recursion
+
 #include "canopy/config/config.hpp"
 #include "canopy/config/units.hpp"
 #include "canopy/exporters/metric_names.hpp"
@@ -878,6 +880,12 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
       read_workload(l, section("workload"), config.workload);
       top.finish();
     }
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp (0.7 and later) stops recursing at this depth, but says only
+    // "bad file".
+    l.error(to_mark(e.mark), "",
+            "nested deeper than " + std::to_string(e.depth()) +
+                " levels, the YAML parser's limit (a canopy config nests a few levels)");
   } catch (const YAML::Exception& e) {
     std::string message = e.msg;
     // yaml-cpp says "illegal map value" for tab indentation; say why.

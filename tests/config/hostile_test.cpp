@@ -185,3 +185,42 @@ TEST_CASE("a ConfigError made anywhere prints on one line", "[config][errors][ho
   c.source = "c.yaml";
   CHECK(c.error_at("telemetry.metrics[0]", "bad\nthing").message == R"(bad\nthing)");
 }
+
+// ---------------------------------------------------------------- nesting and aliases
+
+TEST_CASE("nesting 10,000 levels deep is one error naming the parser's limit", "[config][errors][hostile]") {
+  // yaml-cpp stops at 500 levels (it does not recurse on) but said only "bad file".
+  const std::string limit =
+      "nested deeper than 500 levels, the YAML parser's limit (a canopy config nests a few levels)";
+  const std::string deep = std::string(10'000, '[') + std::string(10'000, ']');
+  CHECK(errors_of("node:\n  labels: " + deep + "\n") == Errors{"test.yaml:2:20011: " + limit});
+  std::string dashes;
+  for (int i = 0; i < 10'000; ++i) dashes += "- ";
+  CHECK(errors_of(dashes + "x\n") == Errors{"test.yaml:1:1000: " + limit});
+  std::string maps;
+  for (int i = 0; i < 10'000; ++i) maps += "{a: ";
+  CHECK(errors_of("node: " + maps + "\n").size() == 1);
+  // Below the limit the document parses, and the schema says what is wrong.
+  const std::string shallow = std::string(400, '[') + std::string(400, ']');
+  CHECK(errors_of("node:\n  labels: " + shallow + "\n") ==
+        Errors{"test.yaml:2:11: node.labels: expected a mapping, got a list"});
+}
+
+TEST_CASE("an alias bomb is read as the shared nodes it is, not expanded", "[config][errors][hostile]") {
+  // Ten levels of ten aliases each: 10^10 items if anything expanded them.
+  std::string text = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 10; ++i) {
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) text += (j == 0 ? "*a" : ", *a") + std::to_string(i - 1);
+    text += "]\n";
+  }
+  text += "workload:\n  faults: *a9\n";
+  const LoadResult r = load_string(text, "test.yaml");
+  // The ten unknown top-level keys, and each of the ten items of the list,
+  // which are lists where a fault name belongs.
+  REQUIRE(r.errors.size() == 20);
+  CHECK(r.errors[0].to_string() == "test.yaml:1:1: a0: unknown key 'a0'");
+  size_t lists = 0;
+  for (const auto& e : r.errors) lists += e.message == "expected a string, got a list" ? 1 : 0;
+  CHECK(lists == 10);
+}
