@@ -1,9 +1,9 @@
 #pragma once
 // The HTTP server (civetweb): /metrics, /healthz, /readyz, the JSON API under
 // /api/v1/ and the admin routes. Binds 127.0.0.1:9568 by default. Admin
-// routes need `Authorization: Bearer <token>` when a token is configured;
-// when none is they are refused (403), unless admin_without_token is
-// loopback, which opens them to loopback peers. Errors are JSON
+// routes need `Authorization: Bearer <token>` when a token is configured,
+// and are refused (403) without one unless admin_without_token is loopback,
+// which opens them to loopback peers. Errors are JSON
 // `{"error": "..."}` with the right status. Thread-safe.
 #include <functional>
 #include <memory>
