@@ -243,6 +243,12 @@ int run(const std::string& config_path) {
     return 1;
   }
   log->info("canopy {} serving /metrics, /healthz, /readyz and /api/v1/ at {}", exporters::version(), server.url());
+  if (cfg.server.admin_token.empty() && cfg.server.admin_without_token == exporters::AdminWithoutToken::loopback) {
+    log->warn(
+        "admin routes are open without a token to loopback peers (server.admin_without_token: loopback); never "
+        "run like this behind a proxy on this host, where every request comes from 127.0.0.1: set "
+        "server.admin_token_file or CANOPY_ADMIN_TOKEN instead");
+  }
 
   std::unique_ptr<exporters::Pusher> pusher;
   if (!start_pusher(exposition, cfg, *log, pusher)) return 1;

@@ -9,20 +9,26 @@
 #include <fstream>
 #include <sstream>
 
+#include "quote.hpp"
+
 namespace canopy::config {
 
 std::string ConfigError::to_string() const {
-  std::string out = file;
+  // The loader escapes what it puts in path and message; a ConfigError made
+  // elsewhere (or a file name with a newline) must not forge a line either.
+  using detail::escape_control;
+  std::string out = escape_control(file);
   if (line > 0) {
     out += ":" + std::to_string(line);
     if (column > 0) out += ":" + std::to_string(column);
   }
-  if (!path.empty()) out += (out.empty() ? "" : ": ") + path;
-  out += (out.empty() ? "" : ": ") + message;
+  if (!path.empty()) out += (out.empty() ? "" : ": ") + escape_control(path);
+  out += (out.empty() ? "" : ": ") + escape_control(message);
   return out;
 }
 
 ConfigError Config::error_at(const std::string& path, std::string message) const {
+  message = detail::escape_control(message);
   std::string p = path;
   while (!p.empty()) {
     if (auto it = locations.find(p); it != locations.end()) {
@@ -136,19 +142,25 @@ std::optional<ConfigError> apply_admin_token(Config& config) {
   const std::string path = "server.admin_token_file";
   std::error_code ec;
   if (std::filesystem::is_directory(file, ec)) {
-    return config.error_at(path, "cannot read admin token file '" + file + "': it is a directory");
+    return config.error_at(
+        path, "cannot read admin token file " + detail::quote(file, detail::kFileNameMax) + ": it is a directory");
   }
   std::ifstream in(file, std::ios::binary);
-  if (!in) return config.error_at(path, "cannot read admin token file '" + file + "': " + std::strerror(errno));
+  if (!in)
+    return config.error_at(path, "cannot read admin token file " + detail::quote(file, detail::kFileNameMax) + ": " +
+                                     std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) return config.error_at(path, "cannot read admin token file '" + file + "': " + std::strerror(errno));
+  if (in.bad())
+    return config.error_at(path, "cannot read admin token file " + detail::quote(file, detail::kFileNameMax) + ": " +
+                                     std::strerror(errno));
   std::string token = text.str();
   while (!token.empty() &&
          (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
     token.pop_back();
   }
-  if (token.empty()) return config.error_at(path, "admin token file '" + file + "' is empty");
+  if (token.empty())
+    return config.error_at(path, "admin token file " + detail::quote(file, detail::kFileNameMax) + " is empty");
   config.server.admin_token = std::move(token);
   return std::nullopt;
 }

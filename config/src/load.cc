@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion: needs yaml-cpp 0.7+, which bounds its recursion
+
 #include "canopy/config/config.hpp"
 #include "canopy/config/units.hpp"
 #include "canopy/exporters/metric_names.hpp"
@@ -38,7 +40,7 @@ bool always(const std::string&, const std::string&, const YAML::Node&) { return 
 
 bool check_label_name(Loader& l, const std::string& name, const std::string& path, const YAML::Node& at) {
   if (telemetry::valid_label_name(name)) return true;
-  l.error(at, path, "'" + name + "' is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)");
+  l.error(at, path, quote(name) + " is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)");
   return false;
 }
 
@@ -79,7 +81,7 @@ void read_node(Loader& l, const YAML::Node& n, NodeConfig& c) {
         return false;
       }
       if (key == "job" || key == "instance") {
-        l.error(at, kp, "label '" + key + "' is set by Prometheus from the scrape target");
+        l.error(at, kp, "label " + quote(key) + " is set by Prometheus from the scrape target");
         return false;
       }
       return true;
@@ -96,7 +98,7 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
     std::string text;
     if (!read_string(l, v, p, text)) return;
     if (!valid_listen(text)) {
-      l.error(v, p, "expected host:port with port 0-65535, got '" + text + "'");
+      l.error(v, p, "expected host:port with port 0-65535, got " + quote(text));
       return;
     }
     c.listen = text;
@@ -113,6 +115,13 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
   });
   m.field("admin_token_file",
           [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.admin_token_file); });
+  m.field("admin_without_token", [&](const YAML::Node& v, const std::string& p) {
+    using exporters::AdminWithoutToken;
+    read_enum(l, v, p,
+              std::vector<std::pair<std::string, AdminWithoutToken>>{{"refuse", AdminWithoutToken::refuse},
+                                                                     {"loopback", AdminWithoutToken::loopback}},
+              c.admin_without_token);
+  });
   m.field("gzip", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.gzip); });
   m.field("tls", [&](const YAML::Node& v, const std::string& p) {
     MapReader t(l, v, p);
@@ -129,7 +138,7 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
       std::string url;
       if (!read_string(l, fv, fp, url)) return;
       if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-        l.error(fv, fp, "expected an http:// or https:// URL (or nothing), got '" + url + "'");
+        l.error(fv, fp, "expected an http:// or https:// URL (or nothing), got " + quote(url));
         return;
       }
       c.push.url = url;
@@ -235,7 +244,7 @@ void read_event(Loader& l, const YAML::Node& v, const std::string& p, telemetry:
       return false;
     }
     if (std::any_of(atom.begin(), atom.end(), [](unsigned char c) { return std::isspace(c) || c == '.'; })) {
-      l.error(at, ap, "event name part '" + atom + "' must not contain dots or spaces");
+      l.error(at, ap, "event name part " + quote(atom) + " must not contain dots or spaces");
       return false;
     }
     return true;
@@ -251,7 +260,7 @@ void read_event(Loader& l, const YAML::Node& v, const std::string& p, telemetry:
     }
     for (const auto& atom : atoms) {
       if (atom.empty() || std::any_of(atom.begin(), atom.end(), [](unsigned char c) { return std::isspace(c); })) {
-        l.error(v, p, "expected an event like app.request.stop or [app, request, stop], got '" + text + "'");
+        l.error(v, p, "expected an event like app.request.stop or [app, request, stop], got " + quote(text));
         return;
       }
     }
@@ -287,7 +296,7 @@ void read_match_values(Loader& l, const YAML::Node& v, const std::string& p,
     }
     const std::string kp = join(p, k.Scalar());
     if (result.count(k.Scalar()) != 0) {
-      l.error(k, kp, "duplicate key '" + k.Scalar() + "'");
+      l.error(k, kp, "duplicate key " + quote(k.Scalar()));
       continue;
     }
     std::vector<std::string> values;
@@ -315,11 +324,11 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     std::string name;
     if (!read_nonempty_string(l, v, p, name)) return;
     if (!telemetry::valid_metric_name(name)) {
-      l.error(v, p, "'" + name + "' is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
+      l.error(v, p, quote(name) + " is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
     } else if (name.rfind("canopy_", 0) == 0) {
-      l.error(v, p, "'" + name + "': the canopy_ prefix is reserved for built-in metrics");
+      l.error(v, p, quote(name) + ": the canopy_ prefix is reserved for built-in metrics");
     } else if (canopy::exporters::is_served_metric(name)) {
-      l.error(v, p, "'" + name + "' is a built-in metric");
+      l.error(v, p, quote(name) + " is a built-in metric");
     } else {
       c.name = name;
     }
@@ -343,11 +352,11 @@ void read_metric(Loader& l, const YAML::Node& n, const std::string& path, UserMe
     read_string_list(l, v, p, c.tags, [&](const std::string& tag, const std::string& tp, const YAML::Node& at) {
       if (!check_label_name(l, tag, tp, at)) return false;
       if (!seen.insert(tag).second) {
-        l.error(at, tp, "duplicate tag '" + tag + "'");
+        l.error(at, tp, "duplicate tag " + quote(tag));
         return false;
       }
       if (tag == "le" || tag == "quantile") {
-        l.error(at, tp, "tag '" + tag + "' is reserved by Prometheus for histograms and summaries");
+        l.error(at, tp, "tag " + quote(tag) + " is reserved by Prometheus for histograms and summaries");
         return false;
       }
       return true;
@@ -452,7 +461,7 @@ void read_telemetry(Loader& l, const YAML::Node& n, TelemetryConfig& c) {
         if (!fresh) {
           const Mark at = l.where(join(ip, "name"));
           l.error(at, join(ip, "name"),
-                  "duplicate metric name '" + metric.name + "' (first defined at " + it->second + ", line " +
+                  "duplicate metric name " + quote(metric.name) + " (first defined at " + it->second + ", line " +
                       std::to_string(l.where(join(it->second, "name")).line) + ")");
         }
       }
@@ -510,7 +519,7 @@ bool read_threshold(Loader& l, const YAML::Node& v, const std::string& p, double
     out = std::chrono::duration<double>(*d).count();
     return true;
   }
-  l.error(v, p, expected + ", got '" + text + "'");
+  l.error(v, p, expected + ", got " + quote(text));
   return false;
 }
 
@@ -556,7 +565,7 @@ void read_alert_name(Loader& l, MapReader& m, AlertRule& c) {
     std::string name;
     if (!read_nonempty_string(l, v, p, name)) return;
     if (!telemetry::valid_metric_name(name)) {
-      l.error(v, p, "'" + name + "' is not a valid alert name ([a-zA-Z_:][a-zA-Z0-9_:]*, e.g. CanopyMailboxOverload)");
+      l.error(v, p, quote(name) + " is not a valid alert name ([a-zA-Z_:][a-zA-Z0-9_:]*, e.g. CanopyMailboxOverload)");
       return;
     }
     c.name = name;
@@ -587,7 +596,7 @@ void read_alert_metric(Loader& l, MapReader& m, AlertRule& c) {
     std::string name;
     if (!read_nonempty_string(l, v, p, name)) return;
     if (!telemetry::valid_metric_name(name)) {
-      l.error(v, p, "'" + name + "' is not a valid metric name");
+      l.error(v, p, quote(name) + " is not a valid metric name");
       return;
     }
     c.metric = name;
@@ -631,7 +640,7 @@ void read_alert_aggregation(Loader& l, MapReader& m, AlertRule& c) {
     read_string_list(l, v, p, c.by, [&](const std::string& label, const std::string& lp, const YAML::Node& at) {
       if (!check_label_name(l, label, lp, at)) return false;
       if (!seen.insert(label).second) {
-        l.error(at, lp, "duplicate label '" + label + "'");
+        l.error(at, lp, "duplicate label " + quote(label));
         return false;
       }
       return true;
@@ -669,26 +678,26 @@ void check_alert_metric_kind(Loader& l, const MapReader& m, const AlertRule& c, 
   switch (series_kind(c.metric, user)) {
     case SeriesKind::unknown:
       l.error(at, p,
-              "unknown metric '" + c.metric + "'" + did_you_mean(c.metric, metric_candidates(user)) +
+              "unknown metric " + quote(c.metric) + did_you_mean(c.metric, metric_candidates(user)) +
                   ": use a canopy metric, one of telemetry.metrics, or `up` (or write expr)");
       break;
     case SeriesKind::histogram_family:
       l.error(at, p,
-              "'" + c.metric + "' is a histogram or summary: use " + c.metric + "_count or " + c.metric +
+              quote(c.metric) + " is a histogram or summary: use " + c.metric + "_count or " + c.metric +
                   "_sum (or expr with histogram_quantile)");
       break;
     case SeriesKind::counter:
       if (c.function == RangeFunction::none) {
-        l.error(at, p, "'" + c.metric + "' is a counter: add rate: or increase: (e.g. rate: 5m)");
+        l.error(at, p, quote(c.metric) + " is a counter: add rate: or increase: (e.g. rate: 5m)");
       } else if (c.function == RangeFunction::deriv) {
         l.error(m.key_mark("deriv"), join(m.path(), "deriv"),
-                "'" + c.metric + "' is a counter: use rate or increase, not deriv");
+                quote(c.metric) + " is a counter: use rate or increase, not deriv");
       }
       break;
     case SeriesKind::gauge:
       if (c.function == RangeFunction::rate || c.function == RangeFunction::increase) {
         l.error(m.key_mark(function_key), join(m.path(), function_key),
-                "'" + c.metric + "' is a gauge: use deriv (" + function_key + " is for counters)");
+                quote(c.metric) + " is a gauge: use deriv (" + function_key + " is for counters)");
       }
       break;
     case SeriesKind::any:
@@ -709,7 +718,7 @@ void read_alert_expr(Loader& l, MapReader& m, AlertRule& c) {
     bool ok = true;
     for (const auto& id : promql::identifiers_with_prefix(expr, "canopy_")) {
       if (!promql::builtin_family(id)) {
-        l.error(v, p, "unknown metric '" + id + "'" + did_you_mean(id, builtin));
+        l.error(v, p, "unknown metric " + quote(id) + did_you_mean(id, builtin));
         ok = false;
       }
     }
@@ -781,7 +790,7 @@ void read_alerts(Loader& l, const YAML::Node& n, AlertsConfig& c, const std::vec
         auto [it, fresh] = first.emplace(rule.name, ip);
         if (!fresh) {
           l.error(l.where(join(ip, "name")), join(ip, "name"),
-                  "duplicate alert name '" + rule.name + "' (first defined at " + it->second + ", line " +
+                  "duplicate alert name " + quote(rule.name) + " (first defined at " + it->second + ", line " +
                       std::to_string(l.where(join(it->second, "name")).line) + ")");
         }
       }
@@ -828,11 +837,11 @@ void read_workload(Loader& l, const YAML::Node& n, WorkloadConfig& c) {
       if (std::find(known.begin(), known.end(), fault) == known.end()) {
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        l.error(at, fp, "unknown fault '" + fault + "'" + did_you_mean(fault, known) + " (faults: " + list + ")");
+        l.error(at, fp, "unknown fault " + quote(fault) + did_you_mean(fault, known) + " (faults: " + list + ")");
         return false;
       }
       if (!seen.insert(fault).second) {
-        l.error(at, fp, "duplicate fault '" + fault + "'");
+        l.error(at, fp, "duplicate fault " + quote(fault));
         return false;
       }
       return true;
@@ -871,6 +880,12 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
       read_workload(l, section("workload"), config.workload);
       top.finish();
     }
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp (0.7 and later) stops recursing at this depth, but says only
+    // "bad file".
+    l.error(to_mark(e.mark), "",
+            "nested deeper than " + std::to_string(e.depth()) +
+                " levels, the YAML parser's limit (a canopy config nests a few levels)");
   } catch (const YAML::Exception& e) {
     std::string message = e.msg;
     // yaml-cpp says "illegal map value" for tab indentation; say why.

@@ -11,10 +11,12 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "canopy/config/config.hpp"
+#include "quote.hpp"
 
 namespace canopy::config::detail {
 
@@ -25,9 +27,13 @@ std::string indexed(const std::string& path, size_t index);
 std::string schema_path(const std::string& path);
 // "nothing", "'text'", "a list", "a mapping": what was found instead.
 std::string describe(const YAML::Node& node);
-// Optimal string alignment distance (a transposition costs 1).
+// Optimal string alignment distance (a transposition costs 1); O(n·m) time,
+// O(min(n, m)) memory.
 size_t edit_distance(const std::string& a, const std::string& b);
+// Longer words get no did-you-mean (a 1 MB name must not cost minutes).
+inline constexpr size_t kMaxSuggestLength = 256;
 // " (did you mean 'x'?)" for the closest candidate when it is close enough; "".
+// Candidates whose length alone rules them out are not compared.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 class Loader {
@@ -97,7 +103,10 @@ class MapReader {
   Mark mark_;
   bool ok_ = true;
   bool finished_ = false;
+  // Looks a key up in entries_ (a mapping may have 100,000 keys).
+  const Entry* find(const char* key) const;
   std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;  // key -> its place in entries_
   std::vector<std::string> registered_;
 };
 
@@ -144,7 +153,7 @@ bool read_enum(Loader& l, const YAML::Node& v, const std::string& path,
   }
   std::string list;
   for (const auto& n : candidates) list += (list.empty() ? "" : ", ") + n;
-  l.error(v, path, "expected one of " + list + ", got '" + text + "'" + did_you_mean(text, candidates) + hint);
+  l.error(v, path, "expected one of " + list + ", got " + quote(text) + did_you_mean(text, candidates) + hint);
   return false;
 }
 
@@ -206,7 +215,7 @@ bool read_string_map(Loader& l, const YAML::Node& v, const std::string& path, st
     }
     const std::string key_path = join(path, k.Scalar());
     if (items.count(k.Scalar()) != 0) {
-      l.error(k, key_path, "duplicate key '" + k.Scalar() + "'");
+      l.error(k, key_path, "duplicate key " + quote(k.Scalar()));
       ok = false;
       continue;
     }

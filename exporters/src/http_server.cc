@@ -186,10 +186,15 @@ http::Response HttpServer::serve(const http::Request& raw) {
 
 bool HttpServer::admin_allowed(const Request& req, Response& refusal) const {
   if (options_.admin_token.empty()) {
-    if (loopback(req.remote)) return true;
-    refusal = Response::error(403,
-                              "admin routes are open only to loopback peers when no admin token is configured "
-                              "(server.admin_token_file or CANOPY_ADMIN_TOKEN)");
+    const bool loopback_allowed = options_.admin_without_token == AdminWithoutToken::loopback;
+    if (loopback_allowed && loopback(req.remote)) return true;
+    refusal = Response::error(
+        403, loopback_allowed
+                 ? "admin routes without a token are open only to loopback peers (server.admin_without_token: "
+                   "loopback); set a token with server.admin_token_file or CANOPY_ADMIN_TOKEN"
+                 : "admin routes are refused: no admin token is configured. Set one with server.admin_token_file "
+                   "or CANOPY_ADMIN_TOKEN and send Authorization: Bearer <token>, or allow them from loopback "
+                   "peers without a token with server.admin_without_token: loopback");
     return false;
   }
   // The scheme is case-insensitive (RFC 9110 11.1).

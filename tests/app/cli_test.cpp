@@ -152,8 +152,9 @@ TEST_CASE("canopy run serves metrics, reloads on SIGHUP, keeps the old config on
           "[cli][run]") {
   TempDir d;
   const std::string log = d.path + "/canopy.log";
+  // POST /-/reload below is an admin route: opt in to token-less admin.
   const std::string good =
-      "server:\n  listen: \"127.0.0.1:0\"\n"
+      "server:\n  listen: \"127.0.0.1:0\"\n  admin_without_token: loopback\n"
       "workload:\n  enabled: false\n"
       "logging:\n  level: info\n";
   const std::string cfg = d.file("canopy.yaml", good);
@@ -164,9 +165,13 @@ TEST_CASE("canopy run serves metrics, reloads on SIGHUP, keeps the old config on
   auto metrics = canopy::test::request(port, "GET", "/metrics");
   CHECK(metrics.status == 200);
   CHECK(metrics.body.find("canopy_processes") != std::string::npos);
+  // Token-less admin is on: canopy says so, and why it is dangerous.
+  CHECK(eventually(
+      [&] { return slurp(log).find("admin routes are open without a token to loopback peers") != std::string::npos; }));
 
   // A good reload changes the level live.
-  std::ofstream(cfg) << "server:\n  listen: \"127.0.0.1:0\"\nworkload:\n  enabled: false\nlogging:\n  level: debug\n";
+  std::ofstream(cfg) << "server:\n  listen: \"127.0.0.1:0\"\n  admin_without_token: loopback\nworkload:\n  enabled: "
+                        "false\nlogging:\n  level: debug\n";
   REQUIRE(kill(pid, SIGHUP) == 0);
   CHECK(eventually([&] { return slurp(log).find("config reloaded") != std::string::npos; }));
 
@@ -188,8 +193,9 @@ TEST_CASE("canopy run's workload, tables and alerts answer valid JSON, and its J
   using canopy::test::request;
   TempDir d;
   const std::string log = d.path + "/canopy.log";
+  // The fault switches are admin routes: opt in to token-less admin.
   const std::string cfg = d.file("canopy.yaml",
-                                 "server:\n  listen: \"127.0.0.1:0\"\n"
+                                 "server:\n  listen: \"127.0.0.1:0\"\n  admin_without_token: loopback\n"
                                  "workload:\n  enabled: true\n  workers: 2\n  producers: 1\n  message_rate: 100\n"
                                  "  crash_interval: 0s\n"
                                  "logging:\n  level: info\n  format: json\n");
@@ -258,6 +264,25 @@ TEST_CASE("canopy run's workload, tables and alerts answer valid JSON, and its J
     if (entry["message"] == "workload fault runaway switched on") ++switched;
   }
   CHECK(switched == 1);
+}
+
+TEST_CASE("canopy run refuses token-less admin routes by default, and says how to allow them", "[cli][run]") {
+  ::unsetenv("CANOPY_ADMIN_TOKEN");
+  TempDir d;
+  const std::string log = d.path + "/canopy.log";
+  const std::string cfg = d.file("canopy.yaml", "server:\n  listen: \"127.0.0.1:0\"\nworkload:\n  enabled: false\n");
+  const pid_t pid = start({"run", "--config", cfg}, log);
+  const int port = wait_for_port(log);
+  REQUIRE(port > 0);
+  auto level = canopy::test::request(port, "PUT", "/api/v1/log-level", R"({"level": "debug"})");
+  CHECK(level.status == 403);
+  CHECK(canopy::test::json_of(level)["error"].get<std::string>().find("server.admin_without_token: loopback") !=
+        std::string::npos);
+  CHECK(canopy::test::request(port, "POST", "/-/reload").status == 403);
+  CHECK(canopy::test::request(port, "GET", "/healthz").status == 200);
+  CHECK(slurp(log).find("admin routes are open without a token") == std::string::npos);
+  REQUIRE(kill(pid, SIGTERM) == 0);
+  CHECK(finish(pid) == 0);
 }
 
 TEST_CASE("canopy run with a broken config exits 1 and names the error", "[cli][run]") {

@@ -89,4 +89,34 @@ TEST_CASE("no token file and no variable leave the admin token empty", "[config]
   CHECK(c.server.admin_token.empty());
 }
 
+TEST_CASE("server.admin_without_token is refuse by default, loopback when asked", "[config][admin_token]") {
+  using canopy::exporters::AdminWithoutToken;
+  CHECK(Config{}.server.admin_without_token == AdminWithoutToken::refuse);
+  LoadResult none = load_string("server: {}\n", "test.yaml");
+  REQUIRE_LOADS(none);
+  CHECK(none.config->server.admin_without_token == AdminWithoutToken::refuse);
+  CHECK(server_options(*none.config).admin_without_token == AdminWithoutToken::refuse);
+
+  LoadResult refuse = load_string("server:\n  admin_without_token: refuse\n", "test.yaml");
+  REQUIRE_LOADS(refuse);
+  CHECK(refuse.config->server.admin_without_token == AdminWithoutToken::refuse);
+
+  LoadResult loopback = load_string("server:\n  admin_without_token: loopback\n", "test.yaml");
+  REQUIRE_LOADS(loopback);
+  CHECK(loopback.config->server.admin_without_token == AdminWithoutToken::loopback);
+  CHECK(server_options(*loopback.config).admin_without_token == AdminWithoutToken::loopback);
+}
+
+TEST_CASE("an unknown server.admin_without_token names the key and the values it takes", "[config][admin_token]") {
+  using canopy::config::test::errors_of;
+  using Errors = std::vector<std::string>;
+  CHECK(errors_of("server:\n  admin_without_token: yes\n") ==
+        Errors{"test.yaml:2:24: server.admin_without_token: expected one of refuse, loopback, got 'yes'"});
+  CHECK(errors_of("server:\n  admin_without_token: loopbak\n") ==
+        Errors{"test.yaml:2:24: server.admin_without_token: expected one of refuse, loopback, got 'loopbak' (did you "
+               "mean 'loopback'?)"});
+  CHECK(errors_of("server:\n  admin_without_token: [loopback]\n") ==
+        Errors{"test.yaml:2:24: server.admin_without_token: expected one of refuse, loopback, got a list"});
+}
+
 }  // namespace test_config_admin_token_test

@@ -47,7 +47,10 @@ TEST_CASE("the example config loads without errors", "[config][example]") {
 
 namespace {
 
-void check_defaults(const std::string& path) {
+// Every value is the default, but admin_without_token is as given (the
+// shipped canopy.yaml opts in to loopback for its demo).
+void check_defaults(const std::string& path,
+                    canopy::exporters::AdminWithoutToken admin_without_token = Config{}.server.admin_without_token) {
   INFO(path);
   const LoadResult r = load_file(path);
   REQUIRE_LOADS(r);
@@ -60,6 +63,7 @@ void check_defaults(const std::string& path) {
   CHECK(c.server.max_request_bytes == d.server.max_request_bytes);
   CHECK(c.server.admin_token_file == d.server.admin_token_file);
   CHECK(c.server.admin_token == d.server.admin_token);
+  CHECK(c.server.admin_without_token == admin_without_token);
   CHECK(c.server.gzip == d.server.gzip);
   CHECK(c.server.tls.cert_file == d.server.tls.cert_file);
   CHECK(c.server.tls.key_file == d.server.tls.key_file);
@@ -158,7 +162,9 @@ TEST_CASE("the shipped canopy.yaml loads and serves on 127.0.0.1:9568 with the d
   CHECK(r.config->server.listen == "127.0.0.1:9568");
   CHECK(r.config->workload.enabled);
   CHECK_FALSE(r.config->alerts.rules.empty());
-  check_defaults(source_path("config/canopy.yaml"));
+  // The demo's admin routes work from loopback without a token (it says why).
+  CHECK(r.config->server.admin_without_token == canopy::exporters::AdminWithoutToken::loopback);
+  check_defaults(source_path("config/canopy.yaml"), canopy::exporters::AdminWithoutToken::loopback);
 }
 
 }  // namespace test_config_example_test

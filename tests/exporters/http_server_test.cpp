@@ -30,14 +30,19 @@ class Idle final : public Actor {
   void handle(Message&) override {}
 };
 
+using exporters::AdminWithoutToken;
+
 struct Server {
-  explicit Server(std::string token = "", exporters::ServerHooks hooks = {}) : exposition({.node_name = "test"}) {
+  explicit Server(std::string token = "", exporters::ServerHooks hooks = {},
+                  AdminWithoutToken without_token = AdminWithoutToken::refuse)
+      : exposition({.node_name = "test"}) {
     exposition.add_source([this] { return rt.collect(); });
     exporters::ServerOptions o;
     o.listen = "127.0.0.1:0";
     o.threads = 2;
     o.max_request_bytes = 1024;
     o.admin_token = std::move(token);
+    o.admin_without_token = without_token;
     server = std::make_unique<exporters::HttpServer>(rt, exposition, o, std::move(hooks));
     const Status st = server->start();
     REQUIRE(st.ok());
@@ -305,7 +310,50 @@ TEST_CASE("admin routes need the bearer token when one is configured", "[http][a
   CHECK(json_of(maybe)["error"].get<std::string>().find("trace: send") == 0);
 }
 
-TEST_CASE("without a token, admin routes are open to loopback peers", "[http][admin]") {
+TEST_CASE("without a token, admin routes are refused unless admin_without_token opts in", "[http][admin]") {
+  std::string level_set;
+  exporters::ServerHooks hooks;
+  hooks.set_log_level = [&](const std::string& l) -> std::string {
+    level_set = l;
+    return "";
+  };
+  hooks.reload = [] { return std::string(); };
+  Server s("", hooks);  // the default: refuse
+  CHECK(exporters::ServerOptions{}.admin_without_token == AdminWithoutToken::refuse);
+  const Pid victim = s.rt.spawn<Idle>().value();
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"PUT", "/api/v1/log-level"},
+           {"POST", "/-/reload"},
+           {"POST", "/api/v1/processes/" + victim.to_string() + "/kill"},
+           {"POST", "/api/v1/processes/" + victim.to_string() + "/trace"},
+       }) {
+    INFO(method << " " << path);
+    auto r = request(s.port, method, path, "{\"level\": \"debug\"}");
+    CHECK(r.status == 403);
+    // The refusal names both ways out.
+    const std::string error = json_of(r)["error"];
+    CHECK(error.find("server.admin_token_file") != std::string::npos);
+    CHECK(error.find("CANOPY_ADMIN_TOKEN") != std::string::npos);
+    CHECK(error.find("server.admin_without_token: loopback") != std::string::npos);
+  }
+  CHECK(level_set.empty());
+  CHECK(s.rt.alive(victim));
+  // Read-only routes stay open.
+  CHECK(request(s.port, "GET", "/api/v1/processes").status == 200);
+}
+
+TEST_CASE("with a token configured, admin_without_token loopback does not let token-less requests in",
+          "[http][admin]") {
+  Server s("s3cret", {}, AdminWithoutToken::loopback);
+  const Pid victim = s.rt.spawn<Idle>().value();
+  const std::string path = "/api/v1/processes/" + victim.to_string() + "/kill";
+  CHECK(request(s.port, "POST", path).status == 401);
+  CHECK(s.rt.alive(victim));
+  CHECK(request(s.port, "POST", path, "", {{"Authorization", "Bearer s3cret"}}).status == 200);
+}
+
+TEST_CASE("with admin_without_token loopback, admin routes are open to loopback peers without a token",
+          "[http][admin]") {
   std::string level_set;
   exporters::ServerHooks hooks;
   hooks.set_log_level = [&](const std::string& l) -> std::string {
@@ -314,7 +362,7 @@ TEST_CASE("without a token, admin routes are open to loopback peers", "[http][ad
     return "";
   };
   hooks.reload = [] { return std::string("canopy.yaml:3:5: server.listen: not host:port"); };
-  Server s("", hooks);
+  Server s("", hooks, AdminWithoutToken::loopback);
   auto r = request(s.port, "PUT", "/api/v1/log-level", "{\"level\": \"debug\"}");
   CHECK(r.status == 200);
   CHECK(json_of(r) == json{{"level", "debug"}});
@@ -379,7 +427,7 @@ TEST_CASE("request bodies are parsed as JSON: keys inside strings do not count a
     level_set = l;
     return "";
   };
-  Server s("", hooks);
+  Server s("", hooks, AdminWithoutToken::loopback);
   // The old substring search took the first "level" (a string value here)
   // and the value after the next colon ("debug").
   auto r = request(s.port, "PUT", "/api/v1/log-level", R"({"comment": "level", "x": "debug", "level": "info"})");

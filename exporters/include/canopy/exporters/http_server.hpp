@@ -5,7 +5,8 @@
 // hold keep-alive connections, send slowly or flood the API: slow senders are
 // dropped, scrapes and health checks have a worker of their own. Admin
 // routes need `Authorization: Bearer <token>` when a token is configured,
-// and are refused (403) to non-loopback peers when none is. Errors are JSON
+// and are refused (403) without one unless admin_without_token is loopback,
+// which opens them to loopback peers. Errors are JSON
 // `{"error": "..."}` with the right status. Thread-safe.
 #include <functional>
 #include <memory>
@@ -78,6 +79,8 @@ class HttpServer {
   std::optional<Response> route_views(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_log_level(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_extra(const Request& request, const std::vector<std::string>& parts);
+  // With a token: the request must bear it (401). Without one: 403, unless
+  // admin_without_token is loopback and the peer is on loopback.
   bool admin_allowed(const Request& request, Response& refusal) const;
 
   Runtime& runtime_;

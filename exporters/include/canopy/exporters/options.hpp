@@ -12,6 +12,12 @@ struct TlsOptions {
   std::string key_file;
 };
 
+// What admin routes do when no admin token is configured.
+enum class AdminWithoutToken : uint8_t {
+  refuse,    // 403 for every peer (the default)
+  loopback,  // open to loopback peers; never behind a proxy on the same host
+};
+
 struct ServerOptions {
   // host:port; loopback by default. Port 0 picks a free port (tests).
   std::string listen = "127.0.0.1:9568";
@@ -28,9 +34,13 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{30'000};
   // Requests with a larger body get 413.
   uint64_t max_request_bytes = 64 * 1024;
-  // Bearer token for admin routes; empty = admin only from loopback peers.
+  // Bearer token for admin routes; empty = as admin_without_token says.
   // Filled from server.admin_token_file, overridden by $CANOPY_ADMIN_TOKEN.
   std::string admin_token;
+  // Without a token, admin routes are refused unless this is loopback. Behind
+  // a proxy on the same host every request comes from 127.0.0.1, so loopback
+  // would open them to whoever reaches the proxy: an explicit opt-in.
+  AdminWithoutToken admin_without_token = AdminWithoutToken::refuse;
   TlsOptions tls;
 };
 
