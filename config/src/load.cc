@@ -104,6 +104,14 @@ void read_server(Loader& l, const YAML::Node& n, ServerConfig& c) {
     c.listen = text;
   });
   m.field("threads", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.threads, 1, 1024); });
+  m.field("max_connections",
+          [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max_connections, 8, 1'000'000); });
+  m.field("request_timeout", [&](const YAML::Node& v, const std::string& p) {
+    read_duration(l, v, p, c.request_timeout, /*allow_zero=*/false);
+  });
+  m.field("idle_timeout", [&](const YAML::Node& v, const std::string& p) {
+    read_duration(l, v, p, c.idle_timeout, /*allow_zero=*/false);
+  });
   m.field("max_request_bytes", [&](const YAML::Node& v, const std::string& p) {
     uint64_t bytes = 0;
     if (!read_size(l, v, p, bytes)) return;

@@ -60,6 +60,9 @@ void check_defaults(const std::string& path,
   CHECK(c.node.labels == d.node.labels);
   CHECK(c.server.listen == d.server.listen);
   CHECK(c.server.threads == d.server.threads);
+  CHECK(c.server.max_connections == d.server.max_connections);
+  CHECK(c.server.request_timeout == d.server.request_timeout);
+  CHECK(c.server.idle_timeout == d.server.idle_timeout);
   CHECK(c.server.max_request_bytes == d.server.max_request_bytes);
   CHECK(c.server.admin_token_file == d.server.admin_token_file);
   CHECK(c.server.admin_token == d.server.admin_token);

@@ -30,6 +30,9 @@ TEST_CASE("every section is read into its options", "[config][load]") {
                       "server:",
                       "  listen: \"[::1]:0\"",
                       "  threads: 2",
+                      "  max_connections: 64",
+                      "  request_timeout: 2s",
+                      "  idle_timeout: 1m",
                       "  max_request_bytes: 1MiB",
                       "  gzip: false",
                       "  tls: {cert_file: /etc/c.pem, key_file: /etc/k.pem}",
@@ -64,6 +67,9 @@ TEST_CASE("every section is read into its options", "[config][load]") {
   CHECK(c.node.labels == std::map<std::string, std::string>{{"region", "eu"}, {"role", "demo"}});
   CHECK(c.server.listen == "[::1]:0");
   CHECK(c.server.threads == 2);
+  CHECK(c.server.max_connections == 64);
+  CHECK(c.server.request_timeout == 2s);
+  CHECK(c.server.idle_timeout == 1min);
   CHECK(c.server.max_request_bytes == 1024 * 1024);
   CHECK_FALSE(c.server.gzip);
   CHECK(c.server.tls.cert_file == "/etc/c.pem");
