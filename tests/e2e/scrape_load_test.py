@@ -6,7 +6,8 @@
 2. Load: --clients keep-alive clients request /api/v1/processes as fast as
    they can for --seconds; meanwhile a fresh connection asks for /metrics
    every 250 ms, and every counter of each scrape is compared with the last
-   (a counter may only fall for a per-process series: a restarted process).
+   (a counter may only fall for a per-process series: a restarted process),
+   while a worker is killed every 300 ms and demo faults are toggled.
 3. Slow senders: --slow connections send a request head a byte per second;
    the server must drop each of them, and /metrics keeps being answered.
 4. Asks Prometheus how many scrapes of the run failed (`up` == 0): none may.
@@ -27,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_test as e2e  # noqa: E402  (the process, port and Prometheus helpers)
 
+TOKEN = "load-test-token"
 COUNTER_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 
 
@@ -75,7 +77,7 @@ class Prober(threading.Thread):
                 now = counters(body)
                 for series, value in now.items():
                     before = self.last.get(series)
-                    if before is not None and value < before and 'pid="' not in series:
+                    if before is not None and value < before and 'process="' not in series:
                         self.fell.append(f"{series}: {before} -> {value}")
                 self.last = now
             except OSError as e:
@@ -100,6 +102,43 @@ def api_client(port, stop, counts):
             counts["bad"] += 1
             c.close()
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+
+def chaos(port, stop, done):
+    """Kills a random worker every 300 ms and toggles faults, through the admin API."""
+    import json
+    import random
+    rng = random.Random(12)
+    faults = ["orphans", "table_leak", "crash_loop", "mailbox_flood"]
+    headers = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    tick = 0
+    while not stop.is_set() and tick < 10_000:
+        tick += 1
+        try:
+            c.request("GET", "/api/v1/processes?limit=200")
+            r = c.getresponse()
+            procs = json.loads(r.read())["processes"]
+            workers = [p["pid"] for p in procs if p.get("behaviour", "").find("Supervisor") < 0]
+            if workers:
+                c.request("POST", f"/api/v1/processes/{rng.choice(workers)}/kill", body="{}", headers=headers)
+                r = c.getresponse()
+                r.read()
+                done["kills"] += 1 if r.status == 200 else 0
+            if tick % 10 == 0:
+                fault = faults[(tick // 10) % len(faults)]
+                on = (tick // 10) % 2 == 0
+                c.request("PUT", f"/api/v1/workload/faults/{fault}", body=json.dumps({"enabled": on}), headers=headers)
+                r = c.getresponse()
+                r.read()
+                done["toggles"] += 1 if r.status == 200 else 0
+        except (OSError, http.client.HTTPException, ValueError, KeyError):
+            c.close()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        stop.wait(0.3)
+    for fault in faults:
+        c.request("PUT", f"/api/v1/workload/faults/{fault}", body='{"enabled": false}', headers=headers)
+        c.getresponse().read()
 
 
 def slow_senders(port, n, seconds):
@@ -143,6 +182,7 @@ def run(args, work):
     cfg = os.path.join(work, "canopy.yaml")
     with open(cfg, "w") as f:
         f.write(cfg_text)
+    os.environ["CANOPY_ADMIN_TOKEN"] = TOKEN
     started = e2e.Started()
     try:
         canopy_log = os.path.join(work, "canopy.log")
@@ -187,6 +227,8 @@ def run(args, work):
         counts = {"ok": 0, "bad": 0}
         clients = [threading.Thread(target=api_client, args=(port, stop, counts), daemon=True)
                    for _ in range(args.clients)]
+        mayhem = {"kills": 0, "toggles": 0}
+        clients.append(threading.Thread(target=chaos, args=(port, stop, mayhem), daemon=True))
         for t in clients:
             t.start()
         time.sleep(args.seconds)
@@ -194,7 +236,9 @@ def run(args, work):
         for t in clients:
             t.join(timeout=30)
         e2e.log(f"api load: clients={args.clients} seconds={args.seconds} api_ok={counts['ok']} "
-                f"api_bad={counts['bad']} {prober.summary()}")
+                f"api_bad={counts['bad']} kills={mayhem['kills']} fault_toggles={mayhem['toggles']} {prober.summary()}")
+        if mayhem["kills"] == 0 or mayhem["toggles"] == 0:
+            e2e.fail(f"the chaos thread did nothing: {mayhem}")
         if counts["ok"] == 0:
             e2e.fail("no API request was answered under load")
 
