@@ -29,6 +29,8 @@ int table_bench(const Args& args);
 int scrape_bench(const Args& args);
 // bench/http_bench.cc
 int http_bench(const Args& args);
+// bench/alloc_bench.cc
+int alloc_bench(const Args& args);
 // bench/poll_bench.cc
 int poll_bench(const Args& args);
 std::function<uint64_t()> start_scraper(canopy::Runtime& rt, uint64_t every_ms);
@@ -441,6 +443,7 @@ int main(int argc, char** argv) {
                  "  scrape   --series 10000 (--rounds 20)\n"
                  "  poll     --processes 1000000 (--rounds 10): one poller round's cost\n"
                  "  http     --series 2000 --seconds 3 --clients 50 --slow 200: the server under load\n"
+                 "  alloc    --processes 1000 --hops 2000000 (--rounds 3): heap accounting on vs off\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --telemetry full|off (default full: built-in metrics and the poller)\n");
@@ -457,9 +460,10 @@ int main(int argc, char** argv) {
   if (workload == "scrape") return scrape_bench(args);
   if (workload == "poll") return poll_bench(args);
   if (workload == "http") return http_bench(args);
-  std::fprintf(
-      stderr,
-      "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll, http)\n",
-      workload.c_str());
+  if (workload == "alloc") return alloc_bench(args);
+  std::fprintf(stderr,
+               "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll, "
+               "http, alloc)\n",
+               workload.c_str());
   return 2;
 }

@@ -166,7 +166,7 @@ class PollRound {
       ++w.processes;
       const uint32_t len = p.mailbox.length();
       const uint64_t bytes = p.mailbox.bytes();
-      const uint64_t heap = p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed);
+      const uint64_t heap = p.heap_bytes();
       w.mailbox_messages += len;
       w.mailbox_bytes += bytes;
       w.heap_bytes += heap + sizeof(Process);
@@ -215,7 +215,7 @@ class PollRound {
           {{"mailbox_length", static_cast<double>(len)},
            {"mailbox_bytes", static_cast<double>(p.mailbox.bytes())},
            {"mailbox_oldest_age_seconds", age},
-           {"heap_bytes", static_cast<double>(p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed))},
+           {"heap_bytes", static_cast<double>(p.heap_bytes())},
            {"reductions", static_cast<double>(p.reductions.load(std::memory_order_relaxed))},
            {"cpu_seconds", static_cast<double>(cycles_to_ns(p.cpu_cycles.load(std::memory_order_relaxed))) / 1e9}},
           {{"process", label}, {"pid", pid_text}, {"behaviour", behaviour}});

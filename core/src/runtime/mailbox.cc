@@ -1,5 +1,7 @@
 #include "runtime/mailbox.hpp"
 
+#include "canopy/core/detail/heap_ledger.hpp"
+
 namespace canopy::detail {
 
 Mailbox::Mailbox(const MailboxOptions& o)
@@ -36,6 +38,8 @@ void Mailbox::account_pop(Message* m) {
 }
 
 Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
+  // A bounded mailbox's queue is the runtime's memory, not the sender's heap.
+  heap::ScopedSlot runtime_owned(0);
   PushResult r;
   m->stamp_ms_ = now_ms;
   if (!bounded_) {

@@ -1,5 +1,6 @@
 #pragma once
 // A process: one behaviour, its mailbox and its accounting. Private to core.
+#include "canopy/core/detail/heap_ledger.hpp"
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,13 +24,15 @@ namespace canopy::detail {
 class RegistryState;
 
 // A memory resource that counts what passes through it: the process heap.
-// Thread-safe (the count is atomic; allocation is new/delete).
+// Thread-safe (the count is atomic; allocation is new/delete). Its blocks are
+// charged to no heap-ledger slot: they count here, once.
 class CountingResource final : public std::pmr::memory_resource {
  public:
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
  private:
   void* do_allocate(size_t bytes, size_t align) override {
+    heap::ScopedSlot uncharged(0);
     void* p = std::pmr::new_delete_resource()->allocate(bytes, align);
     bytes_.fetch_add(bytes, std::memory_order_relaxed);
     return p;
@@ -87,6 +90,15 @@ struct Process {
   std::atomic<bool> kill_pending{false};  // a `kill` exit signal is on its way
   std::atomic<uint64_t> reported_heap{0};
   CountingResource heap;
+  // Its heap-ledger slot: what it allocated through operator new and holds
+  // (canopy::heap_accounting; 0 bytes without it). Released when it exits.
+  const uint32_t heap_slot;
+  // Everything its heap counts: ledger bytes + heap() resource + reported.
+  // (After it exits its slot may be another process's: not read then.)
+  uint64_t heap_bytes() const {
+    const bool exited = sched_state.load(std::memory_order_acquire) == kExited;
+    return (exited ? 0 : heap::slot_bytes(heap_slot)) + heap.bytes() + reported_heap.load(std::memory_order_relaxed);
+  }
 
   // Owner process only.
   bool exiting = false;

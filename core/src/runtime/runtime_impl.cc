@@ -31,13 +31,22 @@ thread_local bool tl_never_block = false;
 // a spawn runs the child's init inside the parent's handler).
 class CurrentProcess {
  public:
-  explicit CurrentProcess(Process* p) : previous_(tl_current) { tl_current = p; }
-  ~CurrentProcess() { tl_current = previous_; }
+  explicit CurrentProcess(Process* p) : previous_(tl_current), previous_slot_(heap::tl_ledger.slot) {
+    tl_current = p;
+    heap::tl_ledger.slot = p->heap_slot;
+  }
+  ~CurrentProcess() {
+    // What the run allocated and freed shows in its heap from now on.
+    heap::flush();
+    tl_current = previous_;
+    heap::tl_ledger.slot = previous_slot_;
+  }
   CurrentProcess(const CurrentProcess&) = delete;
   CurrentProcess& operator=(const CurrentProcess&) = delete;
 
  private:
   Process* previous_;
+  uint32_t previous_slot_;
 };
 
 // Single-writer counters: a plain load+store, no locked instruction.
@@ -77,7 +86,8 @@ Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox
       spawned_at(std::chrono::system_clock::now()),
       behaviour_type(dynamic_type(*actor)),
       behaviour(std::move(actor)),
-      mailbox(mailbox_options) {}
+      mailbox(mailbox_options),
+      heap_slot(heap::acquire_slot()) {}
 
 Process::~Process() = default;
 
@@ -232,6 +242,8 @@ Status Runtime::check_spawn(const Actor* actor, const SpawnOptions& options, con
 
 Process* Runtime::make_process(Pid pid, std::unique_ptr<Actor> actor, const SpawnOptions& options, Process* parent,
                                MonitorRef* monitor_ref) {
+  // The process's own structures are the runtime's, not its parent's heap.
+  heap::ScopedSlot runtime_owned(0);
   auto* p = new Process(*this, pid, parent ? parent->pid : Pid(),
                         options.mailbox ? *options.mailbox : default_mailbox(), std::move(actor));
   p->behaviour->runtime_ = facade_;
@@ -491,12 +503,17 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
     }
     const uint64_t t = cycles();
     // Accounting happens before the state change that may hand `p` to another scheduler.
+    heap::flush();
     bump(p->reductions, used);
     used = 0;
     bump(p->cpu_cycles, t - start);
     start = t;
-    if (p->mailbox.take_cleared()) report_mailbox_cleared(*p);
-    if (large_heap_bytes_ != 0) check_heap(*p);
+    {
+      // The runtime's reports, not the process's heap.
+      heap::ScopedSlot runtime_owned(0);
+      if (p->mailbox.take_cleared()) report_mailbox_cleared(*p);
+      if (large_heap_bytes_ != 0) check_heap(*p);
+    }
     if (p->exiting) {
       finish_exit(*p);  // `p` may be gone after this
       return t;
@@ -572,7 +589,7 @@ void Runtime::report_mailbox_cleared(Process& p) {
 }
 
 void Runtime::check_heap(Process& p) {
-  const uint64_t heap = p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed);
+  const uint64_t heap = p.heap_bytes();
   if (!p.large_heap && heap > large_heap_bytes_) {
     p.large_heap = true;
     large_heaps_.fetch_add(1, std::memory_order_relaxed);
@@ -746,6 +763,8 @@ void Runtime::finish_exit(Process& p) {
     CurrentProcess scope(&p);
     p.behaviour.reset();
   }
+  // What it still holds (payloads queued elsewhere) stops counting to it.
+  heap::release_slot(p.heap_slot);
   if (const auto& ev = *telemetry_.events().exit; ev.active()) {
     const std::string behaviour = type_name(p.behaviour_type);
     telemetry_.bus().execute(ev, {{"count", 1}, {"lifetime", static_cast<double>(mono_ns() - p.spawn_mono_ns)}},
@@ -1008,7 +1027,7 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
   }
   i.mailbox_overloaded = p.mailbox.overloaded();
   i.messages_dropped = p.dropped.load(std::memory_order_relaxed);
-  i.heap_bytes = p.heap.bytes() + p.reported_heap.load(std::memory_order_relaxed);
+  i.heap_bytes = p.heap_bytes();
   i.reductions = p.reductions.load(std::memory_order_relaxed);
   i.messages_handled = p.messages_handled.load(std::memory_order_relaxed);
   i.cpu_ns = cycles_to_ns(p.cpu_cycles.load(std::memory_order_relaxed));

@@ -1,5 +1,7 @@
 #include "runtime/scheduler.hpp"
 
+#include "canopy/core/detail/heap_ledger.hpp"
+
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
 
@@ -57,6 +59,8 @@ void Scheduler::push_next(Process* p) {
 
 void Scheduler::push_back(Process* p) {
   {
+    // The run queue is the runtime's memory, not the current process's heap.
+    heap::ScopedSlot runtime_owned(0);
     SpinLockGuard lock(&queue_lock_);
     queue_.push_back(p);
     // seq_cst with the idle count below (and the parker's mirror image): a
@@ -243,6 +247,7 @@ bool SchedulerPool::take_injected(Process*& p) {
 }
 
 void SchedulerPool::inject(Process* p) {
+  heap::ScopedSlot runtime_owned(0);
   SpinLockGuard lock(&injected_lock_);
   injected_.push_back(p);
   injected_size_.store(injected_.size(), std::memory_order_seq_cst);

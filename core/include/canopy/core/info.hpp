@@ -27,7 +27,7 @@ struct ProcessInfo {
   double mailbox_oldest_age_seconds = 0;  // 0 when the mailbox is empty
   bool mailbox_overloaded = false;        // above the high watermark, not yet back to the low one
   uint64_t messages_dropped = 0;          // dropped from this process's mailbox (bounds, exit)
-  uint64_t heap_bytes = 0;                // counting memory resource + behaviour-reported bytes
+  uint64_t heap_bytes = 0;                // operator new bytes it holds (canopy::heap_accounting) + heap() + reported
   uint64_t reductions = 0;
   uint64_t messages_handled = 0;
   uint64_t cpu_ns = 0;  // time spent in this process's handlers

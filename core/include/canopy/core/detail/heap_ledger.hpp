@@ -1,0 +1,99 @@
+#pragma once
+// The heap ledger: how many bytes each live process holds of what it
+// allocated through the global operator new. The ledger is always in
+// canopy::core; the replacement operator new/delete that feeds it is the
+// separate target canopy::heap_accounting (core/heap_accounting/), linked into
+// the `canopy` binary and into any program that wants per-process heaps.
+// Without it nothing is charged and every count stays 0.
+//
+// Each live process owns a slot (a 64-bit word: 24-bit generation, 40-bit
+// bytes). The thread running a process names its slot in `tl_ledger.slot`;
+// operator new charges the current slot and writes {slot, generation} beside
+// the block; operator delete refunds that slot, from whichever thread, only
+// if the generation still matches. A process that exits releases its slot
+// (generation + 1, bytes 0), so blocks it leaves behind (a message it sent
+// that is still queued) are freed later without anything going negative.
+//
+// Process-wide by nature (operator new is): the one piece of canopy state
+// outside a Runtime. Thread-safe.
+#include <cstddef>
+#include <cstdint>
+
+namespace canopy::detail::heap {
+
+struct Tag {
+  uint32_t slot = 0;
+  uint32_t generation = 0;
+};
+
+// A thread's view: the slot to charge now (0: nobody), and the bytes it
+// charged to one slot and not yet added to that slot's word. Batching them
+// per handler run keeps operator new off the shared atomic; the runtime
+// flushes at the end of every run of a process (and every 1 MiB).
+struct ThreadLedger {
+  uint32_t slot = 0;
+  uint32_t pending_slot = 0;
+  uint32_t pending_generation = 0;
+  int64_t pending_bytes = 0;
+};
+extern thread_local constinit ThreadLedger tl_ledger;
+
+// A slot for a new process (never 0); release_slot when it exits.
+uint32_t acquire_slot();
+void release_slot(uint32_t slot);
+// Bytes charged to `slot` and not yet refunded (flushed batches only).
+uint64_t slot_bytes(uint32_t slot);
+// Adds this thread's pending bytes to their slot.
+void flush();
+
+// True once canopy::heap_accounting is linked in and tracking (it says so at
+// its first allocation).
+bool tracking();
+void set_tracking(bool on);
+
+namespace ledger_detail {
+constexpr int64_t kFlushAt = 1 << 20;
+Tag charge_slow(size_t bytes);
+void refund_slow(Tag tag, size_t bytes);
+}  // namespace ledger_detail
+
+// For operator new: charges the current slot; the tag goes beside the block.
+inline Tag charge(size_t bytes) {
+  ThreadLedger& l = tl_ledger;
+  if (l.slot == 0) return {};
+  if (l.slot != l.pending_slot) return ledger_detail::charge_slow(bytes);
+  l.pending_bytes += static_cast<int64_t>(bytes);
+  const Tag tag{l.slot, l.pending_generation};
+  if (l.pending_bytes > ledger_detail::kFlushAt) flush();
+  return tag;
+}
+
+// For operator delete: gives the block's bytes back to the slot that was
+// charged, if it still belongs to the same process (generation).
+inline void refund(Tag tag, size_t bytes) {
+  if (tag.slot == 0) return;
+  ThreadLedger& l = tl_ledger;
+  // Batched only when the running process frees its own block (its run
+  // flushes when it ends); any other free goes to the slot's word.
+  if (tag.slot == l.slot && tag.slot == l.pending_slot && tag.generation == l.pending_generation) {
+    l.pending_bytes -= static_cast<int64_t>(bytes);
+    if (l.pending_bytes < -ledger_detail::kFlushAt) flush();
+    return;
+  }
+  ledger_detail::refund_slow(tag, bytes);
+}
+
+// Makes `slot` the one charged for a scope (0: charge nobody, e.g. runtime
+// structures made while a process runs). Pending bytes stay pending.
+class ScopedSlot {
+ public:
+  explicit ScopedSlot(uint32_t slot) : previous_(tl_ledger.slot) { tl_ledger.slot = slot; }
+  ~ScopedSlot() { tl_ledger.slot = previous_; }
+  ScopedSlot(const ScopedSlot&) = delete;
+  ScopedSlot& operator=(const ScopedSlot&) = delete;
+
+ private:
+  uint32_t previous_;
+};
+
+}  // namespace canopy::detail::heap

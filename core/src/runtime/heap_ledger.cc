@@ -1,0 +1,139 @@
+#include "canopy/core/detail/heap_ledger.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+
+namespace canopy::detail::heap {
+
+thread_local constinit ThreadLedger tl_ledger;
+
+namespace {
+
+constexpr int kBytesBits = 40;
+constexpr uint64_t kBytesMask = (uint64_t{1} << kBytesBits) - 1;
+// The bytes field holds bytes + kBias: a refund on another thread can land
+// before the owner flushes the matching charge, so the count may dip below
+// zero for a moment; the bias keeps that from borrowing from the generation.
+constexpr uint64_t kBias = uint64_t{1} << (kBytesBits - 1);
+constexpr uint32_t kGenerationMask = (1u << 24) - 1;
+constexpr uint32_t kChunkBits = 16;
+constexpr uint32_t kChunkSlots = 1u << kChunkBits;
+constexpr uint32_t kChunks = 256;  // 16M slots: more than max_processes allows
+
+struct Chunk {
+  std::atomic<uint64_t> words[kChunkSlots];
+};
+
+uint64_t fresh_word(uint32_t generation) { return static_cast<uint64_t>(generation) << kBytesBits | kBias; }
+
+// The slots live in chunks made with calloc (never operator new, which
+// charges this ledger) and are never freed: a late refund may still read one.
+struct Ledger {
+  std::atomic<Chunk*> chunks[kChunks] = {};
+  std::mutex mu;
+  uint32_t next = 1;         // slot 0 is "system"
+  uint32_t* free = nullptr;  // released slots, a calloc'ed stack
+  uint32_t free_count = 0;
+  uint32_t free_capacity = 0;
+  std::atomic<bool> tracking{false};
+};
+
+Ledger& ledger() {
+  static Ledger* l = new (std::calloc(1, sizeof(Ledger))) Ledger();
+  return *l;
+}
+
+std::atomic<uint64_t>& word(uint32_t slot) {
+  Chunk* c = ledger().chunks[slot >> kChunkBits].load(std::memory_order_acquire);
+  return c->words[slot & (kChunkSlots - 1)];
+}
+
+}  // namespace
+
+uint32_t acquire_slot() {
+  Ledger& l = ledger();
+  std::lock_guard lock(l.mu);
+  if (l.free_count > 0) return l.free[--l.free_count];
+  const uint32_t slot = l.next;
+  if (slot >= kChunks * kChunkSlots) return 0;  // out of slots: charge nobody
+  if ((slot & (kChunkSlots - 1)) == 0 || slot == 1) {
+    auto* c = static_cast<Chunk*>(std::calloc(1, sizeof(Chunk)));
+    if (c == nullptr) return 0;
+    for (auto& w : c->words) w.store(fresh_word(0), std::memory_order_relaxed);
+    l.chunks[slot >> kChunkBits].store(c, std::memory_order_release);
+  }
+  ++l.next;
+  return slot;
+}
+
+void release_slot(uint32_t slot) {
+  if (slot == 0) return;
+  ThreadLedger& mine = tl_ledger;
+  if (mine.pending_slot == slot) {  // its bytes go with it
+    mine.pending_bytes = 0;
+    mine.pending_slot = 0;
+  }
+  std::atomic<uint64_t>& w = word(slot);
+  uint64_t old = w.load(std::memory_order_relaxed);
+  uint64_t next;
+  do {
+    const uint32_t gen = static_cast<uint32_t>(old >> kBytesBits);
+    next = fresh_word((gen + 1) & kGenerationMask);
+  } while (!w.compare_exchange_weak(old, next, std::memory_order_relaxed));
+  Ledger& l = ledger();
+  std::lock_guard lock(l.mu);
+  if (l.free_count == l.free_capacity) {
+    const uint32_t capacity = l.free_capacity == 0 ? 1024 : l.free_capacity * 2;
+    auto* grown = static_cast<uint32_t*>(std::realloc(l.free, capacity * sizeof(uint32_t)));
+    if (grown == nullptr) return;  // the slot is lost, not reused: harmless
+    l.free = grown;
+    l.free_capacity = capacity;
+  }
+  l.free[l.free_count++] = slot;
+}
+
+uint64_t slot_bytes(uint32_t slot) {
+  if (slot == 0) return 0;
+  const uint64_t field = word(slot).load(std::memory_order_relaxed) & kBytesMask;
+  return field > kBias ? field - kBias : 0;
+}
+
+void flush() {
+  ThreadLedger& l = tl_ledger;
+  if (l.pending_bytes != 0) {
+    // Within the bias: what is refunded was charged (here, before, or pending
+    // on the owner's thread for a moment).
+    word(l.pending_slot).fetch_add(static_cast<uint64_t>(l.pending_bytes), std::memory_order_relaxed);
+    l.pending_bytes = 0;
+  }
+}
+
+namespace ledger_detail {
+
+Tag charge_slow(size_t bytes) {
+  ThreadLedger& l = tl_ledger;
+  flush();
+  l.pending_slot = l.slot;
+  l.pending_generation = static_cast<uint32_t>(word(l.slot).load(std::memory_order_relaxed) >> kBytesBits);
+  l.pending_bytes = static_cast<int64_t>(bytes);
+  return Tag{l.slot, l.pending_generation};
+}
+
+void refund_slow(Tag tag, size_t bytes) {
+  std::atomic<uint64_t>& w = word(tag.slot);
+  uint64_t old = w.load(std::memory_order_relaxed);
+  do {
+    // Released since: its bytes were dropped with it.
+    if (static_cast<uint32_t>(old >> kBytesBits) != tag.generation) return;
+  } while (!w.compare_exchange_weak(old, old - (bytes & kBytesMask), std::memory_order_relaxed));
+}
+
+}  // namespace ledger_detail
+
+bool tracking() { return ledger().tracking.load(std::memory_order_relaxed); }
+
+void set_tracking(bool on) { ledger().tracking.store(on, std::memory_order_relaxed); }
+
+}  // namespace canopy::detail::heap
