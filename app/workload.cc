@@ -25,6 +25,7 @@ struct Workload::Shared {
   std::atomic<bool> crash_loop{false};
   std::atomic<bool> runaway{false};
   std::atomic<bool> boot_failure{false};
+  std::atomic<bool> heap_leak{false};
   std::atomic<uint64_t> orders_done{0};
   std::atomic<uint64_t> next_order{1};  // order ids, unique across producers
   detail::Mutex mu;
@@ -47,6 +48,13 @@ struct LedgerEntry {
   uint32_t amount;
 };
 struct Crash {};
+// What the intake tells the audit log about each order.
+struct AuditRecord {
+  uint64_t order;
+  uint32_t amount;
+  std::string customer;
+  size_t dynamic_size() const { return canopy::dynamic_size(customer); }
+};
 
 constexpr const char* kIntake = "order_intake";
 constexpr const char* kLedger = "slow_ledger";
@@ -54,12 +62,14 @@ constexpr const char* kReports = "report_builder";
 constexpr const char* kFraud = "fraud_check";
 constexpr const char* kFlakySup = "flaky_sup";
 constexpr const char* kWorkersRegistry = "workers";
+constexpr const char* kAudit = "audit_log";
 constexpr const char* kOrderCache = "order_cache";
 constexpr const char* kSessions = "session_cache";
 constexpr size_t kLeakCap = 500'000;
 // Bounds that keep every fault from exhausting the machine.
 constexpr uint32_t kFloodMailboxCap = 200'000;
 constexpr uint32_t kOrphans = 25;
+constexpr size_t kAuditLeakCap = 96u << 20;  // heap_leak keeps at most this many bytes
 
 using SharedPtr = std::shared_ptr<Workload::Shared>;
 
@@ -132,6 +142,9 @@ class OrderIntake final : public Actor {
       if (flood_room_) entries = 50;
     }
     for (int i = 0; i < entries; ++i) (void)send(ledger, LedgerEntry{routed_, 1});
+    if (const Pid audit = runtime().whereis(kAudit); audit.valid()) {
+      (void)send(audit, AuditRecord{routed_, 1, "customer-" + std::to_string(routed_ % 1000)});
+    }
   }
 
  private:
@@ -164,6 +177,40 @@ class Ledger final : public Actor {
  private:
   uint64_t total_ = 0;
   uint64_t sink_ = 0;
+};
+
+// Keeps an audit trail of orders in ordinary C++ containers: the last 1,000
+// normally; with the `heap_leak` fault, every order, as a GenServer that
+// accumulates state forever would (capped at 96 MiB). Its heap is what
+// canopy::heap_accounting sees of those containers.
+class AuditLog final : public Actor {
+ public:
+  explicit AuditLog(SharedPtr s) : s_(std::move(s)) {}
+  void handle(Message& m) override {
+    auto* r = m.as<AuditRecord>();
+    if (r == nullptr) return;
+    std::string line = "order=" + std::to_string(r->order) + " amount=" + std::to_string(r->amount) +
+                       " customer=" + r->customer + " note=" + std::string(4000, '.');
+    if (!s_->heap_leak.load(std::memory_order_relaxed)) {
+      if (!kept_.empty()) {
+        std::vector<std::string>().swap(kept_);
+        kept_bytes_ = 0;
+      }
+      recent_[next_++ % recent_.size()] = std::move(line);
+      return;
+    }
+    if (kept_bytes_ < kAuditLeakCap) {
+      kept_bytes_ += line.size();
+      kept_.push_back(std::move(line));
+    }
+  }
+
+ private:
+  SharedPtr s_;
+  std::vector<std::string> recent_ = std::vector<std::string>(1000);
+  size_t next_ = 0;
+  std::vector<std::string> kept_;
+  size_t kept_bytes_ = 0;
 };
 
 // Processes orders; every 50th order starts a heavy job on the task supervisor.
@@ -328,6 +375,7 @@ Status Workload::start() {
                    ChildSpec::supervisor("workers_sup", workers),
                    ChildSpec::supervisor(kFlakySup, flaky),
                    named<ReportBuilder>(kReports, s),
+                   named<AuditLog>(kAudit, s),
                    fraud,
                    ChildSpec::worker<Chaos>("chaos", s),
                    ChildSpec::supervisor("producers_sup", producer_sup)};
@@ -364,6 +412,8 @@ std::vector<FaultState> Workload::faults() const {
       state("runaway", shared_->runaway, kReports, "report_builder spins for 300 ms in each handler"),
       state("boot_failure", shared_->boot_failure, kFraud,
             "the optional child fraud_check fails init and is retried with backoff"),
+      state("heap_leak", shared_->heap_leak, kAudit,
+            "audit_log keeps every order (about 4 KiB each) in a growing vector (capped at 96 MiB)"),
   };
 }
 
@@ -376,6 +426,8 @@ Result<FaultState> Workload::set_fault(const std::string& name, bool enabled) {
     shared_->crash_loop = enabled;
   } else if (name == "runaway") {
     shared_->runaway = enabled;
+  } else if (name == "heap_leak") {
+    shared_->heap_leak = enabled;
   } else if (name == "boot_failure") {
     const bool was = shared_->boot_failure.exchange(enabled);
     // A running fraud_check must restart to meet (or leave) the fault.

@@ -22,8 +22,8 @@
 namespace canopy::config {
 
 const std::vector<std::string>& workload_fault_names() {
-  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans",
-                                                 "crash_loop",    "runaway",    "boot_failure"};
+  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans",  "crash_loop",
+                                                 "runaway",       "boot_failure", "heap_leak"};
   return names;
 }
 

@@ -209,7 +209,7 @@ TEST_CASE("canopy run's workload, tables and alerts answer valid JSON, and its J
   CHECK(eventually([&] { return (list = request(port, "GET", faults)).status == 200; }));
   const nlohmann::json all = json_of(list);
   REQUIRE(all.is_array());
-  CHECK(all.size() == 6);
+  CHECK(all.size() == 7);
   CHECK(all[0]["fault"] == "mailbox_flood");
   CHECK(all[0]["enabled"] == false);
   CHECK(all[0]["culprit"].is_string());

@@ -40,7 +40,7 @@ TEST_CASE("a value of the wrong type says what was expected", "[config][errors]"
         Errors{"test.yaml:2:12: workload.enabled: expected true or false, got 'maybe'"});
   CHECK(errors_of(lines({"workload:", "  faults: [runaway, runaways, runaway]"})) ==
         Errors{"test.yaml:2:21: workload.faults[1]: unknown fault 'runaways' (did you mean 'runaway'?) (faults: "
-               "mailbox_flood, table_leak, orphans, crash_loop, runaway, boot_failure)",
+               "mailbox_flood, table_leak, orphans, crash_loop, runaway, boot_failure, heap_leak)",
                "test.yaml:2:31: workload.faults[2]: duplicate fault 'runaway'"});
   CHECK(errors_of(lines({"telemetry:", "  metrics: {name: x}"})) ==
         Errors{"test.yaml:2:12: telemetry.metrics: expected a list of metric definitions, got a mapping"});

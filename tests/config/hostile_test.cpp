@@ -38,7 +38,7 @@ TEST_CASE("did-you-mean still finds typos, transpositions and prefixes", "[confi
                "'wran' (did you mean 'warn'?)"});
   CHECK(errors_of(lines({"workload:", "  faults: [table_leak_fault]"})) ==
         Errors{"test.yaml:2:12: workload.faults[0]: unknown fault 'table_leak_fault' (did you mean 'table_leak'?) "
-               "(faults: mailbox_flood, table_leak, orphans, crash_loop, runaway, boot_failure)"});
+               "(faults: mailbox_flood, table_leak, orphans, crash_loop, runaway, boot_failure, heap_leak)"});
 }
 
 TEST_CASE("1 MB alert metric names are errors without a did-you-mean", "[config][errors][hostile]") {

@@ -134,7 +134,7 @@ TEST_CASE("the example's alerts read only metrics canopy exports", "[config][rul
                      "canopy_mailbox_oldest_age_seconds",
                      "canopy_memory_bytes",
                      "canopy_orphan_processes",
-                     "canopy_process_mailbox_length",
+                     "canopy_process_heap_bytes", "canopy_process_mailbox_length",
                      "canopy_process_usage_ratio",
                      "canopy_scheduler_utilization_ratio",
                      "canopy_supervisor_intensity_exceeded_total",
@@ -175,7 +175,7 @@ TEST_CASE("promtool check rules accepts the rendered example rules", "[config][r
   const auto result = run("'" + tool + "' check rules '" + dir.file("canopy-rules.yml") + "'");
   INFO(result.output);
   CHECK(result.exit_code == 0);
-  CHECK(result.output.find("SUCCESS: 14 rules found") != std::string::npos);
+  CHECK(result.output.find("SUCCESS: 15 rules found") != std::string::npos);
 }
 
 TEST_CASE("promtool check rules refuses what it should (the check is real)", "[config][rules][promtool]") {

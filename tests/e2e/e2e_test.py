@@ -45,6 +45,7 @@ FAULTS = [
     ("orphans", "CanopyOrphanProcesses", None),
     ("crash_loop", "CanopySupervisorIntensityExceeded", "supervisor"),
     ("boot_failure", "CanopyBootFailure", "child"),
+    ("heap_leak", "CanopyLargeHeap", "process"),
 ]
 
 failures = []
@@ -268,6 +269,13 @@ def culprit_problems(fault, culprit, canopy_url, prom):
             walk(app["root"])
         got_api = culprit if culprit in errors else f"children with start errors: {errors}"
         got_metric = top_label('topk(1, canopy_boot_failures_total{job="canopy"})', "child")
+    elif fault == "heap_leak":
+        top = api("/api/v1/processes?sort=heap&limit=1")["processes"]
+        got_api = top[0]["name"] if top else None
+        got_metric = top_label('topk(1, canopy_process_heap_bytes{job="canopy"})', "process")
+        # The heap panels read real bytes: the processes' share of memory too.
+        if not prom.query('canopy_memory_bytes{job="canopy", kind="processes"} > 33554432'):
+            got_metric = "canopy_memory_bytes{kind=\"processes\"} under 32 MiB"
     else:
         raise SystemExit(f"e2e: no culprit check for {fault}")
     return [f"{fault}: the {where} names {got!r}, the fault's culprit is {culprit!r}"

@@ -40,7 +40,7 @@ struct SystemMonitorOptions {
   // One handler invocation running longer than this; 0 disables.
   std::chrono::milliseconds long_schedule{100};
   // A process heap above this many bytes (cleared below 3/4 of it); 0 disables.
-  uint64_t large_heap_bytes = 0;
+  uint64_t large_heap_bytes = 32u << 20;
 };
 
 struct SystemEvent;
