@@ -298,4 +298,41 @@ TEST_CASE("a child that cannot be restarted counts towards the intensity: the su
   CHECK(eventually([&] { return rt.process_count() == 0; }));
 }
 
+TEST_CASE("a child whose restarts keep failing is retried up to a high intensity without deepening the stack",
+          "[supervision][intensity]") {
+  // Each failed restart counts as a crash and plans the next restart. The
+  // supervisor used to run that plan one nested call deeper per failure, so
+  // an intensity this high overflowed its scheduler's stack (SIGSEGV): the
+  // chaos test's tree (intensity 10,000) crashed so when the runtime shut
+  // down under it with restarts pending, its spawns refused.
+  constexpr uint32_t kIntensity = 100'000;
+  auto j = std::make_shared<Journal>();
+  auto starts = std::make_shared<std::atomic<uint64_t>>(0);
+  Runtime rt(options());
+
+  SupervisorSpec spec;
+  spec.name = "s";
+  spec.flags.intensity = kIntensity;
+  spec.flags.period = kLongPeriod;
+  ChildSpec flaky;
+  flaky.id = "flaky";
+  flaky.start = [j, starts]() -> std::unique_ptr<Actor> {
+    if (starts->fetch_add(1) > 0) throw std::runtime_error("gone for good");
+    return std::make_unique<Worker>(j, "flaky");
+  };
+  spec.children.push_back(std::move(flaky));
+  const Pid sup = start_sup(rt, spec);
+  const Pid first = running_pid(rt, sup, "flaky");
+
+  REQUIRE_OK(rt.exit(first, ExitReason::kill()));
+
+  // kIntensity restarts, each failing; the one after them is one too many.
+  REQUIRE(eventually([&] { return dead(rt, sup); }, 120s));
+  CHECK(starts->load() == uint64_t{kIntensity} + 1);  // the first start, then one per restart
+  CHECK(rt.stats().supervisor_restarts == kIntensity);
+  CHECK(rt.boot_failures()["flaky"] == kIntensity);
+  CHECK(j->count("start flaky") == 1);
+  CHECK(eventually([&] { return rt.process_count() == 0; }));
+}
+
 }  // namespace test_supervision_restart_test

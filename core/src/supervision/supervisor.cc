@@ -510,7 +510,20 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     }
   }
 
+  // Runs the plan until it waits for an EXIT or is done. Steps add steps (a
+  // failed restart counts as a crash and plans another start; reaching the
+  // intensity replaces the plan with give_up's): a call made while the plan
+  // runs only queues, and this loop takes the new steps. A nested run went one
+  // level deeper per failed restart, up to the intensity: 10,000 failed
+  // restarts (a runtime refusing spawns while it shuts down) overflowed the
+  // stack.
   void run_plan() {
+    if (running_plan_) return;
+    running_plan_ = true;
+    struct Done {
+      bool& flag;
+      ~Done() { flag = false; }
+    } done{running_plan_};
     while (!waiting_ && !plan_.empty()) {
       Step step = std::move(plan_.front());
       plan_.pop_front();
@@ -523,8 +536,14 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
         case Step::start: {
           auto i = index_of(step.id);
           if (!i || entries_[*i].pid.valid()) break;
-          if (start_entry(*i).ok()) break;
+          Result<Pid> started = start_entry(*i);
+          if (started.ok()) break;
           Entry& e = entries_[*i];
+          if (started.code() == Errc::shutting_down) {
+            // The runtime is stopping (and stops us next): no crash, no retry.
+            log_->debug("supervisor '{}': child '{}' not restarted: {}", spec_.name, step.id, e.last_error);
+            break;
+          }
           log_->error("supervisor '{}': child '{}' failed to restart: {}", spec_.name, step.id, e.last_error);
           detail::impl_of(runtime()).count_boot_failure(spec_.name, e.spec.id, e.last_error);
           if (e.spec.optional) {
@@ -567,6 +586,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
   std::vector<Entry> entries_;
   std::deque<Step> plan_;
   std::optional<Waiting> waiting_;
+  bool running_plan_ = false;
   uint64_t tokens_ = 0;
 };
 
