@@ -53,6 +53,8 @@ RuntimeOptions runtime_options(const Args& args, uint32_t max_processes = 1u << 
   o.schedulers = static_cast<unsigned>(args.number("schedulers", 0));
   o.max_processes = max_processes;
   o.telemetry.enabled = canopy::bench::telemetry_enabled(args);
+  // --behaviours off: no per-behaviour counts and timings (to measure their cost).
+  o.telemetry.behaviour_metrics = args.one_of("behaviours", {"on", "off"}, "on") == "on";
   return o;
 }
 
@@ -105,10 +107,10 @@ int ring(const Args& args) {
   const uint64_t scrapes = stop_scraper ? stop_scraper() : 0;
   std::printf(
       "bench=ring impl=canopy processes=%llu hops=%llu hops_per_s=%.0f wall_s=%.3f schedulers=%u telemetry=%s "
-      "scrape_every_ms=%llu scrapes=%llu\n",
+      "scrape_every_ms=%llu scrapes=%llu behaviours=%s\n",
       static_cast<unsigned long long>(n), static_cast<unsigned long long>(hops), hops / wall, wall, scheduler_count(rt),
       rt.options().telemetry.enabled ? "full" : "off", static_cast<unsigned long long>(scrape_every),
-      static_cast<unsigned long long>(scrapes));
+      static_cast<unsigned long long>(scrapes), rt.options().telemetry.behaviour_metrics ? "on" : "off");
   return 0;
 }
 
@@ -446,6 +448,7 @@ int main(int argc, char** argv) {
                  "  alloc    --processes 1000 --hops 2000000 (--rounds 3): heap accounting on vs off\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
+                 "                  --behaviours on|off (per-behaviour metrics, default on),\n"
                  "                  --telemetry full|off (default full: built-in metrics and the poller)\n");
     return 2;
   }

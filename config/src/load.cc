@@ -22,7 +22,7 @@
 namespace canopy::config {
 
 const std::vector<std::string>& workload_fault_names() {
-  static const std::vector<std::string> names = {"mailbox_flood", "table_leak", "orphans",  "crash_loop",
+  static const std::vector<std::string> names = {"mailbox_flood", "table_leak",   "orphans",  "crash_loop",
                                                  "runaway",       "boot_failure", "heap_leak"};
   return names;
 }
@@ -443,6 +443,8 @@ void read_telemetry(Loader& l, const YAML::Node& n, TelemetryConfig& c) {
   });
   m.field("top_n", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.top_n, 0, 100'000); });
   m.field("process_metrics", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.process_metrics); });
+  m.field("behaviour_metrics",
+          [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.behaviour_metrics); });
   m.field("orphan_min_age",
           [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.orphan_min_age); });
   m.field("max_series_per_metric", [&](const YAML::Node& v, const std::string& p) {

@@ -30,6 +30,8 @@ void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
   j.field("heap_bytes", p.heap_bytes);
   j.field("reductions", p.reductions);
   j.field("cpu_seconds", static_cast<double>(p.cpu_ns) / 1e9);
+  j.field("reductions_per_second", p.reductions_per_second);
+  j.field("cpu_utilization", p.cpu_utilization);
   j.field("age_seconds", p.age_seconds);
   if (full) {
     j.field("parent", p.parent.valid() ? p.parent.to_string() : std::string());
@@ -103,6 +105,9 @@ Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
       {"heap", [](const ProcessInfo& p) { return p.heap_bytes; }},
       {"reductions", [](const ProcessInfo& p) { return p.reductions; }},
       {"cpu", [](const ProcessInfo& p) { return p.cpu_ns; }},
+      // Over the last poll interval (recon's proc_window), not lifetime totals.
+      {"reductions_rate", [](const ProcessInfo& p) { return static_cast<uint64_t>(p.reductions_per_second); }},
+      {"cpu_rate", [](const ProcessInfo& p) { return static_cast<uint64_t>(p.cpu_utilization * 1e9); }},
   };
   for (const auto& [k, v] : query) {
     if (k != "sort" && k != "limit" && k != "prefix") {
@@ -111,7 +116,8 @@ Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
   }
   const std::string sort = query.count("sort") ? query.at("sort") : "mailbox";
   auto key = keys.find(sort);
-  if (key == keys.end()) return error(400, "sort must be mailbox, heap, reductions or cpu, not '" + sort + "'");
+  if (key == keys.end())
+    return error(400, "sort must be mailbox, heap, reductions, cpu, reductions_rate or cpu_rate, not '" + sort + "'");
   size_t limit = 100;
   if (auto it = query.find("limit"); it != query.end()) {
     char* end = nullptr;

@@ -75,6 +75,14 @@ class Metric {
  public:
   Metric(MetricDef def, double factor) : def_(std::move(def)), factor_(factor) {
     for (size_t i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>(def_.buckets.size()));
+    for (const auto& labels : def_.initial_series) {
+      if (labels.size() != def_.tags.size() || labels.size() > kMaxTags) continue;
+      std::array<std::string_view, kMaxTags> values{};
+      for (size_t i = 0; i < labels.size(); ++i) values[i] = labels[i];
+      Shard& shard = *shards_[0];
+      detail::MutexLock lock(&shard.mu);
+      series_in(shard, values, labels.size(), hash_values(values, labels.size()));
+    }
   }
 
   const MetricDef& def() const { return def_; }

@@ -87,6 +87,7 @@ void check_defaults(const std::string& path,
   CHECK(c.telemetry.poll_interval == d.telemetry.poll_interval);
   CHECK(c.telemetry.top_n == d.telemetry.top_n);
   CHECK(c.telemetry.process_metrics == d.telemetry.process_metrics);
+  CHECK(c.telemetry.behaviour_metrics == d.telemetry.behaviour_metrics);
   CHECK(c.telemetry.orphan_min_age == d.telemetry.orphan_min_age);
   CHECK(c.telemetry.max_series_per_metric == d.telemetry.max_series_per_metric);
   CHECK(c.alerts.group == d.alerts.group);

@@ -233,6 +233,11 @@ def culprit_problems(fault, culprit, canopy_url, prom):
         top = api("/api/v1/processes?sort=mailbox&limit=1")["processes"]
         got_api = top[0]["name"] if top else None
         got_metric = top_label('topk(1, canopy_process_mailbox_length{job="canopy"})', "process")
+        # The kind of actor that is saturated: the ledger's behaviour has the highest p99 mailbox wait.
+        slowest = top_label('topk(1, histogram_quantile(0.99, sum by (behaviour, le) '
+                            '(rate(canopy_behaviour_mailbox_wait_seconds_bucket{job="canopy"}[20s]))))', "behaviour")
+        if not slowest or not slowest.endswith("Ledger"):
+            got_metric = f"highest p99 mailbox wait: behaviour {slowest!r}, not the ledger's"
     elif fault == "table_leak":
         # The biggest table, and one with neither a bound nor a TTL.
         tables = api("/api/v1/tables")

@@ -213,7 +213,8 @@ TEST_CASE("the population snapshots are gauges, and their values fall between tw
     }
     for (const char* old : {"canopy_processes_by_mailbox_length_bucket", "canopy_processes_by_mailbox_length_count",
                             "canopy_processes_by_mailbox_length_sum", "canopy_processes_by_heap_bytes_bucket",
-                            "canopy_processes_by_heap_bytes_count", "canopy_processes_by_heap_bytes_sum", "le=\""}) {
+                            "canopy_processes_by_heap_bytes_count", "canopy_processes_by_heap_bytes_sum",
+                            "canopy_processes_by_mailbox_length{le=", "canopy_processes_by_heap_bytes{le="}) {
       INFO(old);
       CHECK(scrape.find(old) == std::string::npos);
     }

@@ -449,6 +449,37 @@ TEST_CASE("every family the runtime exports has the name, type, help and labels 
   }
 }
 
+TEST_CASE("per behaviour: live processes, every message counted, sampled wait and processing histograms",
+          "[telemetry][runtime][behaviour]") {
+  Runtime rt(options(2, 1h));
+  std::vector<Pid> workers;
+  for (int i = 0; i < 3; ++i) workers.push_back(spawn_worker(rt));
+  constexpr int kMessages = 320;
+  for (int i = 0; i < kMessages; ++i) REQUIRE(rt.send(workers[static_cast<size_t>(i) % workers.size()], i).ok());
+  REQUIRE(eventually([&] {
+    for (Pid w : workers) {
+      auto info = rt.process_info(w);
+      if (!info || info->mailbox_length != 0 || info->messages_handled < kMessages / 3) return false;
+    }
+    return true;
+  }));
+  rt.poll_now();
+  const auto fams = rt.collect();
+  const telemetry::Labels mine{{"behaviour", "canopy::FunctionActor"}};
+  CHECK(value(fams, "canopy_behaviour_processes", mine) == 3.0);
+  CHECK(value(fams, "canopy_behaviour_messages_total", mine) == static_cast<double>(kMessages));
+  for (const char* h : {"canopy_behaviour_mailbox_wait_seconds", "canopy_behaviour_processing_seconds"}) {
+    INFO(h);
+    const auto s = sample(fams, h, mine);
+    REQUIRE(s.has_value());
+    // One message in 16 per scheduler is timed: at least 320 / 16 - 2.
+    CHECK(s->count >= kMessages / 16 - 2);
+    CHECK(s->count <= static_cast<uint64_t>(kMessages));
+    REQUIRE(!s->bucket_counts.empty());
+    CHECK(s->bucket_counts.back() == s->count);
+  }
+}
+
 // ASan and TSan keep freed memory in their own allocators (quarantine), which
 // malloc_trim does not reach: the plain build checks this.
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "canopy/core/table.hpp"
+#include "instrumentation/behaviour_stats.hpp"
 #include "instrumentation/metric_def.hpp"
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
@@ -116,6 +117,7 @@ struct ProcessWalk {
   Population heaps{"canopy_processes_by_heap_bytes", {0, 1'024, 16'384, 262'144, 4'194'304, 67'108'864, 1'073'741'824}};
   uint64_t processes = 0, mailbox_messages = 0, mailbox_bytes = 0, heap_bytes = 0, orphans = 0, registry_keys = 0;
   uint32_t oldest_ms = 0;
+  std::vector<uint64_t> live_per_behaviour = std::vector<uint64_t>(kMaxBehaviours, 0);
 };
 
 }  // namespace
@@ -154,9 +156,13 @@ class PollRound {
     return tables;
   }
 
-  // One pass over the process table, with no allocation per process.
-  ProcessWalk walk_processes() const {
+  // One pass over the process table, with no allocation per process. Ranks
+  // by reductions over the interval since the last walk, not lifetime totals:
+  // a process busy an hour ago does not outrank one spinning now.
+  ProcessWalk walk_processes() REQUIRES(rt_.poll_mu_) {
     ProcessWalk w(options_.top_n);
+    const uint64_t elapsed_ns = rt_.last_walk_ns_ == 0 ? 0 : now_ns_ - rt_.last_walk_ns_;
+    rt_.last_walk_ns_ = now_ns_;
     const OrphanRule orphan(rt_, options_.orphan_min_age);
     const uint32_t hw = rt_.table_.high_water();
     for (uint32_t i = 0; i < hw; ++i) {
@@ -164,6 +170,7 @@ class PollRound {
       if (!ref) continue;
       Process& p = *ref.get();
       ++w.processes;
+      ++w.live_per_behaviour[p.behaviour_id];
       const uint32_t len = p.mailbox.length();
       const uint64_t bytes = p.mailbox.bytes();
       const uint64_t heap = p.heap_bytes();
@@ -178,7 +185,19 @@ class PollRound {
       w.heaps.add(static_cast<double>(heap));
       w.by_mailbox.offer(len, p.pid);
       w.by_heap.offer(heap, p.pid);
-      w.by_reductions.offer(p.reductions.load(std::memory_order_relaxed), p.pid);
+      const uint64_t reductions = p.reductions.load(std::memory_order_relaxed);
+      const uint64_t cpu = p.cpu_cycles.load(std::memory_order_relaxed);
+      const uint64_t reductions_delta =
+          reductions - p.reductions_at_poll.exchange(reductions, std::memory_order_relaxed);
+      const uint64_t cpu_delta = cpu - p.cpu_cycles_at_poll.exchange(cpu, std::memory_order_relaxed);
+      if (elapsed_ns > 0) {
+        const double per_s = 1e9 / static_cast<double>(elapsed_ns);
+        p.reductions_per_s.store(static_cast<uint64_t>(static_cast<double>(reductions_delta) * per_s),
+                                 std::memory_order_relaxed);
+        p.cpu_ns_per_s.store(static_cast<uint64_t>(static_cast<double>(cycles_to_ns(cpu_delta)) * per_s),
+                             std::memory_order_relaxed);
+      }
+      w.by_reductions.offer(p.reductions_per_s.load(std::memory_order_relaxed), p.pid);
       SpinLockGuard lock(&p.meta_lock);
       if (p.meta) {
         const ProcessMeta& m = *p.meta;
@@ -345,6 +364,10 @@ class PollRound {
     std::vector<telemetry::Family> snapshot;
     w.mailboxes.append_families(snapshot);
     w.heaps.append_families(snapshot);
+    for (telemetry::Family& f :
+         behaviour_families(rt_.behaviour_ids_.names(), w.live_per_behaviour, rt_.schedulers_.behaviour_cells())) {
+      snapshot.push_back(std::move(f));
+    }
     snapshot.push_back(single_value_family("canopy_poller_duration_seconds", (mono_ns() - now_ns_) / 1e9));
     snapshot.push_back(
         single_value_family("canopy_poller_failures_total", static_cast<double>(rt_.telemetry_.poller().failures())));

@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "canopy/core/exit_reason.hpp"
+#include "canopy/core/info.hpp"
 #include "instrumentation/metric_def.hpp"
 #include "instrumentation/stage_telemetry.hpp"
 
@@ -76,8 +78,16 @@ void RuntimeTelemetry::add_builtin_metrics() {
 
   // Events.
   counter("canopy_process_spawns_total", {"canopy", "process", "spawn"});
+  // Every reason class and every drop reason exists from the first scrape.
   counter("canopy_process_exits_total", {"canopy", "process", "exit"});
+  for (ExitKind k :
+       {ExitKind::normal, ExitKind::shutdown, ExitKind::kill, ExitKind::killed, ExitKind::noproc, ExitKind::error}) {
+    defs.back().initial_series.push_back({std::string(canopy::to_string(k))});
+  }
   counter("canopy_messages_dropped_total", {"canopy", "mailbox", "drop"});
+  for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) {
+    defs.back().initial_series.push_back({std::string(canopy::to_string(static_cast<DropReason>(r)))});
+  }
   counter("canopy_long_schedules_total", {"canopy", "process", "long_schedule"});
   counter("canopy_large_heap_total", {"canopy", "process", "large_heap"});
   counter("canopy_mailbox_high_watermark_total", {"canopy", "process", "mailbox", "high"});

@@ -71,6 +71,7 @@ struct Process {
   const uint64_t spawn_mono_ns;
   const std::chrono::system_clock::time_point spawned_at;
   const std::type_info& behaviour_type;
+  const uint16_t behaviour_id;  // its index in the per-behaviour cells (behaviour_stats.hpp)
 
   // Owned by the process; reset when it exits.
   std::unique_ptr<Actor> behaviour;
@@ -89,6 +90,12 @@ struct Process {
   std::atomic<bool> traced{false};
   std::atomic<bool> kill_pending{false};  // a `kill` exit signal is on its way
   std::atomic<uint64_t> reported_heap{0};
+  // Over the last poll interval (the poller writes them; recon's proc_window):
+  // what it had at the last poll, and the rates since.
+  std::atomic<uint64_t> reductions_at_poll{0};
+  std::atomic<uint64_t> cpu_cycles_at_poll{0};
+  std::atomic<uint64_t> reductions_per_s{0};
+  std::atomic<uint64_t> cpu_ns_per_s{0};
   CountingResource heap;
   // Its heap-ledger slot: what it allocated through operator new and holds
   // (canopy::heap_accounting; 0 bytes without it). Released when it exits.

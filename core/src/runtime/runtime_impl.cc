@@ -85,6 +85,7 @@ Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox
       spawn_mono_ns(mono_ns()),
       spawned_at(std::chrono::system_clock::now()),
       behaviour_type(dynamic_type(*actor)),
+      behaviour_id(rt.behaviour_ids_.id_of(behaviour_type)),
       behaviour(std::move(actor)),
       mailbox(mailbox_options),
       heap_slot(heap::acquire_slot()) {}
@@ -123,6 +124,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
       long_schedule_ms_(options_.system_monitor.long_schedule.count() > 0
                             ? static_cast<uint32_t>(options_.system_monitor.long_schedule.count())
                             : UINT32_MAX),
+      behaviour_metrics_(options_.telemetry.enabled && options_.telemetry.behaviour_metrics),
       large_heap_bytes_(options_.system_monitor.large_heap_bytes),
       telemetry_(options_.telemetry, logger_),
       table_(options_.max_processes, &Runtime::reclaim),
@@ -488,7 +490,16 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
       if (raw == nullptr) break;
       p->extra_reductions = 0;
       const std::type_info& type = raw->type();
+      BehaviourCells& cells = s.behaviour_cells().at(p->behaviour_id);
+      bool timed = false;
+      if (behaviour_metrics_) {
+        cells.messages.store(cells.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        timed = s.behaviour_cells().sample();
+        if (timed) cells.wait.add(uint64_t{ms - std::min(ms, raw->stamp_ms_)} * 1'000'000);
+      }
+      const uint64_t handler_start = timed ? cycles() : 0;
       dispatch(*p, std::unique_ptr<Message>(raw));
+      if (timed) cells.processing.add(cycles_to_ns(cycles() - handler_start));
       const uint32_t ms2 = timers_.now_ms();
       if (ms2 - ms > long_schedule_ms_) {
         // The coarse clock jumps when the timer thread was starved of CPU:
@@ -1031,6 +1042,8 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
   i.reductions = p.reductions.load(std::memory_order_relaxed);
   i.messages_handled = p.messages_handled.load(std::memory_order_relaxed);
   i.cpu_ns = cycles_to_ns(p.cpu_cycles.load(std::memory_order_relaxed));
+  i.reductions_per_second = static_cast<double>(p.reductions_per_s.load(std::memory_order_relaxed));
+  i.cpu_utilization = static_cast<double>(p.cpu_ns_per_s.load(std::memory_order_relaxed)) / 1e9;
   i.trap_exit = p.trap_exit.load(std::memory_order_relaxed);
   i.age_seconds = static_cast<double>(mono_ns() - p.spawn_mono_ns) / 1e9;
   i.spawned_at = p.spawned_at;

@@ -110,6 +110,7 @@ class Runtime {
   // One poller round: emits the vm, scheduler, process, supervisor events.
   void poll() EXCLUDES(poll_mu_);
   friend class PollRound;  // poll()'s steps (instrumentation/runtime_poll.cc)
+  friend struct Process;   // takes its behaviour id at construction
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;
@@ -199,6 +200,7 @@ class Runtime {
   std::shared_ptr<spdlog::logger> logger_;
   const uint64_t start_ns_;
   const uint32_t long_schedule_ms_;  // UINT32_MAX when disabled
+  const bool behaviour_metrics_;     // count and time messages per behaviour
   const uint64_t large_heap_bytes_;  // 0 when disabled
 
   // Declared before the table and the schedulers: built first, gone last.
@@ -209,8 +211,11 @@ class Runtime {
   // The most that processes' heaps and mailboxes held since the allocator
   // last gave freed memory back (runtime_poll.cc: trim_after_drain).
   uint64_t held_peak_bytes_ GUARDED_BY(poll_mu_) = 0;
+  // When the last poll round walked the processes (for the per-process rates).
+  uint64_t last_walk_ns_ GUARDED_BY(poll_mu_) = 0;
 
   ProcessTable table_;
+  BehaviourIds behaviour_ids_;
   SchedulerPool schedulers_;
   // Before the timer, whose thread sweeps it: the timer stops (in shutdown(),
   // once every process, so every table, is gone) before this is destroyed.

@@ -246,6 +246,12 @@ bool SchedulerPool::take_injected(Process*& p) {
   return true;
 }
 
+std::vector<const SchedulerBehaviourCells*> SchedulerPool::behaviour_cells() const {
+  std::vector<const SchedulerBehaviourCells*> out;
+  for (const auto& s : schedulers_) out.push_back(&s->behaviour_cells());
+  return out;
+}
+
 void SchedulerPool::inject(Process* p) {
   heap::ScopedSlot runtime_owned(0);
   SpinLockGuard lock(&injected_lock_);

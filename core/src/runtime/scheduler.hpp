@@ -14,6 +14,7 @@
 
 #include "canopy/core/info.hpp"
 #include "canopy/telemetry/detail/mutex.hpp"
+#include "instrumentation/behaviour_stats.hpp"
 #include "runtime/spin_lock.hpp"
 
 namespace canopy::detail {
@@ -35,6 +36,10 @@ class Scheduler {
   void push_next(Process* p);
   // Owner thread only: append to the local queue (a process out of budget).
   void push_back(Process* p);
+
+  // Owner thread writes, the poller reads: per-behaviour counts and timings.
+  SchedulerBehaviourCells& behaviour_cells() { return behaviour_cells_; }
+  const SchedulerBehaviourCells& behaviour_cells() const { return behaviour_cells_; }
 
   // Owner thread only: messages sent by processes on this scheduler.
   void count_sent() { sent_.store(sent_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
@@ -61,6 +66,8 @@ class Scheduler {
   mutable SpinLock queue_lock_;
   std::deque<Process*> queue_ GUARDED_BY(queue_lock_);
   std::atomic<uint32_t> queue_len_{0};
+
+  SchedulerBehaviourCells behaviour_cells_;
 
   // Owner thread only.
   uint32_t tick_ = 0;
@@ -111,6 +118,8 @@ class SchedulerPool {
   // The oldest reclamation epoch a scheduler may still be using.
   uint64_t min_observed() const;
   size_t size() const { return schedulers_.size(); }
+  // Every scheduler's behaviour cells (they live as long as the pool).
+  std::vector<const SchedulerBehaviourCells*> behaviour_cells() const;
 
  private:
   friend class Scheduler;

@@ -31,6 +31,10 @@ struct ProcessInfo {
   uint64_t reductions = 0;
   uint64_t messages_handled = 0;
   uint64_t cpu_ns = 0;  // time spent in this process's handlers
+  // Over the last poll interval (telemetry.poll_interval; 0 before the
+  // second poll): reductions per second, and CPU seconds per second.
+  double reductions_per_second = 0;
+  double cpu_utilization = 0;
   bool trap_exit = false;
   std::vector<Pid> links;
   std::vector<Pid> monitored_by;           // processes monitoring this one

@@ -49,6 +49,10 @@ struct MetricDef {
   size_t max_series = 1'000;
   // last_value: the value is a running total; export it as a counter.
   bool monotonic = false;
+  // Label values (in `tags` order) whose series exist, at 0, from the first
+  // collect: the values known in advance (a counter's reasons), so rate() and
+  // alerts see a series before the first event.
+  std::vector<std::vector<std::string>> initial_series;
   // last_value: a series not updated for this long disappears (0 = never).
   // For gauges fed by a poller: no frozen values for things that went away.
   std::chrono::milliseconds stale_after{0};
