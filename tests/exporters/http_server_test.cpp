@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "canopy_test/wait.hpp"
 #include "http_client.hpp"
 
 // Its own namespace: the test binaries are unity builds (tests/support).
@@ -197,12 +198,32 @@ TEST_CASE("the process API sorts, limits, filters and finds one process", "[http
   auto list = request(s.port, "GET", "/api/v1/processes?sort=heap&limit=1");
   CHECK(list.status == 200);
   const json listed = json_of(list);
-  CHECK(listed["total"] == 2);
+  CHECK(listed["total"] == 2);  // before the spinner below
   CHECK(listed["sort"] == "heap");
   CHECK(listed["processes"].size() == 1);
   const json filtered = json_of(request(s.port, "GET", "/api/v1/processes?prefix=alpha"));
   REQUIRE(filtered["processes"].size() == 1);
   CHECK(filtered["processes"][0]["name"] == "alpha_one");
+
+  // Ranked by the last poll window: a process spinning now comes first.
+  struct Spin {
+    int rounds;
+  };
+  auto busy = s.rt.spawn(std::make_unique<FunctionActor>([](FunctionActor& self, Message& m) {
+                    if (auto* sp = m.as<Spin>(); sp && sp->rounds > 0)
+                      (void)self.send(self.self(), Spin{sp->rounds - 1});
+                  }))
+                  .value();
+  s.rt.poll_now();
+  REQUIRE(s.rt.send(busy, Spin{20'000}).ok());
+  REQUIRE(canopy_test::eventually([&] { return s.rt.process_info(busy)->messages_handled > 20'000; }));
+  s.rt.poll_now();
+  const json by_rate = json_of(request(s.port, "GET", "/api/v1/processes?sort=reductions_rate&limit=1"));
+  CHECK(by_rate["sort"] == "reductions_rate");
+  REQUIRE(by_rate["processes"].size() == 1);
+  CHECK(by_rate["processes"][0]["pid"] == busy.to_string());
+  CHECK(by_rate["processes"][0]["reductions_per_second"].get<double>() > 0);
+  CHECK(json_of(request(s.port, "GET", "/api/v1/processes?sort=cpu_rate&limit=1"))["processes"].size() == 1);
 
   for (const char* bad : {"sort=age", "limit=0", "limit=ten", "colour=red"}) {
     INFO(bad);

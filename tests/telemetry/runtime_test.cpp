@@ -449,6 +449,19 @@ TEST_CASE("every family the runtime exports has the name, type, help and labels 
   }
 }
 
+TEST_CASE("drop reasons and exit reason classes are series at 0 from the first collect", "[telemetry][runtime]") {
+  Runtime rt(options(1, 1h));
+  const auto fams = rt.collect();
+  for (const char* reason : {"dead_process", "drop_newest", "drop_oldest", "rejected", "process_exited"}) {
+    INFO(reason);
+    CHECK(value(fams, "canopy_messages_dropped_total", {{"reason", reason}}) == 0.0);
+  }
+  for (const char* kind : {"normal", "shutdown", "kill", "killed", "noproc", "error"}) {
+    INFO(kind);
+    CHECK(value(fams, "canopy_process_exits_total", {{"reason", kind}}) == 0.0);
+  }
+}
+
 TEST_CASE("per behaviour: live processes, every message counted, sampled wait and processing histograms",
           "[telemetry][runtime][behaviour]") {
   Runtime rt(options(2, 1h));
