@@ -310,8 +310,8 @@ std::string printable(const std::string& s, size_t max = 300) {
 }
 
 // Peak resident memory since the last reset (Linux); nullopt elsewhere.
-bool reset_peak_memory() { return static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5"); }
-std::optional<long> peak_memory_kb() {
+[[maybe_unused]] bool reset_peak_memory() { return static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5"); }
+[[maybe_unused]] std::optional<long> peak_memory_kb() {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
