@@ -252,6 +252,11 @@ TEST_CASE("the poller's table measurements match Table::size and memory", "[tele
   CHECK(value(fams, "canopy_table_usage_ratio", {{"table", "telemetry_lru"}}) == Approx(1.0));
   CHECK(value(fams, "canopy_tables") == 2.0);
   CHECK(value(fams, "canopy_table_evictions_total", {{"table", "telemetry_lru"}, {"reason", "max_entries"}}) == 5.0);
+  // Known before any eviction: a table's expirations, and only the eviction
+  // reasons its bounds allow, are series at 0.
+  CHECK(value(fams, "canopy_table_expirations_total", {{"table", "telemetry_cache"}}) == 0.0);
+  CHECK(value(fams, "canopy_table_evictions_total", {{"table", "telemetry_cache"}, {"reason", "max_entries"}}) == 0.0);
+  CHECK_FALSE(value(fams, "canopy_table_evictions_total", {{"table", "telemetry_lru"}, {"reason", "max_bytes"}}));
   CHECK(value(fams, "canopy_memory_bytes", {{"kind", "tables"}}) == static_cast<double>(t.memory() + lru.memory()));
 
   // Changes show in the next round; evictions are counted once, not once per round.

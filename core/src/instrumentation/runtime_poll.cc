@@ -344,15 +344,21 @@ class PollRound {
                     {"hits", static_cast<double>(t.counters.hits)},
                     {"misses", static_cast<double>(t.counters.misses)}},
                    {{"table", name}});
-      const TableCounters before = last.count(t.id) ? last[t.id] : TableCounters{};
-      auto emit_delta = [&](const telemetry::Event& e, uint64_t now, uint64_t then, const char* reason) {
-        if (now <= then) return;
+      const bool first_seen = last.count(t.id) == 0;
+      const TableCounters before = first_seen ? TableCounters{} : last[t.id];
+      // A new table's eviction reasons (those its bounds allow) and its
+      // expirations are series at 0 from the first poll that sees it.
+      auto emit_delta = [&](const telemetry::Event& e, uint64_t now, uint64_t then, const char* reason,
+                            bool applies = true) {
+        if (now <= then && !(first_seen && applies)) return;
         telemetry::Metadata md{{"table", name}};
         if (reason != nullptr) md.set("reason", reason);
-        bus_.execute(e, {{"count", static_cast<double>(now - then)}}, md);
+        bus_.execute(e, {{"count", static_cast<double>(now > then ? now - then : 0)}}, md);
       };
-      emit_delta(*ev_.table_evict, t.counters.evictions_max_entries, before.evictions_max_entries, "max_entries");
-      emit_delta(*ev_.table_evict, t.counters.evictions_max_bytes, before.evictions_max_bytes, "max_bytes");
+      emit_delta(*ev_.table_evict, t.counters.evictions_max_entries, before.evictions_max_entries, "max_entries",
+                 t.max_entries > 0);
+      emit_delta(*ev_.table_evict, t.counters.evictions_max_bytes, before.evictions_max_bytes, "max_bytes",
+                 t.max_bytes > 0);
       emit_delta(*ev_.table_expire, t.counters.expiries, before.expiries, nullptr);
       seen[t.id] = t.counters;
     }
