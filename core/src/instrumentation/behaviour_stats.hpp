@@ -23,7 +23,7 @@
 namespace canopy::detail {
 
 inline constexpr size_t kMaxBehaviours = 256;  // the cardinality cap; id 0 is "other"
-inline constexpr uint32_t kSampleEvery = 16;
+inline constexpr uint32_t kSampleEvery = 64;
 // Histogram upper bounds in seconds (+Inf implied).
 inline constexpr std::array<double, 12> kLatencyBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                           0.1,    0.5,    1.0,   5.0,   10.0, 30.0};

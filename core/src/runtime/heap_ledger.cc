@@ -94,40 +94,64 @@ void release_slot(uint32_t slot) {
   l.free[l.free_count++] = slot;
 }
 
+uint32_t generation_of(uint32_t slot) {
+  return slot == 0 ? 0 : static_cast<uint32_t>(word(slot).load(std::memory_order_relaxed) >> kBytesBits);
+}
+
 uint64_t slot_bytes(uint32_t slot) {
   if (slot == 0) return 0;
   const uint64_t field = word(slot).load(std::memory_order_relaxed) & kBytesMask;
   return field > kBias ? field - kBias : 0;
 }
 
+namespace {
+
+// Adds `bytes` to `slot` if it still has `generation` (else it was released
+// and its bytes went with it). Within the bias: a refund batched here may
+// reach the word before the charge batched on another thread does.
+void add_if_current(uint32_t slot, uint32_t generation, int64_t bytes) {
+  if (slot == 0 || bytes == 0) return;
+  std::atomic<uint64_t>& w = word(slot);
+  uint64_t old = w.load(std::memory_order_relaxed);
+  do {
+    if (static_cast<uint32_t>(old >> kBytesBits) != generation) return;
+  } while (!w.compare_exchange_weak(old, old + static_cast<uint64_t>(bytes), std::memory_order_relaxed));
+}
+
+}  // namespace
+
 void flush() {
   ThreadLedger& l = tl_ledger;
-  if (l.pending_bytes != 0) {
-    // Within the bias: what is refunded was charged (here, before, or pending
-    // on the owner's thread for a moment).
-    word(l.pending_slot).fetch_add(static_cast<uint64_t>(l.pending_bytes), std::memory_order_relaxed);
-    l.pending_bytes = 0;
-  }
+  add_if_current(l.pending_slot, l.pending_generation, l.pending_bytes);
+  l.pending_bytes = 0;
+  for (ThreadLedger::Refunds& r : l.refunds) ledger_detail::flush_refunds(r);
 }
 
 namespace ledger_detail {
 
-Tag charge_slow(size_t bytes) {
-  ThreadLedger& l = tl_ledger;
-  flush();
-  l.pending_slot = l.slot;
-  l.pending_generation = static_cast<uint32_t>(word(l.slot).load(std::memory_order_relaxed) >> kBytesBits);
-  l.pending_bytes = static_cast<int64_t>(bytes);
-  return Tag{l.slot, l.pending_generation};
+void flush_refunds(ThreadLedger::Refunds& r) {
+  add_if_current(r.slot, r.generation, r.bytes);
+  r.bytes = 0;
 }
 
-void refund_slow(Tag tag, size_t bytes) {
-  std::atomic<uint64_t>& w = word(tag.slot);
-  uint64_t old = w.load(std::memory_order_relaxed);
-  do {
-    // Released since: its bytes were dropped with it.
-    if (static_cast<uint32_t>(old >> kBytesBits) != tag.generation) return;
-  } while (!w.compare_exchange_weak(old, old - (bytes & kBytesMask), std::memory_order_relaxed));
+Tag charge_slow(size_t bytes) {
+  ThreadLedger& l = tl_ledger;
+  // The previous slot's batch joins the per-slot ways rather than its word:
+  // in a chain (A sends to B, then frees what Z sent it) the charge and the
+  // refund of a message usually meet there and cancel, with no atomic.
+  if (l.pending_bytes != 0) {
+    ThreadLedger::Refunds& r = l.refunds[l.pending_slot % ThreadLedger::kRefundWays];
+    if (r.slot != l.pending_slot || r.generation != l.pending_generation) {
+      flush_refunds(r);
+      r.slot = l.pending_slot;
+      r.generation = l.pending_generation;
+    }
+    r.bytes += l.pending_bytes;
+  }
+  l.pending_slot = l.slot;
+  l.pending_generation = l.slot_generation;
+  l.pending_bytes = static_cast<int64_t>(bytes);
+  return Tag{l.slot, l.pending_generation};
 }
 
 }  // namespace ledger_detail

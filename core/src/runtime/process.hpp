@@ -100,6 +100,7 @@ struct Process {
   // Its heap-ledger slot: what it allocated through operator new and holds
   // (canopy::heap_accounting; 0 bytes without it). Released when it exits.
   const uint32_t heap_slot;
+  const uint32_t heap_generation;
   // Everything its heap counts: ledger bytes + heap() resource + reported.
   // (After it exits its slot may be another process's: not read then.)
   uint64_t heap_bytes() const {

@@ -31,15 +31,18 @@ thread_local bool tl_never_block = false;
 // a spawn runs the child's init inside the parent's handler).
 class CurrentProcess {
  public:
-  explicit CurrentProcess(Process* p) : previous_(tl_current), previous_slot_(heap::tl_ledger.slot) {
+  explicit CurrentProcess(Process* p)
+      : previous_(tl_current),
+        previous_slot_(heap::tl_ledger.slot),
+        previous_generation_(heap::tl_ledger.slot_generation) {
     tl_current = p;
     heap::tl_ledger.slot = p->heap_slot;
+    heap::tl_ledger.slot_generation = p->heap_generation;
   }
   ~CurrentProcess() {
-    // What the run allocated and freed shows in its heap from now on.
-    heap::flush();
     tl_current = previous_;
     heap::tl_ledger.slot = previous_slot_;
+    heap::tl_ledger.slot_generation = previous_generation_;
   }
   CurrentProcess(const CurrentProcess&) = delete;
   CurrentProcess& operator=(const CurrentProcess&) = delete;
@@ -47,6 +50,7 @@ class CurrentProcess {
  private:
   Process* previous_;
   uint32_t previous_slot_;
+  uint32_t previous_generation_;
 };
 
 // Single-writer counters: a plain load+store, no locked instruction.
@@ -88,7 +92,8 @@ Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox
       behaviour_id(rt.behaviour_ids_.id_of(behaviour_type)),
       behaviour(std::move(actor)),
       mailbox(mailbox_options),
-      heap_slot(heap::acquire_slot()) {}
+      heap_slot(heap::acquire_slot()),
+      heap_generation(heap::generation_of(heap_slot)) {}
 
 Process::~Process() = default;
 
@@ -514,7 +519,6 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
     }
     const uint64_t t = cycles();
     // Accounting happens before the state change that may hand `p` to another scheduler.
-    heap::flush();
     bump(p->reductions, used);
     used = 0;
     bump(p->cpu_cycles, t - start);

@@ -147,6 +147,8 @@ Process* Scheduler::steal_from_others() {
 }
 
 void Scheduler::park() {
+  // Nothing to run: the heap bytes this thread batched go to their processes.
+  heap::flush();
   // Spin a little first: work often arrives within microseconds, and a
   // futex round trip costs more than that.
   for (int i = 0; i < kSpinRounds; ++i) {

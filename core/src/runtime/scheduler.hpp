@@ -67,7 +67,9 @@ class Scheduler {
   std::deque<Process*> queue_ GUARDED_BY(queue_lock_);
   std::atomic<uint32_t> queue_len_{0};
 
-  SchedulerBehaviourCells behaviour_cells_;
+  // Its own cache line: written per message by the owner, away from the
+  // fields other schedulers read.
+  alignas(64) SchedulerBehaviourCells behaviour_cells_;
 
   // Owner thread only.
   uint32_t tick_ = 0;

@@ -59,7 +59,7 @@ struct TelemetryOptions {
   std::chrono::milliseconds orphan_min_age{60'000};
   size_t max_series_per_metric = 1'000;
   // Per behaviour: messages (every one) and mailbox wait / processing time
-  // (1 message in 16 per scheduler): canopy_behaviour_*.
+  // (1 message in 64 per scheduler): canopy_behaviour_*.
   bool behaviour_metrics = true;
 };
 

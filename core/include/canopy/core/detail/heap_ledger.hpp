@@ -26,24 +26,41 @@ struct Tag {
   uint32_t generation = 0;
 };
 
-// A thread's view: the slot to charge now (0: nobody), and the bytes it
-// charged to one slot and not yet added to that slot's word. Batching them
-// per handler run keeps operator new off the shared atomic; the runtime
-// flushes at the end of every run of a process (and every 1 MiB).
+// A thread's view: the slot to charge now (0: nobody), and bytes charged to
+// or refunded from one slot that are not yet in that slot's word. Batching
+// keeps operator new/delete off the shared atomics: in a chain of processes
+// on one scheduler, B freeing the message A just sent cancels A's pending
+// charge with no atomic at all. Pending bytes go to their slot when the
+// thread charges another slot, when they pass 1 MiB, when its scheduler
+// parks, and when a reader asks (flush); a slot released meanwhile (its
+// process exited) takes none of them (the generation is checked).
 struct ThreadLedger {
   uint32_t slot = 0;
+  uint32_t slot_generation = 0;  // of `slot`, set with it by the runtime
   uint32_t pending_slot = 0;
   uint32_t pending_generation = 0;
   int64_t pending_bytes = 0;
+  // Batches for other slots (a process freeing what others sent it, and the
+  // last slot's charges), a few slots at a time: a ping-pong pair or a chain
+  // of processes then costs no atomics.
+  struct Refunds {
+    uint32_t slot = 0;
+    uint32_t generation = 0;
+    int64_t bytes = 0;
+  };
+  static constexpr size_t kRefundWays = 8;
+  Refunds refunds[kRefundWays] = {};
 };
 extern thread_local constinit ThreadLedger tl_ledger;
 
 // A slot for a new process (never 0); release_slot when it exits.
 uint32_t acquire_slot();
 void release_slot(uint32_t slot);
+// The generation `slot` has now (constant while its process lives).
+uint32_t generation_of(uint32_t slot);
 // Bytes charged to `slot` and not yet refunded (flushed batches only).
 uint64_t slot_bytes(uint32_t slot);
-// Adds this thread's pending bytes to their slot.
+// Adds this thread's pending bytes to their slot (unless it was released).
 void flush();
 
 // True once canopy::heap_accounting is linked in and tracking (it says so at
@@ -54,7 +71,7 @@ void set_tracking(bool on);
 namespace ledger_detail {
 constexpr int64_t kFlushAt = 1 << 20;
 Tag charge_slow(size_t bytes);
-void refund_slow(Tag tag, size_t bytes);
+void flush_refunds(ThreadLedger::Refunds& r);
 }  // namespace ledger_detail
 
 // For operator new: charges the current slot; the tag goes beside the block.
@@ -73,14 +90,19 @@ inline Tag charge(size_t bytes) {
 inline void refund(Tag tag, size_t bytes) {
   if (tag.slot == 0) return;
   ThreadLedger& l = tl_ledger;
-  // Batched only when the running process frees its own block (its run
-  // flushes when it ends); any other free goes to the slot's word.
-  if (tag.slot == l.slot && tag.slot == l.pending_slot && tag.generation == l.pending_generation) {
+  if (tag.slot == l.pending_slot && tag.generation == l.pending_generation) {
     l.pending_bytes -= static_cast<int64_t>(bytes);
     if (l.pending_bytes < -ledger_detail::kFlushAt) flush();
     return;
   }
-  ledger_detail::refund_slow(tag, bytes);
+  ThreadLedger::Refunds& r = l.refunds[tag.slot % ThreadLedger::kRefundWays];
+  if (r.slot != tag.slot || r.generation != tag.generation) {
+    ledger_detail::flush_refunds(r);
+    r.slot = tag.slot;
+    r.generation = tag.generation;
+  }
+  r.bytes -= static_cast<int64_t>(bytes);
+  if (r.bytes < -ledger_detail::kFlushAt) ledger_detail::flush_refunds(r);
 }
 
 // Makes `slot` the one charged for a scope (0: charge nobody, e.g. runtime
