@@ -31,6 +31,10 @@
 using namespace canopy;
 using Clock = std::chrono::steady_clock;
 
+// bench/scrape_bench.cc: a runtime serving `series` series of one gauge.
+RuntimeOptions series_runtime_options(uint64_t series);
+void feed_series(Runtime& rt, uint64_t series);
+
 namespace {
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
@@ -91,20 +95,8 @@ int http_bench(const bench::Args& args) {
   const uint64_t slow = args.count("slow", 200);
   args.allow_only("http", {"series", "seconds", "clients", "slow"});
 
-  Runtime rt(RuntimeOptions{.telemetry = {.enabled = true, .max_series_per_metric = series + 10}});
-  telemetry::MetricDef def;
-  def.type = telemetry::MetricType::last_value;
-  def.name = "bench_series_value";
-  def.event = {"bench", "series"};
-  def.measurement = "value";
-  def.tags = {"key"};
-  def.max_series = series + 10;
-  rt.metrics().add(def);
-  const auto& event = rt.telemetry_bus().event({"bench", "series"});
-  for (uint64_t i = 0; i < series; ++i) {
-    rt.telemetry_bus().execute(event, {{"value", static_cast<double>(i)}}, {{"key", "key_" + std::to_string(i)}});
-  }
-  rt.poll_now();
+  Runtime rt(series_runtime_options(series));
+  feed_series(rt, series);
   exporters::Exposition exposition({.node_name = "bench"});
   exposition.add_source([&rt] { return rt.collect(); });
   exporters::ServerOptions o;

@@ -60,11 +60,12 @@ std::function<uint64_t()> start_scraper(Runtime& rt, uint64_t every_ms) {
   };
 }
 
-int scrape_bench(const bench::Args& args) {
-  const uint64_t series = args.number("series", 10'000);
-  const uint64_t rounds = args.count("rounds", 20);
-  Runtime rt(RuntimeOptions{.telemetry = {.enabled = true, .max_series_per_metric = series + 10}});
-  // N series: a user gauge tagged by key, fed once per key.
+RuntimeOptions series_runtime_options(uint64_t series) {
+  return RuntimeOptions{.telemetry = {.enabled = true, .max_series_per_metric = series + 10}};
+}
+
+// N series: a user gauge tagged by key, fed once per key; then one poll.
+void feed_series(Runtime& rt, uint64_t series) {
   telemetry::MetricDef def;
   def.type = telemetry::MetricType::last_value;
   def.name = "bench_series_value";
@@ -75,10 +76,16 @@ int scrape_bench(const bench::Args& args) {
   rt.metrics().add(def);
   const auto& event = rt.telemetry_bus().event({"bench", "series"});
   for (uint64_t i = 0; i < series; ++i) {
-    const std::string key = "key_" + std::to_string(i);
-    rt.telemetry_bus().execute(event, {{"value", static_cast<double>(i)}}, {{"key", key}});
+    rt.telemetry_bus().execute(event, {{"value", static_cast<double>(i)}}, {{"key", "key_" + std::to_string(i)}});
   }
   rt.poll_now();
+}
+
+int scrape_bench(const bench::Args& args) {
+  const uint64_t series = args.number("series", 10'000);
+  const uint64_t rounds = args.count("rounds", 20);
+  Runtime rt(series_runtime_options(series));
+  feed_series(rt, series);
   Served served(rt);
   const int port = served.server->port();
   std::vector<double> ms;

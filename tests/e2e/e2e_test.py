@@ -166,6 +166,28 @@ class Started:
             sys.stdout.writelines(lines[-40:])
 
 
+def start_demo(started, canopy_bin, source, work, label):
+    """`canopy run` with the example config on a free loopback port; its process and port."""
+    with open(os.path.join(source, "config", "canopy.example.yaml")) as f:
+        cfg_text = re.sub(r"(?m)^(  listen: ).*$", r'\g<1>"127.0.0.1:0"', f.read(), count=1)
+    cfg = os.path.join(work, "canopy.yaml")
+    with open(cfg, "w") as f:
+        f.write(cfg_text)
+    log_path = os.path.join(work, "canopy.log")
+    canopy = started.start("canopy", [canopy_bin, "run", "--config", cfg], log_path)
+
+    def canopy_port():
+        if canopy.poll() is not None:
+            raise SystemExit(f"{label}: canopy exited with {canopy.returncode} before serving")
+        with open(log_path, errors="replace") as f:
+            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    port = wait_for("canopy to serve", canopy_port, 60, 0.2)
+    if not port:
+        raise SystemExit(f"{label}: canopy never logged its address")
+    return canopy, port
+
+
 # ---------------------------------------------------------------- prometheus
 
 class Prom:

@@ -111,26 +111,10 @@ def requests():
 
 
 def run(args, work):
-    with open(os.path.join(args.source, "config", "canopy.example.yaml")) as f:
-        cfg_text = re.sub(r"(?m)^(  listen: ).*$", r'\g<1>"127.0.0.1:0"', f.read(), count=1)
-    cfg = os.path.join(work, "canopy.yaml")
-    with open(cfg, "w") as f:
-        f.write(cfg_text)
     os.environ["CANOPY_ADMIN_TOKEN"] = TOKEN
     started = e2e.Started()
     try:
-        log_path = os.path.join(work, "canopy.log")
-        canopy = started.start("canopy", [args.canopy, "run", "--config", cfg], log_path)
-
-        def canopy_port():
-            if canopy.poll() is not None:
-                raise SystemExit(f"hostile: canopy exited with {canopy.returncode} before serving")
-            with open(log_path, errors="replace") as f:
-                m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
-            return int(m.group(1)) if m else None
-        port = e2e.wait_for("canopy to serve", canopy_port, 60, 0.2)
-        if not port:
-            raise SystemExit("hostile: canopy never logged its address")
+        canopy, port = e2e.start_demo(started, args.canopy, args.source, work, "hostile")
         faults_url = f"http://127.0.0.1:{port}/api/v1/workload/faults"
         faults_before = e2e.http("GET", faults_url)[1]
         statuses = {}
