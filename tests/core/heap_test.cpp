@@ -55,6 +55,19 @@ class Hoard final : public Actor {
   std::string kept_;
 };
 
+// Builds its state in init, which may run on the thread that spawns it.
+class EagerHoard final : public Actor {
+ public:
+  Status init() override {
+    items_.assign(512, std::string(4096, 'i'));  // 2 MB
+    return {};
+  }
+  void handle(Message&) override {}
+
+ private:
+  std::vector<std::string> items_;
+};
+
 uint64_t heap_of(Runtime& rt, Pid p) {
   auto info = rt.process_info(p);
   return info ? info->heap_bytes : 0;
@@ -94,6 +107,12 @@ TEST_CASE("a payload allocated by A and held by B counts to A until B frees it",
   CHECK(heap_of(rt, b) < b_before + kMiB);
   REQUIRE(rt.send(b, Drop{}).ok());
   REQUIRE(eventually([&] { return idle(rt, b) && heap_of(rt, a) < kMiB; }));
+}
+
+TEST_CASE("what init allocates counts to the process, whichever thread ran init", "[core][heap]") {
+  Runtime rt(RuntimeOptions{.schedulers = 1});
+  const Pid p = rt.spawn<EagerHoard>().value();
+  REQUIRE(eventually([&] { return heap_of(rt, p) >= 2 * kMiB; }));
 }
 
 TEST_CASE("allocations on a thread outside the runtime count to no process", "[core][heap]") {

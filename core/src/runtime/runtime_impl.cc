@@ -40,6 +40,9 @@ class CurrentProcess {
     heap::tl_ledger.slot_generation = p->heap_generation;
   }
   ~CurrentProcess() {
+    // A process run on another thread (a spawn's init on a user thread):
+    // no scheduler parks there to hand its batched heap bytes over.
+    if (!on_scheduler_thread()) heap::flush();
     tl_current = previous_;
     heap::tl_ledger.slot = previous_slot_;
     heap::tl_ledger.slot_generation = previous_generation_;

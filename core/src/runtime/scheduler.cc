@@ -263,6 +263,8 @@ void SchedulerPool::inject(Process* p) {
 
 Scheduler* SchedulerPool::current() const { return tl_pool == this ? tl_scheduler : nullptr; }
 
+bool on_scheduler_thread() { return tl_scheduler != nullptr; }
+
 void SchedulerPool::schedule(Process* p) {
   if (Scheduler* s = current()) {
     s->push_next(p);

@@ -23,6 +23,10 @@ class Runtime;
 struct Process;
 class SchedulerPool;
 
+// True on a scheduler thread of any runtime (they flush their heap-ledger
+// batches when they park; other threads must flush themselves).
+bool on_scheduler_thread();
+
 class Scheduler {
  public:
   Scheduler(SchedulerPool& pool, unsigned id);
