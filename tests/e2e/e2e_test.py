@@ -166,13 +166,18 @@ class Started:
             sys.stdout.writelines(lines[-40:])
 
 
-def start_demo(started, canopy_bin, source, work, label):
-    """`canopy run` with the example config on a free loopback port; its process and port."""
+def demo_config(source, work):
+    """The example config with a free loopback port, written into `work`; its path."""
     with open(os.path.join(source, "config", "canopy.example.yaml")) as f:
         cfg_text = re.sub(r"(?m)^(  listen: ).*$", r'\g<1>"127.0.0.1:0"', f.read(), count=1)
     cfg = os.path.join(work, "canopy.yaml")
     with open(cfg, "w") as f:
         f.write(cfg_text)
+    return cfg
+
+
+def start_canopy(started, canopy_bin, cfg, work, label):
+    """`canopy run --config cfg`; its process and port once it logs its address."""
     log_path = os.path.join(work, "canopy.log")
     canopy = started.start("canopy", [canopy_bin, "run", "--config", cfg], log_path)
 
@@ -187,6 +192,10 @@ def start_demo(started, canopy_bin, source, work, label):
         raise SystemExit(f"{label}: canopy never logged its address")
     return canopy, port
 
+
+def start_demo(started, canopy_bin, source, work, label):
+    """`canopy run` with the example config on a free loopback port; its process and port."""
+    return start_canopy(started, canopy_bin, demo_config(source, work), work, label)
 
 # ---------------------------------------------------------------- prometheus
 
@@ -326,18 +335,7 @@ def run(args, work):
 
     started = Started()
     try:
-        canopy_log = os.path.join(work, "canopy.log")
-        canopy = started.start("canopy", [args.canopy, "run", "--config", cfg], canopy_log)
-
-        def canopy_port():
-            if canopy.poll() is not None:
-                raise SystemExit(f"e2e: canopy exited with {canopy.returncode} before serving")
-            with open(canopy_log, errors="replace") as f:
-                m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
-            return int(m.group(1)) if m else None
-        port = wait_for("canopy to serve", canopy_port, 60, 0.2)
-        if not port:
-            raise SystemExit("e2e: canopy never logged its address")
+        canopy, port = start_canopy(started, args.canopy, cfg, work, "e2e")
         canopy_url = f"http://127.0.0.1:{port}"
         if not wait_for("canopy /readyz", lambda: http("GET", canopy_url + "/readyz")[0] == 200, 60):
             fail("canopy never became ready: " + http("GET", canopy_url + "/readyz")[1])

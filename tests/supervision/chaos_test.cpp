@@ -40,12 +40,8 @@ SupervisorFlags chaos_flags() {
   return f;
 }
 
-}  // namespace
-
-TEST_CASE("random kills in a tree of 1,000 workers: each is restarted once and the tree heals without leaks",
-          "[supervision][chaos][concurrency]") {
-  Runtime rt(options());
-
+// The tree both cases kill in: kSupervisors supervisors of kWorkersPer idle workers.
+SupervisorSpec chaos_tree() {
   SupervisorSpec root;
   root.name = "root";
   root.flags = chaos_flags();
@@ -56,7 +52,16 @@ TEST_CASE("random kills in a tree of 1,000 workers: each is restarted once and t
     for (int w = 0; w < kWorkersPer; ++w) sup.children.push_back(ChildSpec::worker<Idle>("w-" + std::to_string(w)));
     root.children.push_back(ChildSpec::supervisor(sup.name, sup));
   }
-  auto app = rt.start_application("chaos", root);
+  return root;
+}
+
+}  // namespace
+
+TEST_CASE("random kills in a tree of 1,000 workers: each is restarted once and the tree heals without leaks",
+          "[supervision][chaos][concurrency]") {
+  Runtime rt(options());
+
+  auto app = rt.start_application("chaos", chaos_tree());
   REQUIRE_OK(app);
   const Pid root_pid = app.value();
 
@@ -176,17 +181,7 @@ TEST_CASE("the runtime stops right after every worker of the tree is killed: sup
     o.logger = capturing_logger(sink);
     Runtime rt(o);
 
-    SupervisorSpec root;
-    root.name = "root";
-    root.flags = chaos_flags();
-    for (int s = 0; s < kSupervisors; ++s) {
-      SupervisorSpec sup;
-      sup.name = "sup-" + std::to_string(s);
-      sup.flags = chaos_flags();
-      for (int w = 0; w < kWorkersPer; ++w) sup.children.push_back(ChildSpec::worker<Idle>("w-" + std::to_string(w)));
-      root.children.push_back(ChildSpec::supervisor(sup.name, sup));
-    }
-    auto app = rt.start_application("chaos", root);
+    auto app = rt.start_application("chaos", chaos_tree());
     REQUIRE_OK(app);
     std::vector<Pid> workers;
     for (const auto& sup : children_of(rt, app.value())) {

@@ -111,6 +111,7 @@ class EventServer::Impl {
 
   Status start();
   void stop();
+  void close_descriptors();
   uint16_t port() const { return port_; }
   Stats stats() const;
 
@@ -239,7 +240,10 @@ Status EventServer::Impl::start() {
 }
 
 void EventServer::Impl::stop() {
-  if (!io_thread_.joinable()) return;
+  if (!io_thread_.joinable()) {
+    close_descriptors();  // start failed part way: nothing runs, but fds may be open
+    return;
+  }
   {
     detail::MutexLock lock(&jobs_mu_);
     workers_stop_ = true;
@@ -255,10 +259,14 @@ void EventServer::Impl::stop() {
   for (auto& [id, c] : connections_) ::close(c.fd);
   connections_.clear();
   open_ = 0;
-  ::close(listener_);
-  ::close(epoll_);
-  ::close(wake_);
-  listener_ = epoll_ = wake_ = -1;
+  close_descriptors();
+}
+
+void EventServer::Impl::close_descriptors() {
+  for (int* fd : {&listener_, &epoll_, &wake_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
 }
 
 EventServer::Stats EventServer::Impl::stats() const {
