@@ -178,6 +178,18 @@ const std::vector<MetricName>& metric_names() {
        "",
        {"supervisor"}},
       {"canopy_boot_failures_total", "counter", "Children that failed to start during boot, by child", "", {"child"}},
+      // code upgrades
+      {"canopy_code_upgrades_total",
+       "counter",
+       "Code upgrades by module and result (committed, rolled_back, dry_run_ok, dry_run_failed)",
+       "",
+       {"module", "result"}},
+      {"canopy_code_upgrade_duration_seconds",
+       "histogram",
+       "Wall time of a code upgrade, load to resume",
+       "seconds",
+       {"module"}},
+      {"canopy_module_info", "gauge", "A loaded module version (1 per version)", "", {"module", "version"}},
       // stages (backpressure)
       {"canopy_stage_events_in_total",
        "counter",

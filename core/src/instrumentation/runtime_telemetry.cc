@@ -39,6 +39,7 @@ RuntimeTelemetry::RuntimeTelemetry(const TelemetryOptions& options, std::shared_
       ev({"canopy", "supervisor", "boot_failure"}),
       ev({"canopy", "table", "evict"}),
       ev({"canopy", "table", "expire"}),
+      ev({"canopy", "code", "upgrade"}),
       ev({"canopy", "vm", "memory"}),
       ev({"canopy", "vm", "run_queue"}),
       ev({"canopy", "vm", "system_counts"}),
@@ -94,6 +95,12 @@ void RuntimeTelemetry::add_builtin_metrics() {
   counter("canopy_supervisor_restarts_total", {"canopy", "supervisor", "restart"});
   counter("canopy_supervisor_intensity_exceeded_total", {"canopy", "supervisor", "intensity_exceeded"});
   counter("canopy_boot_failures_total", {"canopy", "supervisor", "boot_failure"});
+  // Code upgrades: one event per upgrade, dry run or not.
+  counter("canopy_code_upgrades_total", {"canopy", "code", "upgrade"});
+  MetricDef upgrade_duration =
+      def(MetricType::distribution, "canopy_code_upgrade_duration_seconds", {"canopy", "code", "upgrade"}, "duration");
+  upgrade_duration.buckets = {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10};
+  add(std::move(upgrade_duration));
   // The poller emits table evict/expire events with the count since its last round.
   add(def(MetricType::sum, "canopy_table_evictions_total", {"canopy", "table", "evict"}, "count"));
   add(def(MetricType::sum, "canopy_table_expirations_total", {"canopy", "table", "expire"}, "count"));

@@ -26,6 +26,7 @@ struct RuntimeEvents {
   const telemetry::Event* supervisor_boot_failure;
   const telemetry::Event* table_evict;
   const telemetry::Event* table_expire;
+  const telemetry::Event* code_upgrade;
   // poller events
   const telemetry::Event* vm_memory;
   const telemetry::Event* vm_run_queue;

@@ -47,7 +47,16 @@ class CountingResource final : public std::pmr::memory_resource {
 
 // Scheduling states. A send moves waiting -> scheduled (and queues the
 // process) or running -> running_dirty (the running scheduler looks again).
-enum SchedState : uint8_t { kWaiting, kScheduled, kRunning, kRunningDirty, kExited };
+// Suspended (a code upgrade holds it at a message boundary): no scheduler
+// runs it and a send only queues the message; the upgrader resumes it.
+enum SchedState : uint8_t { kWaiting, kScheduled, kRunning, kRunningDirty, kExited, kSuspended };
+
+// The module version a process runs (code/ sets it at spawn and at an
+// upgrade); shown by process_info. Immutable once made.
+struct CodeTag {
+  std::string module;
+  std::string version;
+};
 
 // Links, monitors and names: touched rarely, read by process_info from any
 // thread. Allocated on first use so an idle process stays small.
@@ -89,6 +98,9 @@ struct Process {
   std::atomic<bool> trap_exit{false};
   std::atomic<bool> traced{false};
   std::atomic<bool> kill_pending{false};  // a `kill` exit signal is on its way
+  // A code upgrade asks the process to stop at its next message boundary
+  // (Runtime::request_suspend); the scheduler parks it as kSuspended.
+  std::atomic<bool> suspend_requested{false};
   std::atomic<uint64_t> reported_heap{0};
   // Over the last poll interval (the poller writes them; recon's proc_window):
   // what it had at the last poll, and the rates since.
@@ -123,6 +135,7 @@ struct Process {
   mutable SpinLock meta_lock;
   std::unique_ptr<ProcessMeta> meta GUARDED_BY(meta_lock) PT_GUARDED_BY(meta_lock);
   bool meta_closed GUARDED_BY(meta_lock) = false;  // exiting: no new links, monitors, names, keys
+  std::shared_ptr<const CodeTag> code GUARDED_BY(meta_lock);  // null: not spawned from a module
   ProcessMeta& meta_locked() REQUIRES(meta_lock) {
     if (!meta) meta = std::make_unique<ProcessMeta>();
     return *meta;

@@ -1,6 +1,7 @@
 // canopy::Runtime: the public face of detail::Runtime.
 #include "canopy/core/runtime.hpp"
 
+#include "code/code_server.hpp"
 #include "runtime/runtime_impl.hpp"
 
 namespace canopy {
@@ -72,7 +73,41 @@ telemetry::Bus& Runtime::telemetry_bus() { return impl_->telemetry().bus(); }
 telemetry::Metrics& Runtime::metrics() { return impl_->telemetry().metrics(); }
 telemetry::Poller& Runtime::poller() { return impl_->telemetry().poller(); }
 void Runtime::poll_now() { impl_->poll(); }
-std::vector<telemetry::Family> Runtime::collect() const { return impl_->telemetry().collect(); }
+std::vector<telemetry::Family> Runtime::collect() const {
+  std::vector<telemetry::Family> out = impl_->telemetry().collect();
+  impl_->code().append_families(out);
+  return out;
+}
+
+Result<ModuleVersionInfo> Runtime::load_module(const std::string& path) { return impl_->code().load(path); }
+Result<Pid> Runtime::spawn_module(const std::string& module, const std::string& behaviour, std::string arg,
+                                  SpawnOptions options) {
+  return impl_->code().spawn(module, behaviour, arg, std::move(options), caller_in(*impl_));
+}
+namespace {
+// Stands in for a module behaviour that cannot be made: fails its spawn.
+class UnavailableModule final : public Actor {
+ public:
+  explicit UnavailableModule(Error why) : why_(std::move(why)) {}
+  Status init() override { return why_; }
+  void handle(Message&) override {}
+
+ private:
+  Error why_;
+};
+}  // namespace
+
+std::unique_ptr<Actor> Runtime::module_actor(const std::string& module, const std::string& behaviour,
+                                             std::string arg) {
+  auto a = impl_->code().actor(module, behaviour, arg);
+  if (!a.ok()) return std::make_unique<UnavailableModule>(a.error());
+  return std::move(a).value();
+}
+
+Result<UpgradeResult> Runtime::upgrade(const std::string& module, const std::string& path, UpgradeOptions options) {
+  return impl_->code().upgrade(module, path, options);
+}
+std::vector<ModuleVersionInfo> Runtime::modules() const { return impl_->code().modules(); }
 
 std::optional<ProcessInfo> Runtime::process_info(Pid pid) const { return impl_->process_info(pid); }
 std::vector<ProcessInfo> Runtime::processes() const { return impl_->processes(); }

@@ -152,7 +152,8 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
             schedulers_.watchdog();
             table_.collect(schedulers_.min_observed());
             sweep_due_tables(*tables_);
-          }) {
+          }),
+      code_(make_code_server(*this)) {
   (void)ns_per_cycle();  // calibrate before any scheduler measures
   default_mailbox_ = options_.default_mailbox;
   table_.set_quiescence([this] { return schedulers_.min_observed(); });
@@ -483,8 +484,62 @@ void Runtime::answer_undelivered(Pid dead, std::unique_ptr<Message> m, const Exi
 
 // --- running processes -------------------------------------------------------------
 
+void Runtime::park_suspended(Process& p) {
+  p.status.store(static_cast<uint8_t>(ProcessStatus::suspended), std::memory_order_relaxed);
+  // Release: the upgrader that sees kSuspended sees everything the last
+  // handler wrote. The scheduler does not touch `p` after this.
+  p.sched_state.store(kSuspended, std::memory_order_release);
+}
+
+bool Runtime::request_suspend(Process& p) {
+  p.suspend_requested.store(true, std::memory_order_seq_cst);
+  uint8_t state = p.sched_state.load(std::memory_order_acquire);
+  if (state == kSuspended) return true;
+  // Idle: nobody will run it to see the flag, so park it here. Otherwise
+  // (queued, running) its scheduler parks it at the next message boundary;
+  // the caller asks again until it is parked.
+  if (state == kWaiting && p.sched_state.compare_exchange_strong(state, kSuspended, std::memory_order_acq_rel)) {
+    p.status.store(static_cast<uint8_t>(ProcessStatus::suspended), std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool Runtime::suspended(const Process& p) const {
+  return p.sched_state.load(std::memory_order_acquire) == kSuspended;
+}
+
+void Runtime::resume(Process& p) {
+  p.suspend_requested.store(false, std::memory_order_seq_cst);
+  uint8_t expected = kSuspended;
+  if (!p.sched_state.compare_exchange_strong(expected, kScheduled, std::memory_order_acq_rel)) return;
+  // Messages may have waited meanwhile: run it once, it parks again if idle.
+  p.status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+  schedulers_.schedule(&p);
+}
+
+void Runtime::tag_code(Pid pid, std::shared_ptr<const CodeTag> tag) {
+  ProcessRef ref = table_.acquire(pid);
+  if (!ref) return;
+  SpinLockGuard lock(&ref->meta_lock);
+  ref->code = std::move(tag);
+}
+
+std::vector<ProcessRef> Runtime::live_processes() const {
+  std::vector<ProcessRef> out;
+  const uint32_t hw = table_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (ProcessRef ref = table_.acquire_index(i)) out.push_back(std::move(ref));
+  }
+  return out;
+}
+
 uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted) {
   CurrentProcess scope(p);
+  if (p->suspend_requested.load(std::memory_order_acquire)) {
+    park_suspended(*p);
+    return start;
+  }
   p->sched_state.store(kRunning, std::memory_order_release);
   p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
   int64_t budget = schedulers_.reductions_per_slice();
@@ -493,7 +548,8 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
   // 1 ms resolution); the precise clock is read once per slice, for CPU time.
   uint32_t ms = timers_.now_ms();
   for (;;) {
-    while (budget > 0 && !p->exiting) {
+    // A suspend request stops the slice at the next message boundary.
+    while (budget > 0 && !p->exiting && !p->suspend_requested.load(std::memory_order_relaxed)) {
       Message* raw = p->mailbox.pop(ms);
       if (raw == nullptr) break;
       p->extra_reductions = 0;
@@ -534,6 +590,10 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
     }
     if (p->exiting) {
       finish_exit(*p);  // `p` may be gone after this
+      return t;
+    }
+    if (p->suspend_requested.load(std::memory_order_acquire)) {
+      park_suspended(*p);
       return t;
     }
     if (budget <= 0) {
@@ -1056,6 +1116,10 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
   i.spawned_at = p.spawned_at;
   if (const std::type_info* t = p.current_type.load(std::memory_order_relaxed)) i.current_message_type = type_name(*t);
   SpinLockGuard lock(&p.meta_lock);
+  if (p.code) {
+    i.module = p.code->module;
+    i.module_version = p.code->version;
+  }
   if (p.meta) {
     i.registered_name = p.meta->name;
     i.links = p.meta->links;

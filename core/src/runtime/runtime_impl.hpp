@@ -37,6 +37,13 @@ struct TableDirectoryDeleter {
 std::unique_ptr<TableDirectory, TableDirectoryDeleter> make_table_directory();
 void sweep_due_tables(TableDirectory& d);
 
+// The runtime's modules and upgrades; code/ defines it.
+class CodeServer;
+struct CodeServerDeleter {
+  void operator()(CodeServer* c) const;
+};
+std::unique_ptr<CodeServer, CodeServerDeleter> make_code_server(Runtime& rt);
+
 // The process the calling thread is running a hook for, if any.
 Process* current_process();
 
@@ -137,6 +144,19 @@ class Runtime {
   // when the slice used up its reduction budget.
   uint64_t run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted);
 
+  // Code upgrades (code/): hold a process at a message boundary. Thread-safe.
+  // request_suspend asks and returns true once `p` is parked (call again
+  // until then); while parked no scheduler runs it, sends only queue, and
+  // its behaviour may be touched by the caller. resume() lets it run again.
+  bool request_suspend(Process& p);
+  bool suspended(const Process& p) const;
+  void resume(Process& p);
+  // Marks `pid` as running that module version (code/, at spawn).
+  void tag_code(Pid pid, std::shared_ptr<const CodeTag> tag);
+  CodeServer& code() { return *code_; }
+  // A counted reference to every live process.
+  std::vector<ProcessRef> live_processes() const;
+
   // tables/ keeps this runtime's tables here.
   TableDirectory& tables() { return *tables_; }
 
@@ -177,6 +197,7 @@ class Runtime {
   // A signal that found no live process, or was left in a mailbox at exit.
   void answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted);
   void make_runnable(Process& p);
+  void park_suspended(Process& p);
   static void reclaim(Process* p);
   static std::string registered_name(Process& p);
   void trace_line(Process& p, const char* direction, const Message& m, Pid peer);
@@ -221,6 +242,9 @@ class Runtime {
   // once every process, so every table, is gone) before this is destroyed.
   const std::unique_ptr<TableDirectory, TableDirectoryDeleter> tables_;
   TimerService timers_;
+  // Loaded modules. Processes hold their version's library themselves, so
+  // its code outlives this if any process does.
+  const std::unique_ptr<CodeServer, CodeServerDeleter> code_;
 
   mutable Mutex default_mailbox_mu_;
   MailboxOptions default_mailbox_ GUARDED_BY(default_mailbox_mu_);

@@ -43,6 +43,10 @@ struct ProcessInfo {
   double age_seconds = 0;
   std::chrono::system_clock::time_point spawned_at;
   std::string current_message_type;  // the type being handled, or the last one handled
+  // Spawned from a module behaviour (Runtime::spawn_module): its module and
+  // the version it runs now; empty otherwise.
+  std::string module;
+  std::string module_version;
 };
 
 struct SchedulerStats {

@@ -12,6 +12,7 @@
 
 #include "canopy/core/actor.hpp"
 #include "canopy/core/call.hpp"
+#include "canopy/core/code.hpp"
 #include "canopy/core/info.hpp"
 #include "canopy/core/options.hpp"
 #include "canopy/core/registry.hpp"
@@ -146,6 +147,32 @@ class Runtime {
   // registered (name or registry key) and older than `min_age`; with policy
   // `terminate` they are also killed (and each is logged).
   std::vector<ProcessInfo> audit_orphans(const OrphanAudit& audit = {});
+
+  // --- code (modules and hot upgrade; canopy/core/module.hpp is the ABI) -------
+  // Loads a module library: its first version, or a new one that new spawns
+  // get. Errors (cannot open, no entry point, ABI mismatch, bad description,
+  // version already loaded) come back as values naming the path.
+  Result<ModuleVersionInfo> load_module(const std::string& path);
+  // Spawns `behaviour` of the current version of `module`; `arg` goes to its
+  // create(). Talk to it with ModuleCall (reply std::string) and ModuleCast.
+  Result<Pid> spawn_module(const std::string& module, const std::string& behaviour, std::string arg = {},
+                           SpawnOptions options = {});
+  // The same as an Actor, for a supervisor's ChildSpec::start: each call
+  // takes the version current then, so a restart after an upgrade runs the
+  // new code. If the module or behaviour is unknown, the actor's init fails
+  // saying so.
+  std::unique_ptr<Actor> module_actor(const std::string& module, const std::string& behaviour, std::string arg = {});
+  // Moves every process of `module` to the version at `path`: each is
+  // suspended at a message boundary (its mailbox keeps filling, in order),
+  // its state saved and migrated by the new version's code_change; only if
+  // all succeed do they resume on the new code, else all resume on the old
+  // code with their old state and the new version is unloaded. A rollback
+  // is a result (outcome rolled_back, failed_pid, reason); an error is for
+  // an upgrade that could not start (bad library, wrong name, version already
+  // loaded, module not loaded, called from inside a process).
+  Result<UpgradeResult> upgrade(const std::string& module, const std::string& path, UpgradeOptions options = {});
+  // Every loaded version, with its live process count.
+  std::vector<ModuleVersionInfo> modules() const;
 
   // --- introspection -----------------------------------------------------------
   std::optional<ProcessInfo> process_info(Pid pid) const;
