@@ -9,6 +9,7 @@
 #include "canopy/config/rules.hpp"
 #include "canopy/exporters/exposition.hpp"
 #include "run.hpp"
+#include "upgrade_cli.hpp"
 
 namespace {
 
@@ -20,6 +21,8 @@ constexpr const char* kUsage =
     "                        and the demo workload; SIGHUP reloads, SIGINT/SIGTERM stop\n"
     "  check FILE            validate a config file (exit 0, or 1 listing every error)\n"
     "  rules FILE [-o OUT]   render the config's alerts as a Prometheus rules file\n"
+    "  upgrade MODULE PATH [--dry-run] [--url URL] [--token-file FILE]\n"
+    "                        hot-upgrade a module of a running canopy (POST /api/v1/code/upgrade)\n"
     "  --version             print the version\n"
     "  --help                print this help\n";
 
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
   }
   if (command == "check") return check(args);
   if (command == "rules") return rules(args);
+  if (command == "upgrade") return canopy::app::upgrade_command(args);
   if (command == "run") {
     std::string config;
     for (size_t i = 0; i < args.size(); ++i) {

@@ -1,5 +1,7 @@
 #include "workload.hpp"
 
+#include "pricing.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -385,10 +387,16 @@ Status Workload::start() {
   for (const std::string& fault : initial) {
     if (Result<FaultState> on = set_fault(fault, true); !on.ok()) return on.error();
   }
+  if (!config_.pricing_module.empty()) {
+    if (Status s = start_pricing(rt_, config_.pricing_module); !s.ok()) return s;
+    pricing_started_ = true;
+  }
   return {};
 }
 
 void Workload::stop() {
+  if (pricing_started_) stop_pricing(rt_);
+  pricing_started_ = false;
   if (!root_.valid()) return;
   (void)set_fault("orphans", false);
   (void)rt_.stop_application("orders", 10s);

@@ -48,6 +48,7 @@ class Workload {
   const config::WorkloadConfig config_;
   std::shared_ptr<Shared> shared_;
   Pid root_;
+  bool pricing_started_ = false;
 };
 
 }  // namespace canopy::app

@@ -840,6 +840,8 @@ void read_workload(Loader& l, const YAML::Node& n, WorkloadConfig& c) {
   m.field("crash_interval",
           [&](const YAML::Node& v, const std::string& p) { read_duration(l, v, p, c.crash_interval); });
   m.field("table_entries", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.table_entries); });
+  m.field("pricing_module",
+          [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.pricing_module); });
   m.field("faults", [&](const YAML::Node& v, const std::string& p) {
     std::set<std::string> seen;
     read_string_list(l, v, p, c.faults, [&](const std::string& fault, const std::string& fp, const YAML::Node& at) {

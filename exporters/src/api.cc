@@ -33,6 +33,9 @@ void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
   j.field("reductions_per_second", p.reductions_per_second);
   j.field("cpu_utilization", p.cpu_utilization);
   j.field("age_seconds", p.age_seconds);
+  // The module and version it runs (empty when not spawned from a module).
+  j.field("module", p.module);
+  j.field("module_version", p.module_version);
   if (full) {
     j.field("parent", p.parent.valid() ? p.parent.to_string() : std::string());
     j.field("mailbox_capacity", p.mailbox_capacity);

@@ -28,5 +28,9 @@ Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body);
 Reply supervision_tree(Runtime& rt);
 Reply schedulers(Runtime& rt);
 Reply system(Runtime& rt);
+// GET /api/v1/code: every loaded module version and its processes.
+Reply code(Runtime& rt);
+// POST /api/v1/code/upgrade {"module", "path", "dry_run"}: the upgrade's result.
+Reply code_upgrade(Runtime& rt, const std::string& body);
 
 }  // namespace canopy::exporters::api

@@ -266,6 +266,7 @@ HttpServer::Response HttpServer::route_api(const Request& req) {
   if (auto r = route_processes(req, parts)) return std::move(*r);
   if (auto r = route_views(req, parts)) return std::move(*r);
   if (auto r = route_log_level(req, parts)) return std::move(*r);
+  if (auto r = route_code(req, parts)) return std::move(*r);
   if (auto r = route_extra(req, parts)) return std::move(*r);
   return Response::error(404, "no route " + req.path);
 }
@@ -288,6 +289,22 @@ std::optional<HttpServer::Response> HttpServer::route_processes(const Request& r
     if (!admin_allowed(req, refusal)) return refusal;
     return from_reply(parts[2] == "kill" ? api::kill(runtime_, parts[1], req.body)
                                          : api::trace(runtime_, parts[1], req.body));
+  }
+  return std::nullopt;
+}
+
+// GET /api/v1/code; POST /api/v1/code/upgrade (admin).
+std::optional<HttpServer::Response> HttpServer::route_code(const Request& req, const std::vector<std::string>& parts) {
+  if (parts[0] != "code") return std::nullopt;
+  if (parts.size() == 1) {
+    if (!is_get(req)) return method_not_allowed(req, "GET, HEAD");
+    return from_reply(api::code(runtime_));
+  }
+  if (parts.size() == 2 && parts[1] == "upgrade") {
+    if (req.method != "POST") return method_not_allowed(req, "POST");
+    Response refusal;
+    if (!admin_allowed(req, refusal)) return refusal;
+    return from_reply(api::code_upgrade(runtime_, req.body));
   }
   return std::nullopt;
 }

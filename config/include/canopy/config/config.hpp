@@ -161,6 +161,9 @@ struct WorkloadConfig {
   uint32_t message_rate = 2'000;                     // messages per second, all producers together
   std::chrono::milliseconds crash_interval{10'000};  // a worker crashes this often; 0 = never
   uint64_t table_entries = 10'000;
+  // The pricing server module loaded at start (relative: to the binary's
+  // folder); empty = none.
+  std::string pricing_module = "modules/libcanopy_pricing_v1.so";
   // Faults switched on at start (each also switchable at run time through
   // PUT /api/v1/workload/faults/{fault}); names from workload_fault_names().
   std::vector<std::string> faults;
