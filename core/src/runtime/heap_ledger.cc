@@ -11,12 +11,9 @@ thread_local constinit ThreadLedger tl_ledger;
 
 namespace {
 
-constexpr int kBytesBits = 40;
-constexpr uint64_t kBytesMask = (uint64_t{1} << kBytesBits) - 1;
-// The bytes field holds bytes + kBias: a refund on another thread can land
-// before the owner flushes the matching charge, so the count may dip below
-// zero for a moment; the bias keeps that from borrowing from the generation.
-constexpr uint64_t kBias = uint64_t{1} << (kBytesBits - 1);
+using ledger_detail::kBias;
+using ledger_detail::kBytesBits;
+using ledger_detail::kBytesMask;
 constexpr uint32_t kGenerationMask = (1u << 24) - 1;
 constexpr uint32_t kChunkBits = 16;
 constexpr uint32_t kChunkSlots = 1u << kChunkBits;
@@ -98,11 +95,9 @@ uint32_t generation_of(uint32_t slot) {
   return slot == 0 ? 0 : static_cast<uint32_t>(word(slot).load(std::memory_order_relaxed) >> kBytesBits);
 }
 
-uint64_t slot_bytes(uint32_t slot) {
-  if (slot == 0) return 0;
-  const uint64_t field = word(slot).load(std::memory_order_relaxed) & kBytesMask;
-  return field > kBias ? field - kBias : 0;
-}
+uint64_t slot_bytes(uint32_t slot) { return word_bytes(slot_word(slot)); }
+
+const std::atomic<uint64_t>* slot_word(uint32_t slot) { return slot == 0 ? nullptr : &word(slot); }
 
 namespace {
 

@@ -16,6 +16,7 @@
 //
 // Process-wide by nature (operator new is): the one piece of canopy state
 // outside a Runtime. Thread-safe.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -60,6 +61,25 @@ void release_slot(uint32_t slot);
 uint32_t generation_of(uint32_t slot);
 // Bytes charged to `slot` and not yet refunded (flushed batches only).
 uint64_t slot_bytes(uint32_t slot);
+// The word behind `slot` (nullptr for 0): its address never changes (chunks
+// are never freed), so a reader that asks often (the scheduler's large_heap
+// check after every slice) resolves it once and reads it with word_bytes.
+const std::atomic<uint64_t>* slot_word(uint32_t slot);
+
+namespace ledger_detail {
+constexpr int kBytesBits = 40;
+constexpr uint64_t kBytesMask = (uint64_t{1} << kBytesBits) - 1;
+// The bytes field holds bytes + kBias: a refund on another thread can land
+// before the owner flushes the matching charge, so the count may dip below
+// zero for a moment; the bias keeps that from borrowing from the generation.
+constexpr uint64_t kBias = uint64_t{1} << (kBytesBits - 1);
+}  // namespace ledger_detail
+
+inline uint64_t word_bytes(const std::atomic<uint64_t>* w) {
+  if (w == nullptr) return 0;
+  const uint64_t field = w->load(std::memory_order_relaxed) & ledger_detail::kBytesMask;
+  return field > ledger_detail::kBias ? field - ledger_detail::kBias : 0;
+}
 // Adds this thread's pending bytes to their slot (unless it was released).
 void flush();
 
