@@ -67,11 +67,8 @@ uint32_t acquire_slot() {
 
 void release_slot(uint32_t slot) {
   if (slot == 0) return;
-  ThreadLedger& mine = tl_ledger;
-  if (mine.pending_slot == slot) {  // its bytes go with it
-    mine.pending_bytes = 0;
-    mine.pending_slot = 0;
-  }
+  ThreadLedger::Way& mine = tl_ledger.ways[slot % ThreadLedger::kWays];
+  if (mine.slot == slot) mine.bytes = 0;  // its bytes go with it
   std::atomic<uint64_t>& w = word(slot);
   uint64_t old = w.load(std::memory_order_relaxed);
   uint64_t next;
@@ -116,37 +113,16 @@ void add_if_current(uint32_t slot, uint32_t generation, int64_t bytes) {
 }  // namespace
 
 void flush() {
-  ThreadLedger& l = tl_ledger;
-  add_if_current(l.pending_slot, l.pending_generation, l.pending_bytes);
-  l.pending_bytes = 0;
-  for (ThreadLedger::Refunds& r : l.refunds) ledger_detail::flush_refunds(r);
+  for (ThreadLedger::Way& w : tl_ledger.ways) {
+    if (w.bytes != 0) ledger_detail::flush_way(w);
+  }
 }
 
 namespace ledger_detail {
 
-void flush_refunds(ThreadLedger::Refunds& r) {
-  add_if_current(r.slot, r.generation, r.bytes);
-  r.bytes = 0;
-}
-
-Tag charge_slow(size_t bytes) {
-  ThreadLedger& l = tl_ledger;
-  // The previous slot's batch joins the per-slot ways rather than its word:
-  // in a chain (A sends to B, then frees what Z sent it) the charge and the
-  // refund of a message usually meet there and cancel, with no atomic.
-  if (l.pending_bytes != 0) {
-    ThreadLedger::Refunds& r = l.refunds[l.pending_slot % ThreadLedger::kRefundWays];
-    if (r.slot != l.pending_slot || r.generation != l.pending_generation) {
-      flush_refunds(r);
-      r.slot = l.pending_slot;
-      r.generation = l.pending_generation;
-    }
-    r.bytes += l.pending_bytes;
-  }
-  l.pending_slot = l.slot;
-  l.pending_generation = l.slot_generation;
-  l.pending_bytes = static_cast<int64_t>(bytes);
-  return Tag{l.slot, l.pending_generation};
+void flush_way(ThreadLedger::Way& w) {
+  add_if_current(w.slot, w.generation, w.bytes);
+  w.bytes = 0;
 }
 
 }  // namespace ledger_detail

@@ -31,8 +31,11 @@ thread_local bool tl_never_block = false;
 // a spawn runs the child's init inside the parent's handler).
 class CurrentProcess {
  public:
-  explicit CurrentProcess(Process* p)
-      : previous_(tl_current),
+  // `on_scheduler`: the caller knows it runs on a scheduler thread (run_slice),
+  // which spares the destructor asking.
+  explicit CurrentProcess(Process* p, bool on_scheduler = false)
+      : on_scheduler_(on_scheduler),
+        previous_(tl_current),
         previous_slot_(heap::tl_ledger.slot),
         previous_generation_(heap::tl_ledger.slot_generation) {
     tl_current = p;
@@ -42,7 +45,7 @@ class CurrentProcess {
   ~CurrentProcess() {
     // A process run on another thread (a spawn's init on a user thread):
     // no scheduler parks there to hand its batched heap bytes over.
-    if (!on_scheduler_thread()) heap::flush();
+    if (!on_scheduler_ && !on_scheduler_thread()) heap::flush();
     tl_current = previous_;
     heap::tl_ledger.slot = previous_slot_;
     heap::tl_ledger.slot_generation = previous_generation_;
@@ -51,6 +54,7 @@ class CurrentProcess {
   CurrentProcess& operator=(const CurrentProcess&) = delete;
 
  private:
+  bool on_scheduler_;
   Process* previous_;
   uint32_t previous_slot_;
   uint32_t previous_generation_;
@@ -485,7 +489,7 @@ void Runtime::answer_undelivered(Pid dead, std::unique_ptr<Message> m, const Exi
 // --- running processes -------------------------------------------------------------
 
 uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted) {
-  CurrentProcess scope(p);
+  CurrentProcess scope(p, true);
   p->sched_state.store(kRunning, std::memory_order_release);
   p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
   int64_t budget = schedulers_.reductions_per_slice();
@@ -499,16 +503,18 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
       if (raw == nullptr) break;
       p->extra_reductions = 0;
       const std::type_info& type = raw->type();
-      BehaviourCells& cells = s.behaviour_cells().at(p->behaviour_id);
-      bool timed = false;
+      BehaviourCells* cells = nullptr;  // set when this message is timed
       if (behaviour_metrics_) {
-        cells.messages.store(cells.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        timed = s.behaviour_cells().sample();
-        if (timed) cells.wait.add(uint64_t{ms - std::min(ms, raw->stamp_ms_)} * 1'000'000);
+        BehaviourCells& c = s.behaviour_cells().at(p->behaviour_id);
+        c.messages.store(c.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        if (s.behaviour_cells().sample()) {
+          cells = &c;
+          c.wait.add(uint64_t{ms - std::min(ms, raw->stamp_ms_)} * 1'000'000);
+        }
       }
-      const uint64_t handler_start = timed ? cycles() : 0;
+      const uint64_t handler_start = cells != nullptr ? cycles() : 0;
       dispatch(*p, std::unique_ptr<Message>(raw));
-      if (timed) cells.processing.add(cycles_to_ns(cycles() - handler_start));
+      if (cells != nullptr) cells->processing.add(cycles_to_ns(cycles() - handler_start));
       const uint32_t ms2 = timers_.now_ms();
       if (ms2 - ms > long_schedule_ms_) {
         // The coarse clock jumps when the timer thread was starved of CPU:
