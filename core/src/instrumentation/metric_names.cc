@@ -156,9 +156,10 @@ const std::vector<MetricName>& metric_names() {
       {"canopy_table_memory_bytes", "gauge", "Bytes held by a table", "bytes", {"table"}},
       {"canopy_table_usage_ratio",
        "gauge",
-       "Table entries / max_entries or bytes / max_bytes, whichever is closer to its bound",
+       "Table entries / max_entries or bytes / max_bytes, whichever is closer to its bound; policy: what a write "
+       "at the bound does (reject, evict_oldest, evict_lru)",
        "ratio",
-       {"table"}},
+       {"table", "policy"}},
       {"canopy_table_evictions_total", "counter", "Entries evicted from a table, by reason", "", {"table", "reason"}},
       {"canopy_table_expirations_total", "counter", "Entries expired from a table", "", {"table"}},
       // supervision

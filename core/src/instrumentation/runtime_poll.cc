@@ -343,7 +343,7 @@ class PollRound {
                     {"usage_ratio", usage},
                     {"hits", static_cast<double>(t.counters.hits)},
                     {"misses", static_cast<double>(t.counters.misses)}},
-                   {{"table", name}});
+                   {{"table", name}, {"policy", canopy::to_string(t.on_full)}});
       const bool first_seen = last.count(t.id) == 0;
       const TableCounters before = first_seen ? TableCounters{} : last[t.id];
       // A new table's eviction reasons (those its bounds allow) and its
