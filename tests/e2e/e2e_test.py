@@ -42,7 +42,7 @@ FAULTS = [
     ("runaway", "CanopyLongSchedules", None),
     ("mailbox_flood", "CanopyMailboxOverload", "process"),
     ("table_leak", "CanopyTableGrowingUnbounded", "table"),
-    ("orphans", "CanopyOrphanProcesses", None),
+    ("orphans", "CanopyOrphanProcesses", "behaviour"),
     ("crash_loop", "CanopySupervisorIntensityExceeded", "supervisor"),
     ("boot_failure", "CanopyBootFailure", "child"),
     ("heap_leak", "CanopyLargeHeap", "process"),
@@ -248,6 +248,12 @@ def substitute(expr, values):
 
 # ---------------------------------------------------------------- the culprits
 
+def names(label_value, culprit):
+    """Whether an alert's label names the culprit: exactly, or a behaviour's
+    qualified type name (canopy::app::(anonymous namespace)::OrphanWorker)."""
+    return label_value is not None and (label_value == culprit or label_value.endswith("::" + culprit))
+
+
 def culprit_problems(fault, culprit, canopy_url, prom):
     """Where the API or the top-N metrics fail to name the fault's culprit."""
     def api(path):
@@ -281,7 +287,9 @@ def culprit_problems(fault, culprit, canopy_url, prom):
         orphans = api("/api/v1/orphans")["processes"]
         kinds = {p["behaviour"].split("::")[-1] for p in orphans}
         got_api = culprit if orphans and kinds == {culprit} else f"orphans {sorted(kinds)}"
-        got_metric = culprit if prom.query('canopy_orphan_processes{job="canopy"} >= 25') else None
+        leaked = prom.query('canopy_orphan_processes{job="canopy"} >= 25')
+        got_metric = culprit if leaked and names(leaked[0]["metric"].get("behaviour"), culprit) else \
+            f"canopy_orphan_processes >= 25 for {[r['metric'].get('behaviour') for r in leaked]}"
     elif fault == "crash_loop":
         tree = json.dumps(api("/api/v1/supervision-tree"))
         got_api = culprit if f'"name": "{culprit}"' in tree or f'"name":"{culprit}"' in tree else None
@@ -405,7 +413,7 @@ def run(args, work):
             # machine), and must not end the wait before the culprit's does.
             def culprit_firing():
                 firing = [a for a in prom.alerts(alert) if a["state"] == "firing"]
-                if label and not any(a["labels"].get(label) == culprit for a in firing):
+                if label and not any(names(a["labels"].get(label), culprit) for a in firing):
                     return []
                 return firing
             firing = wait_for(f"{alert} to fire", culprit_firing, FIRE_WITHIN_S)
