@@ -61,7 +61,7 @@ std::string substitute(std::string expr) {
 
 }  // namespace
 
-TEST_CASE("the four dashboards are shipped", "[dashboards]") {
+TEST_CASE("the five dashboards are shipped", "[dashboards]") {
   for (const auto& uid : expected_uids()) {
     INFO(uid);
     CHECK(fs::is_regular_file(dashboards_dir() / (uid + ".json")));
@@ -353,6 +353,8 @@ TEST_CASE("series that may not exist yet fall back to 0", "[dashboards]") {
       "canopy_long_schedules_total", "canopy_large_heap_total", "canopy_mailbox_high_watermark_total",
       "canopy_supervisor_restarts_total", "canopy_supervisor_intensity_exceeded_total", "canopy_boot_failures_total",
       "canopy_table_evictions_total", "canopy_table_expirations_total",
+      // A healthy pipeline drops, redelivers and fails nothing.
+      "canopy_stage_dropped_total", "canopy_stage_redeliveries_total", "canopy_stage_failed_events_total",
       // Per-table series: a healthy node may have no table at all.
       "canopy_table_entries", "canopy_table_memory_bytes", "canopy_table_usage_ratio"};
   for (const auto& d : load_dashboards()) {
@@ -437,6 +439,10 @@ TEST_CASE("the dashboards have the panels the spec asks for", "[dashboards]") {
       {"canopy-supervision",
        {"canopy_supervisor_restarts_total", "canopy_supervisor_restart_budget_remaining",
         "canopy_supervisor_intensity_exceeded_total", "canopy_boot_failures_total", "canopy_orphan_processes"}},
+      {"canopy-stages",
+       {"canopy_stage_events_in_total", "canopy_stage_events_out_total", "canopy_stage_dropped_total",
+        "canopy_stage_acks_total", "canopy_stage_redeliveries_total", "canopy_stage_failed_events_total",
+        "canopy_stage_demand_outstanding", "canopy_stage_buffer_length", "canopy_stage_processing_duration_seconds"}},
   };
   for (const auto& [uid, metrics] : required) {
     const auto used = families_used(by_uid(all, uid));
