@@ -111,7 +111,7 @@ TEST_CASE("rendered rules parse back with groups, alert, expr, for, labels, anno
     CHECK(std::includes(allowed.begin(), allowed.end(), keys.begin(), keys.end()));
   }
   const YAML::Node first = rules[0];
-  CHECK(first["expr"].as<std::string>() == "max by (instance, process) (canopy_process_mailbox_length) > 1000");
+  CHECK(first["expr"].as<std::string>() == "max by (node, instance, process) (canopy_process_mailbox_length) > 1000");
   CHECK(first["for"].as<std::string>() == "5m");
   CHECK(first["labels"]["component"].as<std::string>() == "mailbox");
 }

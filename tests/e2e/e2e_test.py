@@ -345,8 +345,10 @@ def run(args, work):
             f.write(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
                 f"rule_files: ['{rules}']\n"
-                "scrape_configs:\n  - job_name: canopy\n"
-                f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
+                # As config/prometheus/prometheus.yml: the target names its
+                # node too (up carries it), canopy's own node label wins.
+                "scrape_configs:\n  - job_name: canopy\n    honor_labels: true\n"
+                f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n        labels: {{node: canopy}}\n")
         # The free port is free when asked, not necessarily when prometheus
         # binds it: a prometheus that exits at once gets another port.
         for attempt in range(3):
@@ -370,7 +372,8 @@ def run(args, work):
         wait_for("20 s of samples", lambda: prom.query('count_over_time(up{job="canopy"}[30s]) >= 15'), 60)
 
         # -- every dashboard query returns data
-        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "__rate_interval": "10s",
+        # node: the example config's node.name (every series carries it).
+        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "node": "canopy", "__rate_interval": "10s",
                   "process": "slow_ledger", "table": "order_cache", "supervisor": "workers_sup"}
         checked = 0
         for dash, title, expr in dashboard_queries(args.source):
