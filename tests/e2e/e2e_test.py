@@ -100,6 +100,16 @@ def wait_for(what, fn, timeout_s, interval_s=0.5):
     return None
 
 
+def exit_on_failures(label):
+    """Lists the failures and exits 1 if there are any; else logs that all passed."""
+    if failures:
+        print(f"\n{label}: {len(failures)} failure(s):")
+        for f in failures:
+            print("  - " + f)
+        sys.exit(1)
+    log("all checks passed")
+
+
 # ---------------------------------------------------------------- the config
 
 def shorten(example):
@@ -176,21 +186,25 @@ def demo_config(source, work):
     return cfg
 
 
+def logged_port(proc, log_path, name, label, timeout_s=60):
+    """The port of the http://127.0.0.1:PORT address `proc` logs once it serves."""
+    def port():
+        if proc.poll() is not None:
+            raise SystemExit(f"{label}: {name} exited with {proc.returncode} before serving")
+        with open(log_path, errors="replace") as f:
+            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    p = wait_for(f"{name} to serve", port, timeout_s, 0.2)
+    if not p:
+        raise SystemExit(f"{label}: {name} never logged its address")
+    return p
+
+
 def start_canopy(started, canopy_bin, cfg, work, label):
     """`canopy run --config cfg`; its process and port once it logs its address."""
     log_path = os.path.join(work, "canopy.log")
     canopy = started.start("canopy", [canopy_bin, "run", "--config", cfg], log_path)
-
-    def canopy_port():
-        if canopy.poll() is not None:
-            raise SystemExit(f"{label}: canopy exited with {canopy.returncode} before serving")
-        with open(log_path, errors="replace") as f:
-            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
-        return int(m.group(1)) if m else None
-    port = wait_for("canopy to serve", canopy_port, 60, 0.2)
-    if not port:
-        raise SystemExit(f"{label}: canopy never logged its address")
-    return canopy, port
+    return canopy, logged_port(canopy, log_path, "canopy", label)
 
 
 def start_demo(started, canopy_bin, source, work, label):
@@ -463,12 +477,7 @@ def main():
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print(f"\ne2e: {len(failures)} failure(s):")
-        for f in failures:
-            print("  - " + f)
-        sys.exit(1)
-    log("all checks passed")
+    exit_on_failures("e2e")
 
 
 if __name__ == "__main__":

@@ -43,37 +43,38 @@ ARRIVE_WITHIN_S = 30
 FIRE_WITHIN_S = 45
 
 
-def node_config(example_text, node):
-    """The e2e test's short-rules config, named `node`, with a lighter demo (three share the machine)."""
-    text = e2e.shorten(example_text)
-    for pattern, repl in [(r"(?m)^(  name: )canopy$", rf"\g<1>{node}"),
-                          (r"(?m)^(  schedulers: )0$", r"\g<1>2"),
-                          (r"(?m)^(  workers: )50$", r"\g<1>10"),
-                          (r"(?m)^(  producers: )4$", r"\g<1>1"),
-                          (r"(?m)^(  message_rate: )2000$", r"\g<1>300"),
-                          (r"(?m)^(  table_entries: )10000$", r"\g<1>2000")]:
+def rewrite(text, replacements, what):
+    """Each (pattern, replacement) applied once; a pattern that no longer matches is an error."""
+    for pattern, repl in replacements:
         text, n = re.subn(pattern, repl, text, count=1)
         if n != 1:
-            raise SystemExit(f"fleet: config/canopy.example.yaml changed shape: '{pattern}' matched {n} times")
+            raise SystemExit(f"fleet: {what} changed shape: '{pattern}' matched {n} times")
     return text
+
+
+def node_config(example_text, node):
+    """The e2e test's short-rules config, named `node`, with a lighter demo (three share the machine)."""
+    return rewrite(e2e.shorten(example_text), [
+        (r"(?m)^(  name: )canopy$", rf"\g<1>{node}"),
+        (r"(?m)^(  schedulers: )0$", r"\g<1>2"),
+        (r"(?m)^(  workers: )50$", r"\g<1>10"),
+        (r"(?m)^(  producers: )4$", r"\g<1>1"),
+        (r"(?m)^(  message_rate: )2000$", r"\g<1>300"),
+        (r"(?m)^(  table_entries: )10000$", r"\g<1>2000")], "config/canopy.example.yaml")
 
 
 def fleet_prometheus_config(shipped, rules, targets_dir, vm_port):
     """config/prometheus/fleet.yml with the test's paths, timings and VictoriaMetrics."""
-    text = shipped
-    for pattern, repl in [
-            (r"(?m)^(  scrape_interval: )15s$", r"\g<1>1s\n  scrape_timeout: 900ms"),
-            (r"(?m)^(  evaluation_interval: )15s$", r"\g<1>1s"),
-            (r"(?m)^(    scrape_interval: )5s$", r"\g<1>1s"),
-            (r"(?m)^  - canopy-rules\.yml$", f"  - '{rules}'"),
-            (r"(?m)^alerting:\n(?:  .*\n)+", ""),
-            (r'\["fleet-targets/\*\.json"\]', f"['{targets_dir}/*.json']"),
-            (r"http://127\.0\.0\.1:8428/api/v1/write", f"http://127.0.0.1:{vm_port}/api/v1/write"),
-            (r"(?m)^(      max_samples_per_send: .*)$", r"\g<1>\n      batch_send_deadline: 1s")]:
-        text, n = re.subn(pattern, repl, text, count=1)
-        if n != 1:
-            raise SystemExit(f"fleet: config/prometheus/fleet.yml changed shape: '{pattern}' matched {n} times")
-    return text
+    return rewrite(shipped, [
+        (r"(?m)^(  scrape_interval: )15s$", r"\g<1>1s\n  scrape_timeout: 900ms"),
+        (r"(?m)^(  evaluation_interval: )15s$", r"\g<1>1s"),
+        (r"(?m)^(    scrape_interval: )5s$", r"\g<1>1s"),
+        (r"(?m)^  - canopy-rules\.yml$", f"  - '{rules}'"),
+        (r"(?m)^alerting:\n(?:  .*\n)+", ""),
+        (r'\["fleet-targets/\*\.json"\]', f"['{targets_dir}/*.json']"),
+        (r"http://127\.0\.0\.1:8428/api/v1/write", f"http://127.0.0.1:{vm_port}/api/v1/write"),
+        (r"(?m)^(      max_samples_per_send: .*)$", r"\g<1>\n      batch_send_deadline: 1s")],
+        "config/prometheus/fleet.yml")
 
 
 def start_server(started, name, argv_for_port, ready_path, work, attempts=3):
@@ -261,12 +262,8 @@ def main():
             e2e.log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if e2e.failures:
-        print(f"\nfleet: {len(e2e.failures)} failure(s):")
-        for f in e2e.failures:
-            print("  - " + f)
-        sys.exit(1)
-    e2e.log(f"all checks passed in {time.monotonic() - start:.0f}s")
+    e2e.log(f"ran for {time.monotonic() - start:.0f}s")
+    e2e.exit_on_failures("fleet")
 
 
 if __name__ == "__main__":

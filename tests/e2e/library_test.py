@@ -53,17 +53,7 @@ def run(args, work):
         log_path = os.path.join(work, "session_service.log")
         service = started.start("session_service", [os.path.join(build, "session_service"),
                                                      "--listen", "127.0.0.1:0"], log_path)
-
-        def port():
-            if service.poll() is not None:
-                raise SystemExit(f"library: session_service exited with {service.returncode}")
-            with open(log_path, errors="replace") as f:
-                m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
-            return int(m.group(1)) if m else None
-        p = e2e.wait_for("session_service to serve", port, 30, 0.2)
-        if not p:
-            raise SystemExit("library: session_service never logged its address")
-        url = f"http://127.0.0.1:{p}/metrics"
+        url = f"http://127.0.0.1:{e2e.logged_port(service, log_path, 'session_service', 'library')}/metrics"
 
         def scrape_with_all():
             status, body = e2e.http("GET", url)
@@ -104,12 +94,7 @@ def main():
         run(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if e2e.failures:
-        print(f"\nlibrary: {len(e2e.failures)} failure(s):")
-        for f in e2e.failures:
-            print("  - " + f)
-        sys.exit(1)
-    e2e.log("all checks passed")
+    e2e.exit_on_failures("library")
 
 
 if __name__ == "__main__":
