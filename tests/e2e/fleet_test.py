@@ -16,9 +16,13 @@
    where it splits by node; with every node selected, every node in the split
    (but for the fleet's top N); no exported_node label (honor_labels keeps
    the node's own).
-5. Switches the `orphans` fault on in node-b only: CanopyOrphanProcesses must
+5. A global Prometheus with config/prometheus/federation.yml federating the
+   first one: every node's series arrive with `node` and the site's
+   `prometheus` label.
+6. Switches the `orphans` fault on in node-b only: CanopyOrphanProcesses must
    fire in Prometheus with node="node-b" and on no other node, and the
-   firing ALERTS series must reach VictoriaMetrics with node="node-b" only.
+   firing ALERTS series must reach VictoriaMetrics and the global Prometheus
+   with node="node-b" only.
 
 Everything it starts is stopped by pid. Standard library only.
 """
@@ -75,6 +79,17 @@ def fleet_prometheus_config(shipped, rules, targets_dir, vm_port):
         (r"http://127\.0\.0\.1:8428/api/v1/write", f"http://127.0.0.1:{vm_port}/api/v1/write"),
         (r"(?m)^(      max_samples_per_send: .*)$", r"\g<1>\n      batch_send_deadline: 1s")],
         "config/prometheus/fleet.yml")
+
+
+def federation_config(shipped, fleet_prom_port):
+    """config/prometheus/federation.yml federating the test's fleet Prometheus, every second."""
+    return rewrite(shipped, [
+        (r"(?m)^(  scrape_interval: )30s$", r"\g<1>1s"),
+        (r"(?m)^(  evaluation_interval: )30s$", r"\g<1>1s"),
+        (r"(?m)^(    scrape_interval: )30s$", r"\g<1>1s"),
+        (r"(?m)^(    scrape_timeout: )25s$", r"\g<1>900ms"),
+        (r'\["prometheus-site-1:9090", "prometheus-site-2:9090"\]', f"['127.0.0.1:{fleet_prom_port}']")],
+        "config/prometheus/federation.yml")
 
 
 def start_server(started, name, argv_for_port, ready_path, work, attempts=3):
@@ -192,9 +207,34 @@ def run(args, work):
         else:
             raise SystemExit(f"fleet: canopy_processes of every node not in VictoriaMetrics within {ARRIVE_WITHIN_S}s: "
                              f"{node_values(vm.query('canopy_processes'))}; Prometheus targets up: {prom.target_up()}")
+        # -- a global Prometheus federating the fleet's (federation.yml)
+        with open(os.path.join(args.source, "config", "prometheus", "federation.yml")) as f:
+            global_text = federation_config(f.read(), prom_port)
+        global_cfg = os.path.join(work, "federation.yml")
+        with open(global_cfg, "w") as f:
+            f.write(global_text)
+        subprocess.run([args.promtool, "check", "config", global_cfg], check=True, timeout=60, stdout=subprocess.DEVNULL)
+        _, global_port = start_server(started, "prometheus-global", lambda p: [
+            args.prometheus, f"--config.file={global_cfg}", f"--storage.tsdb.path={os.path.join(work, 'tsdb-global')}",
+            f"--web.listen-address=127.0.0.1:{p}", "--log.level=warn"], "/-/ready", work)
+        global_prom = e2e.Prom(global_port)
+
         up = vm.query('up{job="canopy"} == 1')
         if node_values(up) != NODES:
             e2e.fail(f"up in VictoriaMetrics carries nodes {node_values(up)}, want {NODES} (the file_sd labels)")
+
+        # Federated series keep node and gain the site Prometheus's external label.
+        def every_node_federated():
+            result = global_prom.query('canopy_processes{job="canopy"}')
+            return result if node_values(result) == NODES else None
+        federated = e2e.wait_for("canopy_processes of every node in the global Prometheus", every_node_federated, 30)
+        if not federated:
+            e2e.fail("the global Prometheus (federation.yml) lacks canopy_processes of some node: "
+                     f"{node_values(global_prom.query('canopy_processes'))}")
+        elif any(r["metric"].get("prometheus") != "site-1" or "exported_node" in r["metric"] for r in federated):
+            e2e.fail(f"federated series lost their labels: {[r['metric'] for r in federated]}")
+        else:
+            e2e.log(f"the global Prometheus federates canopy_processes of {NODES} (prometheus=site-1)")
 
         # -- every dashboard query, per node, against VictoriaMetrics
         e2e.wait_for("20 s of samples in VictoriaMetrics",
@@ -224,6 +264,13 @@ def run(args, work):
             if node_values(in_vm or []) != [FAULTY]:
                 e2e.fail(f"ALERTS{{alertname={ALERT!r}}} in VictoriaMetrics has nodes {node_values(in_vm or [])}, "
                          f"want [{FAULTY!r}]")
+            in_global = e2e.wait_for(f"the firing {ALERT} in the global Prometheus", lambda: global_prom.query(
+                f'ALERTS{{alertname="{ALERT}", alertstate="firing"}}'), 30)
+            if node_values(in_global or []) != [FAULTY]:
+                e2e.fail(f"ALERTS{{alertname={ALERT!r}}} federated to the global Prometheus has nodes "
+                         f"{node_values(in_global or [])}, want [{FAULTY!r}]")
+            else:
+                e2e.log(f"the firing {ALERT} of {FAULTY} only, in VictoriaMetrics and the global Prometheus")
         e2e.http("PUT", f"{urls[FAULTY]}/api/v1/workload/faults/{FAULT}", {"enabled": False})
 
         for name, p in [("victoria-metrics", vm_proc), ("prometheus", prom_proc)] + \
