@@ -105,6 +105,16 @@ def wait_for(what, fn, timeout_s, interval_s=0.5):
     return None
 
 
+def exit_on_failures(label):
+    """Lists the failures and exits 1 if there are any; else logs that all passed."""
+    if failures:
+        print(f"\n{label}: {len(failures)} failure(s):")
+        for f in failures:
+            print("  - " + f)
+        sys.exit(1)
+    log("all checks passed")
+
+
 # ---------------------------------------------------------------- the config
 
 def shorten(example):
@@ -197,21 +207,25 @@ def demo_config(source, work):
     return cfg
 
 
+def logged_port(proc, log_path, name, label, timeout_s=60):
+    """The port of the http://127.0.0.1:PORT address `proc` logs once it serves."""
+    def port():
+        if proc.poll() is not None:
+            raise SystemExit(f"{label}: {name} exited with {proc.returncode} before serving")
+        with open(log_path, errors="replace") as f:
+            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    p = wait_for(f"{name} to serve", port, timeout_s, 0.2)
+    if not p:
+        raise SystemExit(f"{label}: {name} never logged its address")
+    return p
+
+
 def start_canopy(started, canopy_bin, cfg, work, label):
     """`canopy run --config cfg`; its process and port once it logs its address."""
     log_path = os.path.join(work, "canopy.log")
     canopy = started.start("canopy", [canopy_bin, "run", "--config", cfg], log_path)
-
-    def canopy_port():
-        if canopy.poll() is not None:
-            raise SystemExit(f"{label}: canopy exited with {canopy.returncode} before serving")
-        with open(log_path, errors="replace") as f:
-            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
-        return int(m.group(1)) if m else None
-    port = wait_for("canopy to serve", canopy_port, 60, 0.2)
-    if not port:
-        raise SystemExit(f"{label}: canopy never logged its address")
-    return canopy, port
+    return canopy, logged_port(canopy, log_path, "canopy", label)
 
 
 def start_demo(started, canopy_bin, source, work, label):
@@ -227,8 +241,10 @@ def start_prometheus(started, prometheus_bin, work, name, rules, canopy_port):
         f.write(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
             f"rule_files: ['{rules}']\n"
-            "scrape_configs:\n  - job_name: canopy\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{canopy_port}']\n")
+            # As config/prometheus/prometheus.yml: the target names its
+            # node too (up carries it), canopy's own node label wins.
+            "scrape_configs:\n  - job_name: canopy\n    honor_labels: true\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{canopy_port}']\n        labels: {{node: canopy}}\n")
     # The free port is free when asked, not necessarily when prometheus
     # binds it: a prometheus that exits at once gets another port.
     for attempt in range(3):
@@ -452,7 +468,8 @@ def run(args, work):
         wait_for("20 s of samples", lambda: prom.query('count_over_time(up{job="canopy"}[30s]) >= 15'), 60)
 
         # -- every dashboard query returns data
-        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "__rate_interval": "10s",
+        # node: the example config's node.name (every series carries it).
+        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "node": "canopy", "__rate_interval": "10s",
                   "process": "slow_ledger", "table": "order_cache", "supervisor": "workers_sup"}
         checked = 0
         for dash, title, expr in dashboard_queries(args.source):
@@ -546,12 +563,7 @@ def main():
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print(f"\ne2e: {len(failures)} failure(s):")
-        for f in failures:
-            print("  - " + f)
-        sys.exit(1)
-    log("all checks passed")
+    exit_on_failures("e2e")
 
 
 if __name__ == "__main__":
