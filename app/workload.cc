@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "canopy/core/gen_server.hpp"
+#include "canopy/core/stage.hpp"
 #include "canopy/core/supervisor.hpp"
 #include "canopy/core/table.hpp"
 #include "canopy/core/task_supervisor.hpp"
@@ -50,6 +51,11 @@ struct LedgerEntry {
   uint32_t amount;
 };
 struct Crash {};
+// What the intake tells the order pipeline about each order.
+struct OrderEvent {
+  uint64_t order;
+  uint32_t amount;
+};
 // What the intake tells the audit log about each order.
 struct AuditRecord {
   uint64_t order;
@@ -67,6 +73,8 @@ constexpr const char* kWorkersRegistry = "workers";
 constexpr const char* kAudit = "audit_log";
 constexpr const char* kOrderCache = "order_cache";
 constexpr const char* kSessions = "session_cache";
+constexpr const char* kOrderEvents = "order_events";
+constexpr const char* kOrderBatcher = "order_batcher";
 constexpr size_t kLeakCap = 500'000;
 // Bounds that keep every fault from exhausting the machine.
 constexpr uint32_t kFloodMailboxCap = 200'000;
@@ -128,6 +136,9 @@ class OrderIntake final : public Actor {
     auto* order = m.as<Order>();
     if (order == nullptr) return;
     (void)cache_->insert(order->id, order->customer);
+    if (const Pid events = runtime().whereis(kOrderEvents); events.valid()) {
+      (void)send(events, OrderEvent{order->id, order->amount});
+    }
     if (s_->table_leak.load(std::memory_order_relaxed) && sessions_->size() < kLeakCap) {
       (void)sessions_->insert("session-" + std::to_string(order->id) + "-" + order->customer, std::string(48, 's'));
     }
@@ -162,6 +173,42 @@ class OrderIntake final : public Actor {
   std::vector<Pid> workers_;
   uint64_t routed_ = 0;
   bool flood_room_ = true;
+};
+
+// The demand-driven order pipeline (canopy_stage_*): the intake tells
+// order_events of every order; order_events hands them on only against the
+// demand order_batcher asked for (at most 500 outstanding), buffering the
+// rest (at most 10,000, the oldest dropped), so the batcher is never flooded.
+class OrderEvents final : public canopy::Producer {
+ public:
+  explicit OrderEvents(SharedPtr) : canopy::Producer(ProducerOptions{.name = kOrderEvents, .buffer_size = 10'000}) {}
+
+ protected:
+  void handle_info(Message& m) override {
+    if (auto* e = m.as<OrderEvent>()) (void)emit(*e);
+  }
+};
+
+// Books orders in batches of 100 (or what arrived within 200 ms);
+// acknowledged to order_events once each batch is booked.
+class OrderBatcher final : public BatchConsumer {
+ public:
+  explicit OrderBatcher(SharedPtr)
+      : BatchConsumer(ConsumerOptions{.name = kOrderBatcher,
+                                      .subscribe_to = {SubscribeTo{.name = kOrderEvents, .max_demand = 500}}},
+                      BatcherOptions{.batch_size = 100, .batch_timeout = 200ms}) {}
+
+ protected:
+  void handle_batch(std::vector<StageEvent>& batch) override {
+    uint64_t total = 0;
+    for (const StageEvent& e : batch) {
+      if (const auto* o = std::any_cast<OrderEvent>(&e)) total += o->amount;
+    }
+    sink_ = spin_work(total, 2'000);
+  }
+
+ private:
+  uint64_t sink_ = 0;
 };
 
 // Books ledger entries; each takes ~30 us (about 30,000 a second), so the
@@ -364,6 +411,12 @@ Status Workload::start() {
   SupervisorSpec flaky{.name = kFlakySup, .flags = {.strategy = Strategy::one_for_one, .intensity = 3, .period = 5s}};
   flaky.children.push_back(ChildSpec::worker<Flaky>("payment_gateway", s));
 
+  // rest_for_one: a crashed order_events takes order_batcher with it, which
+  // then resubscribes to the new one (stage.hpp).
+  SupervisorSpec pipeline{.name = "pipeline_sup",
+                          .flags = {.strategy = Strategy::rest_for_one, .intensity = 10, .period = 10s}};
+  pipeline.children = {named<OrderEvents>(kOrderEvents, s), named<OrderBatcher>(kOrderBatcher, s)};
+
   ChildSpec fraud = named<FraudCheck>(kFraud, s);
   fraud.optional = true;
   SupervisorSpec root{.name = "orders",
@@ -373,6 +426,7 @@ Status Workload::start() {
                                 .backoff_initial = 500ms,
                                 .backoff_max = 5s}};
   root.children = {named<Ledger>(kLedger, s),
+                   ChildSpec::supervisor("pipeline_sup", pipeline),
                    named<OrderIntake>(kIntake, s),
                    ChildSpec::supervisor("workers_sup", workers),
                    ChildSpec::supervisor(kFlakySup, flaky),

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # The tests start the real prometheus and promtool (Debian's prometheus
 # package); the end-to-end test is a python3 script (standard library only);
 # clang checks the lock annotations.
-bash scripts/install-deps.sh prometheus python3 openssl clang
+bash scripts/install-deps.sh prometheus victoria-metrics python3 openssl clang
 jobs=$(nproc)
 started=$SECONDS
 phase() {

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <catch2/catch.hpp>
+#include <regex>
 #include <set>
 
 #include "canopy/config/rules.hpp"
@@ -111,9 +112,28 @@ TEST_CASE("rendered rules parse back with groups, alert, expr, for, labels, anno
     CHECK(std::includes(allowed.begin(), allowed.end(), keys.begin(), keys.end()));
   }
   const YAML::Node first = rules[0];
-  CHECK(first["expr"].as<std::string>() == "max by (instance, process) (canopy_process_mailbox_length) > 1000");
+  CHECK(first["expr"].as<std::string>() == "max by (node, instance, process) (canopy_process_mailbox_length) > 1000");
   CHECK(first["for"].as<std::string>() == "5m");
   CHECK(first["labels"]["component"].as<std::string>() == "mailbox");
+}
+
+TEST_CASE("every shipped rule keeps the node label, so an alert names its node", "[config][rules]") {
+  // A fleet: every series carries `node` (node.name). An aggregation keeps
+  // it only when its `by` lists it; a vector match only when its `on` does.
+  const std::regex grouping(R"(\b(by|on)\s*\(([^)]*)\))");
+  const std::regex bare_aggregation(R"(\b(sum|avg|max|min|count)\s*\()");
+  const std::regex node_label(R"((^|[\s,])node([\s,]|$))");
+  const YAML::Node doc = YAML::Load(render_rules(example()));
+  for (const auto& rule : doc["groups"][0]["rules"]) {
+    const std::string name = rule["alert"].as<std::string>();
+    const std::string expr = rule["expr"].as<std::string>();
+    INFO(name << ": " << expr);
+    CHECK_FALSE(std::regex_search(expr, bare_aggregation));
+    for (auto it = std::sregex_iterator(expr.begin(), expr.end(), grouping); it != std::sregex_iterator(); ++it) {
+      INFO((*it)[0].str());
+      CHECK(std::regex_search((*it)[2].str(), node_label));
+    }
+  }
 }
 
 TEST_CASE("a group interval is rendered when set", "[config][rules]") {

@@ -30,7 +30,7 @@ inline const fs::path& dashboards_dir() {
 // The dashboards the spec asks for, by uid (= file name without .json).
 inline const std::vector<std::string>& expected_uids() {
   static const std::vector<std::string> uids = {"canopy-overview", "canopy-processes", "canopy-tables",
-                                                "canopy-supervision"};
+                                                "canopy-supervision", "canopy-stages"};
   return uids;
 }
 

@@ -17,6 +17,7 @@ namespace {
 
 const std::string kFilter = "job=\"$job\"";
 const std::string kInstanceFilter = "instance=~\"$instance\"";
+const std::string kNodeFilter = "node=~\"$node\"";
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -43,13 +44,13 @@ const Dashboard& by_uid(const std::vector<Dashboard>& all, const std::string& ui
 
 // The variables the end-to-end test substitutes ($datasource is Grafana's).
 const std::set<std::string>& substituted_variables() {
-  static const std::set<std::string> vars = {"job", "instance", "__rate_interval", "process", "table", "supervisor"};
+  static const std::set<std::string> vars = {"job", "instance", "node", "__rate_interval", "process", "table", "supervisor"};
   return vars;
 }
 
 std::string substitute(std::string expr) {
   const std::vector<std::pair<std::string, std::string>> subs = {
-      {"$__rate_interval", "1m"},   {"$instance", "127.0.0.1:9464"}, {"$job", "canopy"},
+      {"$__rate_interval", "1m"},   {"$instance", "127.0.0.1:9464"}, {"$job", "canopy"}, {"$node", "canopy"},
       {"$process", "order_intake"}, {"$table", "sessions"},          {"$supervisor", "orders"}};
   for (const auto& [from, to] : subs) {
     for (size_t at = expr.find(from); at != std::string::npos; at = expr.find(from, at + to.size())) {
@@ -61,7 +62,7 @@ std::string substitute(std::string expr) {
 
 }  // namespace
 
-TEST_CASE("the four dashboards are shipped", "[dashboards]") {
+TEST_CASE("the five dashboards are shipped", "[dashboards]") {
   for (const auto& uid : expected_uids()) {
     INFO(uid);
     CHECK(fs::is_regular_file(dashboards_dir() / (uid + ".json")));
@@ -98,7 +99,7 @@ TEST_CASE("every dashboard is a current Grafana JSON model with a stable uid", "
   CHECK(titles.size() == all.size());
 }
 
-TEST_CASE("every dashboard has the datasource, job and instance variables", "[dashboards]") {
+TEST_CASE("every dashboard has the datasource, job, instance and node variables", "[dashboards]") {
   for (const auto& d : load_dashboards()) {
     INFO(d.file);
     const auto ds = variable(d.model, "datasource");
@@ -122,6 +123,18 @@ TEST_CASE("every dashboard has the datasource, job and instance variables", "[da
     // "All" must match every instance in instance=~"$instance".
     CHECK((*instance)["allValue"] == ".*");
     CHECK((*instance)["datasource"]["uid"] == "${datasource}");
+
+    // A fleet: the node label every series carries (node.name), multi-select
+    // with "All", listed from a series every node exports.
+    const auto node = variable(d.model, "node");
+    REQUIRE(node);
+    CHECK((*node)["type"] == "query");
+    CHECK(variable_query(*node) == "label_values(canopy_processes{job=\"$job\", instance=~\"$instance\"}, node)");
+    CHECK((*node)["multi"] == true);
+    CHECK((*node)["includeAll"] == true);
+    CHECK((*node)["allValue"] == ".*");
+    CHECK((*node)["current"]["value"] == json::array({"$__all"}));
+    CHECK((*node)["datasource"]["uid"] == "${datasource}");
   }
 }
 
@@ -138,6 +151,7 @@ TEST_CASE("every variable a query uses is defined, with a filtered query", "[das
     CHECK(q.rfind("label_values(", 0) == 0);
     CHECK(contains(q, kFilter));
     CHECK(contains(q, kInstanceFilter));
+    CHECK(contains(q, kNodeFilter));
     CHECK(contains(q, ", " + name + ")"));
     CHECK((*v)["datasource"]["uid"] == "${datasource}");
   }
@@ -296,18 +310,41 @@ TEST_CASE("the population snapshots are gauges: never rated, at_most renamed le 
   CHECK(uses >= 10);
 }
 
-TEST_CASE("every canopy selector is filtered by job and instance", "[dashboards]") {
+TEST_CASE("every canopy selector is filtered by job, instance and node", "[dashboards]") {
   for (const auto& d : load_dashboards()) {
     for (const auto& q : queries_of(d)) {
-      // The job and instance variables list what the filters select from.
+      // The job, instance and node variables list what the filters select from.
       if (q.where == d.file + ": variable job" || q.where == d.file + ": variable instance") continue;
+      const bool node_variable = q.where == d.file + ": variable node";
       for (const auto& s : selectors(q.expr)) {
         INFO(q.where << ": " << s.name << "{" << s.matchers << "}");
         CHECK(s.has_braces);
         CHECK(contains(s.matchers, kInstanceFilter));
+        if (!node_variable) CHECK(contains(s.matchers, kNodeFilter));
         // ALERTS carry the labels their rule keeps (instance), not job.
         if (s.name != "ALERTS") CHECK(contains(s.matchers, kFilter));
         if (s.name == "ALERTS") CHECK(contains(s.matchers, "alertstate=\"firing\""));
+      }
+    }
+  }
+}
+
+TEST_CASE("a query that splits by instance splits by node too; legends name the node", "[dashboards]") {
+  // Across a fleet a node is what people name; sums either go across every
+  // selected node (no grouping) or keep `node`.
+  for (const auto& d : load_dashboards()) {
+    for (const auto& q : queries_of(d)) {
+      for (size_t at = q.expr.find("by ("); at != std::string::npos; at = q.expr.find("by (", at + 1)) {
+        const std::string labels = q.expr.substr(at, q.expr.find(')', at) - at);
+        INFO(q.where << ": " << labels);
+        if (contains(labels, "instance")) CHECK(contains(labels, "node"));
+      }
+    }
+    for (const auto& panel : panels_of(d.model)) {
+      for (const auto& t : panel.value("targets", json::array())) {
+        const std::string legend = t.value("legendFormat", std::string{});
+        INFO(d.file << ": " << panel.value("title", std::string{}) << ": legend " << legend);
+        CHECK_FALSE(contains(legend, "{{instance}}"));
       }
     }
   }
@@ -353,6 +390,8 @@ TEST_CASE("series that may not exist yet fall back to 0", "[dashboards]") {
       "canopy_long_schedules_total", "canopy_large_heap_total", "canopy_mailbox_high_watermark_total",
       "canopy_supervisor_restarts_total", "canopy_supervisor_intensity_exceeded_total", "canopy_boot_failures_total",
       "canopy_table_evictions_total", "canopy_table_expirations_total",
+      // A healthy pipeline drops, redelivers and fails nothing.
+      "canopy_stage_dropped_total", "canopy_stage_redeliveries_total", "canopy_stage_failed_events_total",
       // Per-table series: a healthy node may have no table at all.
       "canopy_table_entries", "canopy_table_memory_bytes", "canopy_table_usage_ratio"};
   for (const auto& d : load_dashboards()) {
@@ -437,6 +476,10 @@ TEST_CASE("the dashboards have the panels the spec asks for", "[dashboards]") {
       {"canopy-supervision",
        {"canopy_supervisor_restarts_total", "canopy_supervisor_restart_budget_remaining",
         "canopy_supervisor_intensity_exceeded_total", "canopy_boot_failures_total", "canopy_orphan_processes"}},
+      {"canopy-stages",
+       {"canopy_stage_events_in_total", "canopy_stage_events_out_total", "canopy_stage_dropped_total",
+        "canopy_stage_acks_total", "canopy_stage_redeliveries_total", "canopy_stage_failed_events_total",
+        "canopy_stage_demand_outstanding", "canopy_stage_buffer_length", "canopy_stage_processing_duration_seconds"}},
   };
   for (const auto& [uid, metrics] : required) {
     const auto used = families_used(by_uid(all, uid));

@@ -9,6 +9,10 @@
 3. Starts canopy, then prometheus (temp tsdb, scrape + evaluation every 1 s).
 4. Requires the target to be up, then every query of every dashboard panel to
    return data.
+4b. The quiet phase: a second prometheus scrapes the same canopy from the
+   start with the SHIPPED rule expressions (config/prometheus/canopy-rules.yml,
+   only `for` shortened). Before any fault goes on, the healthy demo must have
+   run QUIET_S seconds under them with no alert pending or firing.
 5. Switches each demo fault on through the admin route, requires the matching
    alert to reach `firing` within 30 s with the culprit in its labels, and the
    API and the top-N metrics to name the same culprit; switches it off and
@@ -36,13 +40,14 @@ import urllib.request
 
 FIRE_WITHIN_S = 30
 RESOLVE_WITHIN_S = 90
+QUIET_S = 120
 
 # fault -> (alert, label the alert must carry with the culprit, or None)
 FAULTS = [
     ("runaway", "CanopyLongSchedules", None),
     ("mailbox_flood", "CanopyMailboxOverload", "process"),
     ("table_leak", "CanopyTableGrowingUnbounded", "table"),
-    ("orphans", "CanopyOrphanProcesses", None),
+    ("orphans", "CanopyOrphanProcesses", "behaviour"),
     ("crash_loop", "CanopySupervisorIntensityExceeded", "supervisor"),
     ("boot_failure", "CanopyBootFailure", "child"),
     ("heap_leak", "CanopyLargeHeap", "process"),
@@ -100,6 +105,16 @@ def wait_for(what, fn, timeout_s, interval_s=0.5):
     return None
 
 
+def exit_on_failures(label):
+    """Lists the failures and exits 1 if there are any; else logs that all passed."""
+    if failures:
+        print(f"\n{label}: {len(failures)} failure(s):")
+        for f in failures:
+            print("  - " + f)
+        sys.exit(1)
+    log("all checks passed")
+
+
 # ---------------------------------------------------------------- the config
 
 def shorten(example):
@@ -123,6 +138,22 @@ def shorten(example):
         if n == 0 or (expected is not None and n != expected):
             raise SystemExit(f"e2e: config/canopy.example.yaml changed shape: '{pattern}' matched {n} times")
     return text
+
+
+def quiet(example):
+    """The example config with only the alerts' `for` shortened (to 2 s): the shipped expressions."""
+    text, n = re.subn(r"(?m)^(\s+for: )(?!0s$)\S+$", r"\g<1>2s", example)
+    if n == 0:
+        raise SystemExit("e2e: config/canopy.example.yaml changed shape: no alert `for` to shorten")
+    return text
+
+
+def check_rules_are_shipped(rules_text, source):
+    """The rendered quiet rules are the shipped canopy-rules.yml with `for: 2s`, nothing else changed."""
+    with open(os.path.join(source, "config", "prometheus", "canopy-rules.yml")) as f:
+        shipped = re.sub(r"(?m)^(\s+for: )\S+$", r"\g<1>2s", f.read())
+    if rules_text != shipped:
+        raise SystemExit("e2e: the quiet rules are not the shipped expressions with `for` shortened")
 
 
 def check_rules_are_short(rules_text):
@@ -176,21 +207,25 @@ def demo_config(source, work):
     return cfg
 
 
+def logged_port(proc, log_path, name, label, timeout_s=60):
+    """The port of the http://127.0.0.1:PORT address `proc` logs once it serves."""
+    def port():
+        if proc.poll() is not None:
+            raise SystemExit(f"{label}: {name} exited with {proc.returncode} before serving")
+        with open(log_path, errors="replace") as f:
+            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
+        return int(m.group(1)) if m else None
+    p = wait_for(f"{name} to serve", port, timeout_s, 0.2)
+    if not p:
+        raise SystemExit(f"{label}: {name} never logged its address")
+    return p
+
+
 def start_canopy(started, canopy_bin, cfg, work, label):
     """`canopy run --config cfg`; its process and port once it logs its address."""
     log_path = os.path.join(work, "canopy.log")
     canopy = started.start("canopy", [canopy_bin, "run", "--config", cfg], log_path)
-
-    def canopy_port():
-        if canopy.poll() is not None:
-            raise SystemExit(f"{label}: canopy exited with {canopy.returncode} before serving")
-        with open(log_path, errors="replace") as f:
-            m = re.search(r"at http://127\.0\.0\.1:(\d+)", f.read())
-        return int(m.group(1)) if m else None
-    port = wait_for("canopy to serve", canopy_port, 60, 0.2)
-    if not port:
-        raise SystemExit(f"{label}: canopy never logged its address")
-    return canopy, port
+    return canopy, logged_port(canopy, log_path, "canopy", label)
 
 
 def start_demo(started, canopy_bin, source, work, label):
@@ -198,6 +233,34 @@ def start_demo(started, canopy_bin, source, work, label):
     return start_canopy(started, canopy_bin, demo_config(source, work), work, label)
 
 # ---------------------------------------------------------------- prometheus
+
+def start_prometheus(started, prometheus_bin, work, name, rules, canopy_port):
+    """A prometheus scraping canopy every second and evaluating `rules`; its process and a Prom."""
+    prom_cfg = os.path.join(work, f"{name}.yml")
+    with open(prom_cfg, "w") as f:
+        f.write(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
+            f"rule_files: ['{rules}']\n"
+            # As config/prometheus/prometheus.yml: the target names its
+            # node too (up carries it), canopy's own node label wins.
+            "scrape_configs:\n  - job_name: canopy\n    honor_labels: true\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{canopy_port}']\n        labels: {{node: canopy}}\n")
+    # The free port is free when asked, not necessarily when prometheus
+    # binds it: a prometheus that exits at once gets another port.
+    for attempt in range(3):
+        prom_port = free_port()
+        prometheus = started.start(name, [
+            prometheus_bin, f"--config.file={prom_cfg}", f"--storage.tsdb.path={os.path.join(work, 'tsdb-' + name)}",
+            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
+            os.path.join(work, f"{name}-{attempt}.log"))
+        prom = Prom(prom_port)
+        if wait_for(f"{name} to serve",
+                    lambda: prometheus.poll() is not None or http("GET", prom.base + "/-/ready")[0] == 200, 60):
+            if prometheus.poll() is None:
+                return prometheus, prom
+        log(f"{name} exited with {prometheus.returncode} on port {prom_port}; trying another port")
+    raise SystemExit(f"e2e: {name} would not start (see its logs above)")
+
 
 class Prom:
     def __init__(self, port):
@@ -215,6 +278,12 @@ class Prom:
         if status != 200:
             return []
         return [a for a in json.loads(body)["data"]["alerts"] if a["labels"].get("alertname") == name]
+
+    def rules(self):
+        status, body = http("GET", self.base + "/api/v1/rules")
+        if status != 200:
+            raise RuntimeError(f"GET /api/v1/rules: {status} {body}")
+        return [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
 
     def target_up(self):
         status, body = http("GET", self.base + "/api/v1/targets")
@@ -247,6 +316,12 @@ def substitute(expr, values):
 
 
 # ---------------------------------------------------------------- the culprits
+
+def names(label_value, culprit):
+    """Whether an alert's label names the culprit: exactly, or a behaviour's
+    qualified type name (canopy::app::(anonymous namespace)::OrphanWorker)."""
+    return label_value is not None and (label_value == culprit or label_value.endswith("::" + culprit))
+
 
 def culprit_problems(fault, culprit, canopy_url, prom):
     """Where the API or the top-N metrics fail to name the fault's culprit."""
@@ -281,7 +356,9 @@ def culprit_problems(fault, culprit, canopy_url, prom):
         orphans = api("/api/v1/orphans")["processes"]
         kinds = {p["behaviour"].split("::")[-1] for p in orphans}
         got_api = culprit if orphans and kinds == {culprit} else f"orphans {sorted(kinds)}"
-        got_metric = culprit if prom.query('canopy_orphan_processes{job="canopy"} >= 25') else None
+        leaked = prom.query('canopy_orphan_processes{job="canopy"} >= 25')
+        got_metric = culprit if leaked and names(leaked[0]["metric"].get("behaviour"), culprit) else \
+            f"canopy_orphan_processes >= 25 for {[r['metric'].get('behaviour') for r in leaked]}"
     elif fault == "crash_loop":
         tree = json.dumps(api("/api/v1/supervision-tree"))
         got_api = culprit if f'"name": "{culprit}"' in tree or f'"name":"{culprit}"' in tree else None
@@ -318,6 +395,35 @@ def culprit_problems(fault, culprit, canopy_url, prom):
             for where, got in (("API", got_api), ("metrics", got_metric)) if got != culprit]
 
 
+# ---------------------------------------------------------------- the quiet phase
+
+def quiet_phase(prom, since):
+    """QUIET_S seconds of the healthy demo under the shipped rules (evaluated every second since
+    `since`, the start of their prometheus), and no alert pending or firing at any evaluation."""
+    left = QUIET_S - (time.monotonic() - since)
+    if left > 0:
+        log(f"quiet phase: {left:.0f}s more of the healthy demo under the shipped rules")
+        time.sleep(left)
+    window = int(time.monotonic() - since) + 1
+    rules = prom.rules()
+    if len(rules) < 15:
+        fail(f"quiet phase: prometheus has {len(rules)} shipped rules loaded, expected 15")
+    for r in rules:
+        if r.get("health") != "ok":
+            fail(f"quiet phase: rule {r.get('name')} is {r.get('health')}: {r.get('lastError')}")
+    # ALERTS has a series for every evaluation at which a rule's expression
+    # held (alertstate pending, then firing), whatever its `for`.
+    active = prom.query(f"max_over_time(ALERTS[{window}s])")
+    for a in active:
+        fail(f"quiet phase: {a['metric'].get('alertname')} was {a['metric'].get('alertstate')} on the healthy "
+             f"demo within {window}s: {a['metric']}")
+    up = prom.query(f'min_over_time(up{{job="canopy"}}[{window}s])')
+    if not up or float(up[0]["value"][1]) != 1:
+        fail(f"quiet phase: the canopy target was not up throughout the {window}s: {up}")
+    log(f"quiet phase: {len(rules)} shipped rules, {window}s of the healthy demo, "
+        f"{len(active)} alerts pending or firing")
+
+
 # ---------------------------------------------------------------- the run
 
 def run(args, work):
@@ -332,6 +438,16 @@ def run(args, work):
     with open(rules) as f:
         check_rules_are_short(f.read())
     subprocess.run([args.promtool, "check", "rules", rules], check=True, timeout=60, stdout=subprocess.DEVNULL)
+    # The quiet phase's rules: the shipped expressions, `for` shortened.
+    with open(os.path.join(args.source, "config", "canopy.example.yaml")) as f:
+        quiet_cfg_text = quiet(f.read())
+    quiet_cfg = os.path.join(work, "canopy-quiet.yaml")
+    with open(quiet_cfg, "w") as f:
+        f.write(quiet_cfg_text)
+    quiet_rules = os.path.join(work, "quiet-rules.yml")
+    subprocess.run([args.canopy, "rules", quiet_cfg, "-o", quiet_rules], check=True, timeout=60)
+    with open(quiet_rules) as f:
+        check_rules_are_shipped(f.read(), args.source)
 
     started = Started()
     try:
@@ -340,37 +456,20 @@ def run(args, work):
         if not wait_for("canopy /readyz", lambda: http("GET", canopy_url + "/readyz")[0] == 200, 60):
             fail("canopy never became ready: " + http("GET", canopy_url + "/readyz")[1])
 
-        prom_cfg = os.path.join(work, "prometheus.yml")
-        with open(prom_cfg, "w") as f:
-            f.write(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n"
-                f"rule_files: ['{rules}']\n"
-                "scrape_configs:\n  - job_name: canopy\n"
-                f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
-        # The free port is free when asked, not necessarily when prometheus
-        # binds it: a prometheus that exits at once gets another port.
-        for attempt in range(3):
-            prom_port = free_port()
-            prometheus = started.start("prometheus", [
-                args.prometheus, f"--config.file={prom_cfg}", f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
-                f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-                os.path.join(work, f"prometheus-{attempt}.log"))
-            prom = Prom(prom_port)
-            if wait_for("prometheus to serve",
-                        lambda: prometheus.poll() is not None or http("GET", prom.base + "/-/ready")[0] == 200, 60):
-                if prometheus.poll() is None:
-                    break
-            log(f"prometheus exited with {prometheus.returncode} on port {prom_port}; trying another port")
-        else:
-            raise SystemExit("e2e: prometheus would not start (see its logs above)")
-        if not wait_for("prometheus's canopy target to be up", lambda: prometheus.poll() is None and prom.target_up(), 60):
-            raise SystemExit("e2e: the canopy target never came up in Prometheus")
+        prometheus, prom = start_prometheus(started, args.prometheus, work, "prometheus", rules, port)
+        quiet_prometheus, quiet_prom = start_prometheus(started, args.prometheus, work, "quiet-prometheus",
+                                                        quiet_rules, port)
+        quiet_since = time.monotonic()
+        for p, pr in ((prometheus, prom), (quiet_prometheus, quiet_prom)):
+            if not wait_for("prometheus's canopy target to be up", lambda: p.poll() is None and pr.target_up(), 60):
+                raise SystemExit("e2e: the canopy target never came up in Prometheus")
         log("target up")
         # Enough samples for the dashboards' rate windows.
         wait_for("20 s of samples", lambda: prom.query('count_over_time(up{job="canopy"}[30s]) >= 15'), 60)
 
         # -- every dashboard query returns data
-        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "__rate_interval": "10s",
+        # node: the example config's node.name (every series carries it).
+        values = {"job": "canopy", "instance": f"127.0.0.1:{port}", "node": "canopy", "__rate_interval": "10s",
                   "process": "slow_ledger", "table": "order_cache", "supervisor": "workers_sup"}
         checked = 0
         for dash, title, expr in dashboard_queries(args.source):
@@ -384,6 +483,10 @@ def run(args, work):
             if not result:
                 fail(f"{dash} / {title}: no data for {q}")
         log(f"{checked} dashboard queries run")
+
+        # -- the quiet phase: no shipped rule is pending or firing on the healthy demo
+        quiet_phase(quiet_prom, quiet_since)
+        quiet_prometheus.send_signal(signal.SIGTERM)  # its work is done: the CPU goes to the fault phase
 
         # -- each fault fires its alert, names its culprit, and resolves
         status, body = http("GET", canopy_url + "/api/v1/workload/faults")
@@ -405,7 +508,7 @@ def run(args, work):
             # machine), and must not end the wait before the culprit's does.
             def culprit_firing():
                 firing = [a for a in prom.alerts(alert) if a["state"] == "firing"]
-                if label and not any(a["labels"].get(label) == culprit for a in firing):
+                if label and not any(names(a["labels"].get(label), culprit) for a in firing):
                     return []
                 return firing
             firing = wait_for(f"{alert} to fire", culprit_firing, FIRE_WITHIN_S)
@@ -460,12 +563,7 @@ def main():
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print(f"\ne2e: {len(failures)} failure(s):")
-        for f in failures:
-            print("  - " + f)
-        sys.exit(1)
-    log("all checks passed")
+    exit_on_failures("e2e")
 
 
 if __name__ == "__main__":

@@ -161,7 +161,10 @@ TEST_CASE(
   auto orphan_gauge = [&] {
     rt.poll_now();
     for (const auto& f : rt.collect()) {
-      if (f.name == "canopy_orphan_processes" && !f.samples.empty()) return f.samples.front().value;
+      if (f.name != "canopy_orphan_processes" || f.samples.empty()) continue;
+      double sum = 0;  // one series per behaviour
+      for (const auto& s : f.samples) sum += s.value;
+      return sum;
     }
     return -1.0;
   };
@@ -175,6 +178,45 @@ TEST_CASE(
   for (Pid p : pop.orphans) CHECK(eventually([&] { return dead(rt, p); }));
   CHECK(rt.audit_orphans({.min_age = 0ms}).empty());
   CHECK(orphan_gauge() == 0.0);
+}
+
+// A kind of process that leaks: the gauge must name it.
+struct LeakedHelper final : Actor {
+  void handle(Message&) override {}
+};
+
+TEST_CASE("canopy_orphan_processes counts orphans by behaviour, the others at 0", "[supervision][orphans][telemetry]") {
+  RuntimeOptions o = options();
+  o.telemetry.poll_interval = 1h;  // only poll_now() runs a round
+  o.telemetry.orphan_min_age = 0ms;
+  Runtime rt(o);
+  auto j = std::make_shared<Journal>();
+  SupervisorSpec root;
+  root.name = "root";
+  root.flags = lenient();
+  root.children.push_back(worker("w1", j));
+  REQUIRE_OK(rt.start_application("shop", root));
+  for (int i = 0; i < 2; ++i) REQUIRE_OK(rt.spawn<LeakedHelper>());
+  rt.poll_now();
+  double leaked = -1, others = 0;
+  size_t series = 0;
+  for (const auto& f : rt.collect()) {
+    if (f.name != "canopy_orphan_processes") continue;
+    for (const auto& s : f.samples) {
+      REQUIRE(s.labels.size() == 1);
+      REQUIRE(s.labels[0].first == "behaviour");
+      ++series;
+      const std::string& b = s.labels[0].second;
+      if (b.size() >= 12 && b.compare(b.size() - 12, 12, "LeakedHelper") == 0) {
+        leaked = s.value;
+      } else {
+        others += s.value;
+      }
+    }
+  }
+  CHECK(leaked == 2.0);
+  CHECK(others == 0.0);
+  CHECK(series >= 2);  // the supervised behaviours are series too, at 0
 }
 
 }  // namespace test_supervision_orphan_audit_test

@@ -250,6 +250,10 @@ TEST_CASE("the poller's table measurements match Table::size and memory", "[tele
   CHECK(value(fams, "canopy_table_usage_ratio", {{"table", "telemetry_cache"}}) == Approx(0.25));
   CHECK(value(fams, "canopy_table_entries", {{"table", "telemetry_lru"}}) == 10.0);
   CHECK(value(fams, "canopy_table_usage_ratio", {{"table", "telemetry_lru"}}) == Approx(1.0));
+  // What being at the bound means, for CanopyTableNearBound: only reject refuses writes.
+  CHECK(value(fams, "canopy_table_usage_ratio", {{"table", "telemetry_lru"}, {"policy", "evict_oldest"}}) ==
+        Approx(1.0));
+  CHECK(value(fams, "canopy_table_usage_ratio", {{"table", "telemetry_cache"}, {"policy", "reject"}}) == Approx(0.25));
   CHECK(value(fams, "canopy_tables") == 2.0);
   CHECK(value(fams, "canopy_table_evictions_total", {{"table", "telemetry_lru"}, {"reason", "max_entries"}}) == 5.0);
   // Known before any eviction: a table's expirations, and only the eviction

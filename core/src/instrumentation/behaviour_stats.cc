@@ -44,8 +44,13 @@ std::vector<std::string> BehaviourIds::names() const {
 
 std::vector<telemetry::Family> behaviour_families(const std::vector<std::string>& names,
                                                   const std::vector<uint64_t>& live_per_id,
+                                                  const std::vector<uint64_t>& orphans_per_id,
                                                   const std::vector<const SchedulerBehaviourCells*>& schedulers) {
   telemetry::Family processes = builtin_family("canopy_behaviour_processes");
+  // By behaviour, so CanopyOrphanProcesses names the kind of process that
+  // leaked; at 0 for every behaviour with live processes, so sum() is the
+  // node's count from the first poll.
+  telemetry::Family orphans = builtin_family("canopy_orphan_processes");
   telemetry::Family messages = builtin_family("canopy_behaviour_messages_total");
   telemetry::Family wait = builtin_family("canopy_behaviour_mailbox_wait_seconds");
   telemetry::Family processing = builtin_family("canopy_behaviour_processing_seconds");
@@ -74,13 +79,15 @@ std::vector<telemetry::Family> behaviour_families(const std::vector<std::string>
     if (live == 0 && handled == 0) continue;  // "other" before the cap is reached
     const telemetry::Labels labels{{"behaviour", names[id]}};
     processes.samples.push_back(telemetry::Sample{labels, static_cast<double>(live), {}, 0, 0});
+    const uint64_t orphaned = id < orphans_per_id.size() ? orphans_per_id[id] : 0;
+    orphans.samples.push_back(telemetry::Sample{labels, static_cast<double>(orphaned), {}, 0, 0});
     messages.samples.push_back(telemetry::Sample{labels, static_cast<double>(handled), {}, 0, 0});
     const auto id16 = static_cast<uint16_t>(id);
     histogram(wait, labels, [&](const SchedulerBehaviourCells& sc) -> const LatencyCells& { return sc.at(id16).wait; });
     histogram(processing, labels,
               [&](const SchedulerBehaviourCells& sc) -> const LatencyCells& { return sc.at(id16).processing; });
   }
-  return {std::move(processes), std::move(messages), std::move(wait), std::move(processing)};
+  return {std::move(processes), std::move(orphans), std::move(messages), std::move(wait), std::move(processing)};
 }
 
 }  // namespace canopy::detail

@@ -69,10 +69,11 @@ class BehaviourIds {
   std::vector<std::string> names_ GUARDED_BY(mu_);
 };
 
-// The poller's families: processes per behaviour (live_per_id, from its
-// walk), and the sums of every scheduler's cells.
+// The poller's families: processes and orphans per behaviour (live_per_id,
+// orphans_per_id, from its walk), and the sums of every scheduler's cells.
 std::vector<telemetry::Family> behaviour_families(const std::vector<std::string>& names,
                                                   const std::vector<uint64_t>& live_per_id,
+                                                  const std::vector<uint64_t>& orphans_per_id,
                                                   const std::vector<const SchedulerBehaviourCells*>& schedulers);
 
 }  // namespace canopy::detail

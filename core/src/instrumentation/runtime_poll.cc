@@ -118,6 +118,7 @@ struct ProcessWalk {
   uint64_t processes = 0, mailbox_messages = 0, mailbox_bytes = 0, heap_bytes = 0, orphans = 0, registry_keys = 0;
   uint32_t oldest_ms = 0;
   std::vector<uint64_t> live_per_behaviour = std::vector<uint64_t>(kMaxBehaviours, 0);
+  std::vector<uint64_t> orphans_per_behaviour = std::vector<uint64_t>(kMaxBehaviours, 0);
 };
 
 }  // namespace
@@ -204,7 +205,10 @@ class PollRound {
         if (!m.name.empty()) w.registered.emplace_back(p.pid, m.name);
         w.registry_keys += m.registry_keys.size();
       }
-      if (orphan.is_orphan(p, p.meta.get())) ++w.orphans;
+      if (orphan.is_orphan(p, p.meta.get())) {
+        ++w.orphans;
+        ++w.orphans_per_behaviour[p.behaviour_id];
+      }
     }
     return w;
   }
@@ -343,7 +347,7 @@ class PollRound {
                     {"usage_ratio", usage},
                     {"hits", static_cast<double>(t.counters.hits)},
                     {"misses", static_cast<double>(t.counters.misses)}},
-                   {{"table", name}});
+                   {{"table", name}, {"policy", canopy::to_string(t.on_full)}});
       const bool first_seen = last.count(t.id) == 0;
       const TableCounters before = first_seen ? TableCounters{} : last[t.id];
       // A new table's eviction reasons (those its bounds allow) and its
@@ -371,7 +375,8 @@ class PollRound {
     w.mailboxes.append_families(snapshot);
     w.heaps.append_families(snapshot);
     for (telemetry::Family& f :
-         behaviour_families(rt_.behaviour_ids_.names(), w.live_per_behaviour, rt_.schedulers_.behaviour_cells())) {
+         behaviour_families(rt_.behaviour_ids_.names(), w.live_per_behaviour, w.orphans_per_behaviour,
+                            rt_.schedulers_.behaviour_cells())) {
       snapshot.push_back(std::move(f));
     }
     snapshot.push_back(single_value_family("canopy_poller_duration_seconds", (mono_ns() - now_ns_) / 1e9));

@@ -111,7 +111,7 @@ void RuntimeTelemetry::add_builtin_metrics() {
   gauge("canopy_process_usage_ratio", counts, "process_usage_ratio");
   gauge("canopy_registered_names", counts, "registered_count");
   gauge("canopy_tables", counts, "table_count");
-  gauge("canopy_orphan_processes", counts, "orphan_count");
+  // canopy_orphan_processes{behaviour}: computed whole by the poller (behaviour_families).
   gauge("canopy_messages_sent_total", counts, "messages_sent", monotonic);
   gauge("canopy_mailbox_messages", counts, "mailbox_messages");
   gauge("canopy_mailbox_oldest_age_seconds", counts, "mailbox_oldest_age_seconds");

@@ -11,12 +11,9 @@ thread_local constinit ThreadLedger tl_ledger;
 
 namespace {
 
-constexpr int kBytesBits = 40;
-constexpr uint64_t kBytesMask = (uint64_t{1} << kBytesBits) - 1;
-// The bytes field holds bytes + kBias: a refund on another thread can land
-// before the owner flushes the matching charge, so the count may dip below
-// zero for a moment; the bias keeps that from borrowing from the generation.
-constexpr uint64_t kBias = uint64_t{1} << (kBytesBits - 1);
+using ledger_detail::kBias;
+using ledger_detail::kBytesBits;
+using ledger_detail::kBytesMask;
 constexpr uint32_t kGenerationMask = (1u << 24) - 1;
 constexpr uint32_t kChunkBits = 16;
 constexpr uint32_t kChunkSlots = 1u << kChunkBits;
@@ -70,11 +67,8 @@ uint32_t acquire_slot() {
 
 void release_slot(uint32_t slot) {
   if (slot == 0) return;
-  ThreadLedger& mine = tl_ledger;
-  if (mine.pending_slot == slot) {  // its bytes go with it
-    mine.pending_bytes = 0;
-    mine.pending_slot = 0;
-  }
+  ThreadLedger::Way& mine = tl_ledger.ways[slot % ThreadLedger::kWays];
+  if (mine.slot == slot) mine.bytes = 0;  // its bytes go with it
   std::atomic<uint64_t>& w = word(slot);
   uint64_t old = w.load(std::memory_order_relaxed);
   uint64_t next;
@@ -98,11 +92,9 @@ uint32_t generation_of(uint32_t slot) {
   return slot == 0 ? 0 : static_cast<uint32_t>(word(slot).load(std::memory_order_relaxed) >> kBytesBits);
 }
 
-uint64_t slot_bytes(uint32_t slot) {
-  if (slot == 0) return 0;
-  const uint64_t field = word(slot).load(std::memory_order_relaxed) & kBytesMask;
-  return field > kBias ? field - kBias : 0;
-}
+uint64_t slot_bytes(uint32_t slot) { return word_bytes(slot_word(slot)); }
+
+const std::atomic<uint64_t>* slot_word(uint32_t slot) { return slot == 0 ? nullptr : &word(slot); }
 
 namespace {
 
@@ -121,37 +113,16 @@ void add_if_current(uint32_t slot, uint32_t generation, int64_t bytes) {
 }  // namespace
 
 void flush() {
-  ThreadLedger& l = tl_ledger;
-  add_if_current(l.pending_slot, l.pending_generation, l.pending_bytes);
-  l.pending_bytes = 0;
-  for (ThreadLedger::Refunds& r : l.refunds) ledger_detail::flush_refunds(r);
+  for (ThreadLedger::Way& w : tl_ledger.ways) {
+    if (w.bytes != 0) ledger_detail::flush_way(w);
+  }
 }
 
 namespace ledger_detail {
 
-void flush_refunds(ThreadLedger::Refunds& r) {
-  add_if_current(r.slot, r.generation, r.bytes);
-  r.bytes = 0;
-}
-
-Tag charge_slow(size_t bytes) {
-  ThreadLedger& l = tl_ledger;
-  // The previous slot's batch joins the per-slot ways rather than its word:
-  // in a chain (A sends to B, then frees what Z sent it) the charge and the
-  // refund of a message usually meet there and cancel, with no atomic.
-  if (l.pending_bytes != 0) {
-    ThreadLedger::Refunds& r = l.refunds[l.pending_slot % ThreadLedger::kRefundWays];
-    if (r.slot != l.pending_slot || r.generation != l.pending_generation) {
-      flush_refunds(r);
-      r.slot = l.pending_slot;
-      r.generation = l.pending_generation;
-    }
-    r.bytes += l.pending_bytes;
-  }
-  l.pending_slot = l.slot;
-  l.pending_generation = l.slot_generation;
-  l.pending_bytes = static_cast<int64_t>(bytes);
-  return Tag{l.slot, l.pending_generation};
+void flush_way(ThreadLedger::Way& w) {
+  add_if_current(w.slot, w.generation, w.bytes);
+  w.bytes = 0;
 }
 
 }  // namespace ledger_detail

@@ -113,12 +113,15 @@ struct Process {
   // (canopy::heap_accounting; 0 bytes without it). Released when it exits.
   const uint32_t heap_slot;
   const uint32_t heap_generation;
+  const std::atomic<uint64_t>* const heap_word;  // heap::slot_word(heap_slot)
   // Everything its heap counts: ledger bytes + heap() resource + reported.
   // (After it exits its slot may be another process's: not read then.)
   uint64_t heap_bytes() const {
     const bool exited = sched_state.load(std::memory_order_acquire) == kExited;
-    return (exited ? 0 : heap::slot_bytes(heap_slot)) + heap.bytes() + reported_heap.load(std::memory_order_relaxed);
+    return owned_heap_bytes(exited);
   }
+  // The same, read by the process's own scheduler while it runs (not exited).
+  uint64_t running_heap_bytes() const { return owned_heap_bytes(false); }
 
   // Owner process only.
   bool exiting = false;
@@ -139,6 +142,11 @@ struct Process {
   ProcessMeta& meta_locked() REQUIRES(meta_lock) {
     if (!meta) meta = std::make_unique<ProcessMeta>();
     return *meta;
+  }
+
+ private:
+  uint64_t owned_heap_bytes(bool exited) const {
+    return (exited ? 0 : heap::word_bytes(heap_word)) + heap.bytes() + reported_heap.load(std::memory_order_relaxed);
   }
 };
 

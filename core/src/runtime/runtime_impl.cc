@@ -31,8 +31,11 @@ thread_local bool tl_never_block = false;
 // a spawn runs the child's init inside the parent's handler).
 class CurrentProcess {
  public:
-  explicit CurrentProcess(Process* p)
-      : previous_(tl_current),
+  // `on_scheduler`: the caller knows it runs on a scheduler thread (run_slice),
+  // which spares the destructor asking.
+  explicit CurrentProcess(Process* p, bool on_scheduler = false)
+      : on_scheduler_(on_scheduler),
+        previous_(tl_current),
         previous_slot_(heap::tl_ledger.slot),
         previous_generation_(heap::tl_ledger.slot_generation) {
     tl_current = p;
@@ -42,7 +45,7 @@ class CurrentProcess {
   ~CurrentProcess() {
     // A process run on another thread (a spawn's init on a user thread):
     // no scheduler parks there to hand its batched heap bytes over.
-    if (!on_scheduler_thread()) heap::flush();
+    if (!on_scheduler_ && !on_scheduler_thread()) heap::flush();
     tl_current = previous_;
     heap::tl_ledger.slot = previous_slot_;
     heap::tl_ledger.slot_generation = previous_generation_;
@@ -51,6 +54,7 @@ class CurrentProcess {
   CurrentProcess& operator=(const CurrentProcess&) = delete;
 
  private:
+  bool on_scheduler_;
   Process* previous_;
   uint32_t previous_slot_;
   uint32_t previous_generation_;
@@ -96,7 +100,8 @@ Process::Process(Runtime& rt, Pid pid, Pid parent, const MailboxOptions& mailbox
       behaviour(std::move(actor)),
       mailbox(mailbox_options),
       heap_slot(heap::acquire_slot()),
-      heap_generation(heap::generation_of(heap_slot)) {}
+      heap_generation(heap::generation_of(heap_slot)),
+      heap_word(heap::slot_word(heap_slot)) {}
 
 Process::~Process() = default;
 
@@ -535,7 +540,7 @@ std::vector<ProcessRef> Runtime::live_processes() const {
 }
 
 uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exhausted) {
-  CurrentProcess scope(p);
+  CurrentProcess scope(p, true);
   if (p->suspend_requested.load(std::memory_order_acquire)) {
     park_suspended(*p);
     return start;
@@ -554,16 +559,18 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
       if (raw == nullptr) break;
       p->extra_reductions = 0;
       const std::type_info& type = raw->type();
-      BehaviourCells& cells = s.behaviour_cells().at(p->behaviour_id);
-      bool timed = false;
+      BehaviourCells* cells = nullptr;  // set when this message is timed
       if (behaviour_metrics_) {
-        cells.messages.store(cells.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        timed = s.behaviour_cells().sample();
-        if (timed) cells.wait.add(uint64_t{ms - std::min(ms, raw->stamp_ms_)} * 1'000'000);
+        BehaviourCells& c = s.behaviour_cells().at(p->behaviour_id);
+        c.messages.store(c.messages.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        if (s.behaviour_cells().sample()) {
+          cells = &c;
+          c.wait.add(uint64_t{ms - std::min(ms, raw->stamp_ms_)} * 1'000'000);
+        }
       }
-      const uint64_t handler_start = timed ? cycles() : 0;
+      const uint64_t handler_start = cells != nullptr ? cycles() : 0;
       dispatch(*p, std::unique_ptr<Message>(raw));
-      if (timed) cells.processing.add(cycles_to_ns(cycles() - handler_start));
+      if (cells != nullptr) cells->processing.add(cycles_to_ns(cycles() - handler_start));
       const uint32_t ms2 = timers_.now_ms();
       if (ms2 - ms > long_schedule_ms_) {
         // The coarse clock jumps when the timer thread was starved of CPU:
@@ -582,11 +589,16 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
     used = 0;
     bump(p->cpu_cycles, t - start);
     start = t;
-    {
+    // The inline test keeps the common case (no crossing) to a few loads:
+    // check_heap out of line after every slice was ~50 instructions a message
+    // in a ring (callgrind).
+    const bool cleared = p->mailbox.take_cleared();
+    const bool heap_crossed = large_heap_bytes_ != 0 && heap_crossing(*p);
+    if (cleared || heap_crossed) {
       // The runtime's reports, not the process's heap.
       heap::ScopedSlot runtime_owned(0);
-      if (p->mailbox.take_cleared()) report_mailbox_cleared(*p);
-      if (large_heap_bytes_ != 0) check_heap(*p);
+      if (cleared) report_mailbox_cleared(*p);
+      if (heap_crossed) check_heap(*p);
     }
     if (p->exiting) {
       finish_exit(*p);  // `p` may be gone after this
@@ -667,7 +679,7 @@ void Runtime::report_mailbox_cleared(Process& p) {
 }
 
 void Runtime::check_heap(Process& p) {
-  const uint64_t heap = p.heap_bytes();
+  const uint64_t heap = p.running_heap_bytes();
   if (!p.large_heap && heap > large_heap_bytes_) {
     p.large_heap = true;
     large_heaps_.fetch_add(1, std::memory_order_relaxed);

@@ -213,6 +213,11 @@ class Runtime {
   void report_long_schedule(Process& p, uint32_t ms, const std::type_info& type);
   void report_mailbox_cleared(Process& p);
   void check_heap(Process& p);
+  // Whether p's heap is on the other side of large_heap from its flag.
+  bool heap_crossing(const Process& p) const {
+    const uint64_t heap = p.running_heap_bytes();
+    return p.large_heap ? heap < large_heap_bytes_ / 4 * 3 : heap > large_heap_bytes_;
+  }
   uint64_t next_ref() { return ref_counter_.fetch_add(1, std::memory_order_relaxed); }
 
   // Constant after construction.

@@ -159,7 +159,7 @@ struct WorkloadConfig {
   uint32_t workers = 50;
   uint32_t producers = 4;
   uint32_t message_rate = 2'000;                     // messages per second, all producers together
-  std::chrono::milliseconds crash_interval{10'000};  // a worker crashes this often; 0 = never
+  std::chrono::milliseconds crash_interval{15'000};  // a worker crashes this often; 0 = never
   uint64_t table_entries = 10'000;
   // The pricing server module loaded at start (relative: to the binary's
   // folder); empty = none.

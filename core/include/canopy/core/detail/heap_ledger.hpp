@@ -16,6 +16,7 @@
 //
 // Process-wide by nature (operator new is): the one piece of canopy state
 // outside a Runtime. Thread-safe.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -27,29 +28,25 @@ struct Tag {
 };
 
 // A thread's view: the slot to charge now (0: nobody), and bytes charged to
-// or refunded from one slot that are not yet in that slot's word. Batching
-// keeps operator new/delete off the shared atomics: in a chain of processes
-// on one scheduler, B freeing the message A just sent cancels A's pending
-// charge with no atomic at all. Pending bytes go to their slot when the
-// thread charges another slot, when they pass 1 MiB, when its scheduler
-// parks, and when a reader asks (flush); a slot released meanwhile (its
-// process exited) takes none of them (the generation is checked).
+// or refunded from a few slots that are not yet in those slots' words, one
+// way per slot (slot % kWays). Batching keeps operator new/delete off the
+// shared atomics: in a chain of processes on one scheduler, B freeing the
+// message A just sent cancels A's charge in A's way with no atomic at all,
+// and a charge costs what a refund costs (one way lookup, no slow path when
+// the running process changes). A way's bytes go to its slot when another
+// slot takes the way, when they pass 1 MiB, when the scheduler parks, and
+// when a reader asks (flush); a slot released meanwhile (its process exited)
+// takes none of them (the generation is checked).
 struct ThreadLedger {
   uint32_t slot = 0;
   uint32_t slot_generation = 0;  // of `slot`, set with it by the runtime
-  uint32_t pending_slot = 0;
-  uint32_t pending_generation = 0;
-  int64_t pending_bytes = 0;
-  // Batches for other slots (a process freeing what others sent it, and the
-  // last slot's charges), a few slots at a time: a ping-pong pair or a chain
-  // of processes then costs no atomics.
-  struct Refunds {
+  struct Way {
     uint32_t slot = 0;
     uint32_t generation = 0;
     int64_t bytes = 0;
   };
-  static constexpr size_t kRefundWays = 8;
-  Refunds refunds[kRefundWays] = {};
+  static constexpr size_t kWays = 16;
+  Way ways[kWays] = {};
 };
 extern thread_local constinit ThreadLedger tl_ledger;
 
@@ -60,6 +57,25 @@ void release_slot(uint32_t slot);
 uint32_t generation_of(uint32_t slot);
 // Bytes charged to `slot` and not yet refunded (flushed batches only).
 uint64_t slot_bytes(uint32_t slot);
+// The word behind `slot` (nullptr for 0): its address never changes (chunks
+// are never freed), so a reader that asks often (the scheduler's large_heap
+// check after every slice) resolves it once and reads it with word_bytes.
+const std::atomic<uint64_t>* slot_word(uint32_t slot);
+
+namespace ledger_detail {
+constexpr int kBytesBits = 40;
+constexpr uint64_t kBytesMask = (uint64_t{1} << kBytesBits) - 1;
+// The bytes field holds bytes + kBias: a refund on another thread can land
+// before the owner flushes the matching charge, so the count may dip below
+// zero for a moment; the bias keeps that from borrowing from the generation.
+constexpr uint64_t kBias = uint64_t{1} << (kBytesBits - 1);
+}  // namespace ledger_detail
+
+inline uint64_t word_bytes(const std::atomic<uint64_t>* w) {
+  if (w == nullptr) return 0;
+  const uint64_t field = w->load(std::memory_order_relaxed) & ledger_detail::kBytesMask;
+  return field > ledger_detail::kBias ? field - ledger_detail::kBias : 0;
+}
 // Adds this thread's pending bytes to their slot (unless it was released).
 void flush();
 
@@ -70,18 +86,31 @@ void set_tracking(bool on);
 
 namespace ledger_detail {
 constexpr int64_t kFlushAt = 1 << 20;
-Tag charge_slow(size_t bytes);
-void flush_refunds(ThreadLedger::Refunds& r);
+// Adds the way's bytes to its slot (if still current) and empties it.
+void flush_way(ThreadLedger::Way& w);
+// The way of `slot`, emptied first if another slot held it.
+inline ThreadLedger::Way& way_of(ThreadLedger& l, uint32_t slot, uint32_t generation) {
+  ThreadLedger::Way& w = l.ways[slot % ThreadLedger::kWays];
+  if (w.slot != slot || w.generation != generation) [[unlikely]] {
+    if (w.bytes != 0) flush_way(w);
+    w.slot = slot;
+    w.generation = generation;
+  }
+  return w;
+}
+inline void add(uint32_t slot, uint32_t generation, int64_t bytes) {
+  ThreadLedger::Way& w = way_of(tl_ledger, slot, generation);
+  w.bytes += bytes;
+  if (w.bytes > kFlushAt || w.bytes < -kFlushAt) [[unlikely]] flush_way(w);
+}
 }  // namespace ledger_detail
 
 // For operator new: charges the current slot; the tag goes beside the block.
 inline Tag charge(size_t bytes) {
-  ThreadLedger& l = tl_ledger;
+  const ThreadLedger& l = tl_ledger;
   if (l.slot == 0) return {};
-  if (l.slot != l.pending_slot) return ledger_detail::charge_slow(bytes);
-  l.pending_bytes += static_cast<int64_t>(bytes);
-  const Tag tag{l.slot, l.pending_generation};
-  if (l.pending_bytes > ledger_detail::kFlushAt) flush();
+  const Tag tag{l.slot, l.slot_generation};
+  ledger_detail::add(tag.slot, tag.generation, static_cast<int64_t>(bytes));
   return tag;
 }
 
@@ -89,20 +118,7 @@ inline Tag charge(size_t bytes) {
 // charged, if it still belongs to the same process (generation).
 inline void refund(Tag tag, size_t bytes) {
   if (tag.slot == 0) return;
-  ThreadLedger& l = tl_ledger;
-  if (tag.slot == l.pending_slot && tag.generation == l.pending_generation) {
-    l.pending_bytes -= static_cast<int64_t>(bytes);
-    if (l.pending_bytes < -ledger_detail::kFlushAt) flush();
-    return;
-  }
-  ThreadLedger::Refunds& r = l.refunds[tag.slot % ThreadLedger::kRefundWays];
-  if (r.slot != tag.slot || r.generation != tag.generation) {
-    ledger_detail::flush_refunds(r);
-    r.slot = tag.slot;
-    r.generation = tag.generation;
-  }
-  r.bytes -= static_cast<int64_t>(bytes);
-  if (r.bytes < -ledger_detail::kFlushAt) ledger_detail::flush_refunds(r);
+  ledger_detail::add(tag.slot, tag.generation, -static_cast<int64_t>(bytes));
 }
 
 // Makes `slot` the one charged for a scope (0: charge nobody, e.g. runtime
