@@ -1,6 +1,8 @@
 // The code routes of the JSON API: what is loaded, and upgrades.
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "api.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/exporters/json.hpp"
@@ -43,6 +45,14 @@ Reply code(Runtime& rt) {
 }
 
 Reply code_upgrade(Runtime& rt, const std::string& body) {
+  const nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) {
+    return Reply{400, json_error("body: not a JSON object; expected {\"module\": \"pricing\", \"path\": \"...\", "
+                                 "\"dry_run\": false}")};
+  }
+  if (parsed.contains("dry_run") && !parsed["dry_run"].is_boolean()) {
+    return Reply{400, json_error("body: \"dry_run\" must be true or false")};
+  }
   const std::optional<std::string> module = json_string_member(body, "module");
   const std::optional<std::string> path = json_string_member(body, "path");
   if (!module || module->empty()) {

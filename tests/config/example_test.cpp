@@ -42,7 +42,7 @@ TEST_CASE("the example config loads without errors", "[config][example]") {
   const LoadResult r = load_file(example_path());
   REQUIRE_LOADS(r);
   CHECK(r.config->telemetry.metrics.size() == 2);
-  CHECK(r.config->alerts.rules.size() == 15);
+  CHECK(r.config->alerts.rules.size() == 16);
 }
 
 namespace {

@@ -148,7 +148,7 @@ TEST_CASE("a group interval is rendered when set", "[config][rules]") {
 TEST_CASE("the example's alerts read only metrics canopy exports", "[config][rules]") {
   const auto names = referenced_metrics(example());
   CHECK(names == std::vector<std::string>{
-                     "canopy_boot_failures_total",
+                     "canopy_boot_failures_total", "canopy_code_upgrades_total",
                      "canopy_long_schedules_total",
                      "canopy_mailbox_messages",
                      "canopy_mailbox_oldest_age_seconds",
@@ -195,7 +195,7 @@ TEST_CASE("promtool check rules accepts the rendered example rules", "[config][r
   const auto result = run("'" + tool + "' check rules '" + dir.file("canopy-rules.yml") + "'");
   INFO(result.output);
   CHECK(result.exit_code == 0);
-  CHECK(result.output.find("SUCCESS: 15 rules found") != std::string::npos);
+  CHECK(result.output.find("SUCCESS: 16 rules found") != std::string::npos);
 }
 
 TEST_CASE("promtool check rules refuses what it should (the check is real)", "[config][rules][promtool]") {
