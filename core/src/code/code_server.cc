@@ -195,7 +195,8 @@ std::vector<std::string> CodeServer::purge() {
   std::vector<std::string> names;
   {
     MutexLock lock(&mu_);
-    for (auto& [name, m] : modules_) {
+    for (auto& entry : modules_) {
+      auto& m = entry.second;  // a named reference: clang 14 cannot capture a structured binding
       auto unused = [&](const std::shared_ptr<const ModuleLibrary>& v) {
         // Only this list holds it: no process runs it and, not being
         // current, no spawn can take it again.
