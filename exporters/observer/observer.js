@@ -85,6 +85,12 @@
     return el("a", { class: "pid", href: "#/process/" + pidPath(pid), "data-pid": pid, text: pid });
   }
 
+  // "canopy::app::(anonymous namespace)::Ledger" -> "Ledger" (the title keeps it whole).
+  function shortType(t) {
+    if (!t || t.includes("<")) return t || "";
+    return t.replace(/\(anonymous namespace\)::/g, "").split("::").pop();
+  }
+
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 
   // A fetch that throws only when the server does not answer (or answers
@@ -277,7 +283,7 @@
       return el("tr", { "data-pid": p.pid, "data-name": p.name, class: h.mailbox || h.heap ? "hot" : "" },
         el("td", {}, pidLink(p.pid)),
         el("td", { class: "name", text: p.name }),
-        el("td", { class: "behaviour", title: p.behaviour, text: p.behaviour }),
+        el("td", { class: "behaviour", title: p.behaviour, text: shortType(p.behaviour) }),
         el("td", { text: p.status }),
         el("td", { class: "num" + (h.mailbox ? " hot-cell" : ""), text: count(p.mailbox_length) }),
         el("td", { class: "num", text: p.mailbox_oldest_age_seconds ? seconds(p.mailbox_oldest_age_seconds) : "-" }),
@@ -394,41 +400,82 @@
 
   // ---------------------------------------------------------------- the tree
 
-  function renderSupervisor(sup, depth) {
+  // A child whose restart count went up within FLAP_WINDOW seconds shows as
+  // restarting: a supervisor restarts at once, so the server's state is
+  // "running" between crashes and only the count tells a crash loop.
+  const FLAP_WINDOW = 10;
+
+  function noteRestarts(tree, now) {
+    const seen = state.restartSeen || (state.restartSeen = {});
+    function walk(sup) {
+      for (const c of sup.children || []) {
+        const key = sup.name + "/" + c.id;
+        const h = seen[key] || (seen[key] = { count: c.restarts, times: [] });
+        for (let i = h.count; i < c.restarts; i++) h.times.push(now);
+        h.count = c.restarts;
+        h.times = h.times.filter((t) => now - t < FLAP_WINDOW);
+        c.recent_restarts = h.times.length;
+        if (c.supervisor) walk(c.supervisor);
+      }
+    }
+    for (const app of tree.applications) if (app.root) walk(app.root);
+  }
+
+  // What the page shows for a child: running, restarting (a crash loop or
+  // the server's restarting), failed (stopped with a start error), stopped.
+  function shownState(c) {
+    if (c.state === "restarting" || (c.state === "running" && c.recent_restarts > 0)) return "restarting";
+    if (c.state === "stopped" && c.last_start_error) return "failed";
+    return c.state;
+  }
+
+  function stateClass(shown) { return "state-" + (shown === "failed" ? "stopped" : shown); }
+
+  function childMeta(c, shown) {
+    let text = c.type + ", " + c.restart + ", " + shown;
+    if (c.recent_restarts) text += " (" + c.recent_restarts + " restarts in " + FLAP_WINDOW + " s)";
+    if (c.restarts) text += ", " + c.restarts + " restarts in all";
+    return text;
+  }
+
+  // A supervisor as a collapsible <details>; `asChild` is its entry in its
+  // parent's children (state, restarts), absent for an application's root.
+  function renderSupervisor(sup, asChild) {
     const key = sup.name + "@" + sup.pid;
     const d = el("details", { class: "sup", "data-name": sup.name });
     d.open = !state.collapsed.has(key);
     d.addEventListener("toggle", () => { if (d.open) state.collapsed.delete(key); else state.collapsed.add(key); });
+    const shown = asChild ? shownState(asChild) : "running";
+    const exhausted = sup.restart_budget_remaining <= 0;
     d.append(el("summary", {},
-      el("span", { class: "sup-name", text: sup.name }), " ", pidLink(sup.pid),
-      el("span", { class: "meta", text: sup.strategy + ", " + sup.restarts + " restarts, budget left " +
+      el("span", { class: stateClass(shown) + " sup-name", text: "\u25cf " + sup.name }), " ", pidLink(sup.pid),
+      el("span", { class: "meta", text: sup.strategy + ", " + sup.restarts + " restarts in the window, budget left " +
         sup.restart_budget_remaining }),
-      sup.intensity_exceeded ? el("span", { class: "meta bad", text: "intensity exceeded" }) : null));
-    const ul = el("ul");
-    for (const c of sup.children || []) {
-      if (c.supervisor) {
-        ul.append(el("li", { class: "child state-" + c.state, "data-id": c.id, "data-state": c.state },
-          renderSupervisor(c.supervisor, depth + 1)));
-        continue;
-      }
-      const stateText = c.state === "stopped" && c.last_start_error ? "failed" : c.state;
-      ul.append(el("li", { class: "child", "data-id": c.id, "data-state": c.state },
-        el("span", { class: "state-" + c.state, text: "\u25cf " + c.id }), " ",
+      exhausted ? el("span", { class: "meta bad", text: "restart budget exhausted" }) : null,
+      sup.intensity_exceeded ? el("span", { class: "meta bad", text: "intensity exceeded" }) : null,
+      asChild && shown !== "running" ? el("span", { class: "meta bad", text: childMeta(asChild, shown) }) : null,
+      asChild && asChild.last_exit_reason && shown !== "running"
+        ? el("span", { class: "err", text: "last exit: " + asChild.last_exit_reason }) : null));
+    const items = (sup.children || []).map((c) => {
+      const childShown = shownState(c);
+      const attrs = { class: "child", "data-id": c.id, "data-state": c.state, "data-shown": childShown };
+      if (c.supervisor) return el("li", attrs, renderSupervisor(c.supervisor, c));
+      return el("li", attrs,
+        el("span", { class: stateClass(childShown), text: "\u25cf " + c.id }), " ",
         c.pid ? pidLink(c.pid) : el("span", { class: "meta", text: "no pid" }),
-        el("span", { class: "meta", text: c.type + ", " + c.restart + ", " + stateText +
-          (c.restarts ? ", " + c.restarts + " restarts" : "") }),
+        el("span", { class: "meta", text: childMeta(c, childShown) }),
         c.last_start_error ? el("span", { class: "err", text: "start error: " + c.last_start_error }) : null,
-        !c.last_start_error && c.last_exit_reason && c.state !== "running"
-          ? el("span", { class: "err", text: "last exit: " + c.last_exit_reason }) : null));
-    }
-    // A supervisor that is itself a child carries its own state on the li.
-    if (!sup.children || sup.children.length === 0) ul.append(el("li", { class: "meta", text: "no children" }));
-    d.append(ul);
+        !c.last_start_error && c.last_exit_reason && childShown !== "running"
+          ? el("span", { class: "err", text: "last exit: " + c.last_exit_reason }) : null);
+    });
+    if (!items.length) items.push(el("li", { class: "meta", text: "no children" }));
+    d.append(el("ul", {}, ...items));
     return d;
   }
 
   async function renderTree() {
     const tree = await apiOk("/api/v1/supervision-tree");
+    noteRestarts(tree, performance.now() / 1000);
     const key = JSON.stringify(tree);
     if (state.rendered.tree === key) return;
     state.rendered.tree = key;
@@ -439,7 +486,7 @@
     }
     root.replaceChildren(...tree.applications.map((app) => el("div", { class: "app", "data-app": app.name },
       el("h2", { text: "application " + app.name }),
-      app.root ? renderSupervisor(app.root, 0) : el("p", { class: "err", text: "its root supervisor is gone" }))),
+      app.root ? renderSupervisor(app.root, null) : el("p", { class: "err", text: "its root supervisor is gone" }))),
       el("p", { class: "meta", text: tree.ready ? "ready" : "not ready: " + tree.reason }));
   }
 
