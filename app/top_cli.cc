@@ -89,6 +89,13 @@ std::string count(double n) {
   return fixed(n, n == static_cast<double>(static_cast<long long>(n)) ? 0 : 1);
 }
 
+// "canopy::app::(anonymous namespace)::Ledger" -> "Ledger"; templates stay whole.
+std::string short_type(const std::string& t) {
+  if (t.find('<') != std::string::npos) return t;
+  const size_t colons = t.rfind("::");
+  return colons == std::string::npos ? t : t.substr(colons + 2);
+}
+
 std::string pad(std::string s, size_t width, bool right = false) {
   if (s.size() > width) s = s.substr(0, width > 1 ? width - 1 : 0) + (width > 1 ? "~" : "");
   const std::string fill(width - s.size(), ' ');
@@ -236,7 +243,9 @@ std::vector<std::string> table(const Sample& now, size_t width, size_t rows) {
                        " " + pad(heap, 10, true) + " " + pad(red, 9, true) + " " + pad(cpu, 11, true) + "  " +
                        pad(status, 8) + " ";
     const size_t room = width > line.size() ? width - line.size() : 0;
-    return line + pad(behaviour, std::min<size_t>(room, 80));
+    line += pad(behaviour, std::min<size_t>(room, 80));
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    return line;
   };
   const json& procs = now.processes["processes"];
   lines.push_back("top " + std::to_string(std::min(rows, procs.size())) + " of " +
@@ -248,7 +257,7 @@ std::vector<std::string> table(const Sample& now, size_t width, size_t rows) {
                         count(number(p, "mailbox_length")), duration(number(p, "mailbox_oldest_age_seconds")),
                         bytes(number(p, "heap_bytes")), count(number(p, "reductions_per_second")),
                         fixed(number(p, "cpu_utilization") * 1000, 1) + " ms/s", text(p, "status"),
-                        text(p, "behaviour")));
+                        short_type(text(p, "behaviour"))));
   }
   return lines;
 }

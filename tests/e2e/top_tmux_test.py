@@ -9,7 +9,7 @@ socket (-L). Checks:
   - during mailbox_flood, pressing h then m puts slow_ledger on top;
   - '/' with "ledger" and Enter filters the table to slow_ledger;
   - q quits with exit code 0 and the terminal is given back (alternate
-    screen left);
+    screen left, `stty -a` shows icanon and echo again); Ctrl-C too, exit 130;
   - `canopy top --once` (and a piped stdout) print one plain table;
   - a URL that does not answer is an error naming it, exit 1.
 The tmux server is killed by its socket name at the end.
@@ -79,6 +79,14 @@ def rows(screen):
     return []
 
 
+def check_cooked(stty_file, how):
+    """The terminal after top: canonical mode and echo back on."""
+    modes = open(stty_file).read().split()
+    for mode in ("icanon", "echo", "ixon", "icrnl"):
+        if mode not in modes:
+            e2e.fail(f"top: after {how} the terminal is left without {mode} (stty -a: {' '.join(modes)[:300]})")
+
+
 def run(args, work):
     os.environ["CANOPY_ADMIN_TOKEN"] = TOKEN
     started = e2e.Started()
@@ -87,7 +95,10 @@ def run(args, work):
         canopy, port = e2e.start_demo(started, args.canopy, args.source, work, "top")
         url = f"http://127.0.0.1:{port}"
         exit_file = os.path.join(work, "exit")
-        command = f"{args.canopy} top --url {url}; echo EXIT=$? > {exit_file}; sleep 30"
+        stty_file = os.path.join(work, "stty")
+        # After top: its exit code, and the terminal's modes (raw mode undone?).
+        command = f"{args.canopy} top --url {url}; echo EXIT=$? > {exit_file}.tmp; stty -a > {stty_file}; " \
+                  f"mv {exit_file}.tmp {exit_file}; sleep 30"
         tmux("new-session", "-d", "-s", "top", "-x", "160", "-y", "48", command)
 
         header = re.compile(r"processes \d+/\S+ \(")
@@ -129,6 +140,22 @@ def run(args, work):
             after = tmux.screen()
             if "PID " in after and "MAILBOX" in after:
                 e2e.fail(f"top: after q the table is still on the screen (alternate screen not left):\n{after}")
+            check_cooked(stty_file, "q")
+
+        # SIGINT (Ctrl-C) also gives the terminal back, exit 130.
+        exit2, stty2 = exit_file + "2", stty_file + "2"
+        tmux("new-session", "-d", "-s", "top2", "-x", "120", "-y", "30",
+             f"{args.canopy} top --url {url}; echo EXIT=$? > {exit2}.tmp; stty -a > {stty2}; mv {exit2}.tmp {exit2}; "
+             "sleep 30")
+        if not e2e.wait_for("the second top", lambda: "PID " in tmux("capture-pane", "-p", "-t", "top2"), 20, 0.3):
+            e2e.fail("top: the second session never drew its table")
+        tmux("send-keys", "-t", "top2", "C-c")
+        if not e2e.wait_for("top to stop on Ctrl-C", lambda: os.path.exists(exit2), 10, 0.2):
+            e2e.fail("top: Ctrl-C did not stop it")
+        else:
+            if open(exit2).read().strip() != "EXIT=130":
+                e2e.fail(f"top: Ctrl-C exit {open(exit2).read().strip()} (want EXIT=130)")
+            check_cooked(stty2, "Ctrl-C")
 
         once = subprocess.run([args.canopy, "top", "--once", "--url", url, "--match", "order", "--limit", "20"],
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
