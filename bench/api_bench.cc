@@ -2,7 +2,8 @@
 // processes: GET /api/v1/processes?sort=mailbox&limit=50 over loopback HTTP
 // (the route, Runtime::top_processes and the JSON), the median of --rounds
 // answers. Prints `bench=api impl=canopy processes=N top50_ms=X`; the other
-// sorts, a filtered answer and the worst time go to stderr.
+// sorts, a filtered answer, the worst time and the page's other routes
+// (system, schedulers) go to stderr.
 #include <canopy/core/core.hpp>
 #include <canopy/exporters/http_server.hpp>
 
@@ -26,14 +27,16 @@ class Idle final : public canopy::Actor {
   void handle(canopy::Message&) override {}
 };
 
-// Median and worst milliseconds of `rounds` GETs of `path`; -1 on a failure.
-std::pair<double, double> time_get(int port, const std::string& path, uint64_t rounds) {
+// Median and worst milliseconds of `rounds` GETs of `path` (answered 200
+// with `expect` in the body); -1 on a failure.
+std::pair<double, double> time_get(int port, const std::string& path, uint64_t rounds,
+                                   const std::string& expect = "\"processes\":[{") {
   std::vector<double> ms;
   for (uint64_t i = 0; i < rounds; ++i) {
     const auto t0 = Clock::now();
     const auto r = canopy::test::request(port, "GET", path);
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    if (r.status != 200 || r.body.find("\"processes\":[{") == std::string::npos) {
+    if (r.status != 200 || r.body.find(expect) == std::string::npos) {
       std::fprintf(stderr, "canopy-bench api: GET %s answered %d: %.200s\n", path.c_str(), r.status, r.body.c_str());
       return {-1, -1};
     }
@@ -81,6 +84,12 @@ int api_bench(const canopy::bench::Args& args) {
   if (matched < 0) return 1;
   std::fprintf(stderr, "sort=mailbox match=idle top50_ms=%.1f worst_ms=%.1f; sort=mailbox worst_ms=%.1f\n", matched,
                matched_max, worst);
+  // The rest of what the observer page asks for every second.
+  for (const char* path : {"/api/v1/system", "/api/v1/schedulers"}) {
+    const auto [median, max] = time_get(port, path, rounds, "{");
+    if (median < 0) return 1;
+    std::fprintf(stderr, "%s ms=%.1f worst_ms=%.1f\n", path, median, max);
+  }
   std::printf("bench=api impl=canopy processes=%llu top50_ms=%.1f\n", static_cast<unsigned long long>(processes),
               top50);
   return 0;

@@ -1208,7 +1208,6 @@ TopProcesses Runtime::top_processes(ProcessRank rank, size_t limit,
   ranked.reserve(live_.load(std::memory_order_relaxed));
   // Demangled once per behaviour type, not once per process.
   std::unordered_map<const std::type_info*, std::string> behaviours;
-  std::string name;
   const uint32_t now = timers_.now_ms();
   const uint32_t hw = table_.high_water();
   for (uint32_t i = 0; i < hw; ++i) {
@@ -1218,12 +1217,14 @@ TopProcesses Runtime::top_processes(ProcessRank rank, size_t limit,
     if (filter) {
       auto [it, added] = behaviours.try_emplace(&p.behaviour_type);
       if (added) it->second = type_name(p.behaviour_type);
-      name.clear();
+      bool accepted = false;
       {
+        // Under the lock instead of copying the name: the filter is a
+        // comparison, and this runs once per process.
         SpinLockGuard lock(&p.meta_lock);
-        if (p.meta) name = p.meta->name;
+        accepted = filter(p.meta ? std::string_view(p.meta->name) : std::string_view(), it->second);
       }
-      if (!filter(name, it->second)) continue;
+      if (!accepted) continue;
     }
     ranked.push_back({rank_value(p, rank, now), p.pid});
   }
