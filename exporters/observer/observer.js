@@ -69,7 +69,8 @@
     if (Math.abs(n) >= 1e9) return (n / 1e9).toFixed(2) + " G";
     if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(2) + " M";
     if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1) + " k";
-    return Number.isInteger(n) ? String(n) : n.toFixed(1);
+    if (Number.isInteger(n) || Math.abs(n) >= 100) return String(Math.round(n));
+    return n.toFixed(1);
   }
 
   // CPU seconds per second as "ms/s".

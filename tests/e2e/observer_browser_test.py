@@ -294,8 +294,14 @@ def run(args, work):
             e2e.log(f"browser console: {len(entries)} entries, no errors")
 
         # -- a stopped server: the banner
+        # The page was never reloaded: the charts hold the whole run (the
+        # flood, the crash loop) by now.
         driver.get(url + "#/system")
         time.sleep(1.5)
+        points = driver.run("return document.getElementById('legend-msgs').textContent")
+        if "sent / s" not in points:
+            e2e.fail(f"system view: the messages chart has no series: {points!r}")
+        shot("system_after_faults")
         canopy.send_signal(signal.SIGTERM)
         canopy.wait(timeout=30)
         banner = "const b = document.getElementById('banner'); return b.hidden ? '' : b.textContent"
