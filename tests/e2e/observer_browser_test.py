@@ -277,6 +277,11 @@ def run(args, work):
         tables = "return [...document.querySelectorAll('#tables-table tbody tr')].map(r => r.dataset.table || '')"
         if not e2e.wait_for("session_cache in the tables", lambda: "session_cache" in driver.run(tables), 15):
             e2e.fail(f"tables view: session_cache is not listed: {driver.run(tables)}")
+        # Rates need two answers: evictions/s of the full order_cache shows up.
+        rate = "const r = document.querySelector(\"#tables-table tr[data-table='order_cache']\");" \
+               "return r ? r.cells[7].textContent : ''"
+        if not e2e.wait_for("order_cache's evictions per second", lambda: driver.run(rate) not in ("", "-"), 10):
+            e2e.fail(f"tables view: order_cache's evictions / s reads {driver.run(rate)!r}")
         shot("tables")
 
         # -- no JavaScript errors. Two network answers are the page working:
