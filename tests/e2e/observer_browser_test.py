@@ -83,7 +83,16 @@ class WebDriver:
         return found.get(ELEMENT) or found.get("ELEMENT")
 
     def click(self, css):
-        self.call("POST", self.s(f"/element/{self.find(css)}/click"), {})
+        # The page redraws parts of itself every second: an element found a
+        # moment ago may be gone (stale); find it again.
+        for attempt in range(5):
+            try:
+                self.call("POST", self.s(f"/element/{self.find(css)}/click"), {})
+                return
+            except RuntimeError as e:
+                if "stale element" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.1)
 
     def type(self, css, text):
         self.call("POST", self.s(f"/element/{self.find(css)}/value"), {"text": text})
