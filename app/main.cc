@@ -1,4 +1,5 @@
-// canopy — the server binary: `canopy run`, `canopy check`, `canopy rules`.
+// canopy — the server binary: `canopy run`, `canopy check`, `canopy rules`,
+// and the clients of a running one: `canopy upgrade`, `canopy top`.
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "canopy/config/rules.hpp"
 #include "canopy/exporters/exposition.hpp"
 #include "run.hpp"
+#include "top_cli.hpp"
 #include "upgrade_cli.hpp"
 
 namespace {
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
   if (command == "check") return check(args);
   if (command == "rules") return rules(args);
   if (command == "upgrade") return canopy::app::upgrade_command(args);
+  if (command == "top") return canopy::app::top_command(args);
   if (command == "run") {
     std::string config;
     for (size_t i = 0; i < args.size(); ++i) {

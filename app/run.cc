@@ -242,7 +242,8 @@ int run(const std::string& config_path) {
     log->error("canopy run: {}", st.error().message());
     return 1;
   }
-  log->info("canopy {} serving /metrics, /healthz, /readyz and /api/v1/ at {}", exporters::version(), server.url());
+  log->info("canopy {} serving /metrics, /healthz, /readyz and /api/v1/ at {} (the observer page: {}/)",
+            exporters::version(), server.url(), server.url());
   if (cfg.server.admin_token.empty() && cfg.server.admin_without_token == exporters::AdminWithoutToken::loopback) {
     log->warn(
         "admin routes are open without a token to loopback peers (server.admin_without_token: loopback); never "

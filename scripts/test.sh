@@ -13,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The tests start the real prometheus and promtool (Debian's prometheus
 # package); the end-to-end test is a python3 script (standard library only);
-# clang checks the lock annotations.
-bash scripts/install-deps.sh prometheus victoria-metrics python3 openssl clang
+# clang checks the lock annotations; the observer tests drive Debian's chromium
+# through chromium-driver and `canopy top` inside tmux.
+bash scripts/install-deps.sh prometheus victoria-metrics python3 openssl clang chromium chromium-driver tmux
 jobs=$(nproc)
 started=$SECONDS
 phase() {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cctype>
 #include <functional>
-#include <unordered_map>
+#include <iterator>
+#include <string_view>
 
 #include "canopy/core/runtime.hpp"
 #include "canopy/exporters/exposition.hpp"
@@ -18,8 +20,8 @@ Pid parse_pid(const std::string& text) { return Pid::parse(text); }
 
 Reply error(int status, const std::string& message) { return Reply{status, json_error(message)}; }
 
-void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
-  j.begin_object();
+// The members of a process's object (the caller opens and closes it).
+void write_process_fields(JsonWriter& j, const ProcessInfo& p, bool full) {
   j.field("pid", p.pid.to_string());
   j.field("name", p.registered_name);
   j.field("behaviour", p.behaviour);
@@ -27,6 +29,7 @@ void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
   j.field("mailbox_length", p.mailbox_length);
   j.field("mailbox_bytes", p.mailbox_bytes);
   j.field("mailbox_oldest_age_seconds", p.mailbox_oldest_age_seconds);
+  j.field("mailbox_overloaded", p.mailbox_overloaded);
   j.field("heap_bytes", p.heap_bytes);
   j.field("reductions", p.reductions);
   j.field("cpu_seconds", static_cast<double>(p.cpu_ns) / 1e9);
@@ -39,10 +42,10 @@ void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
   if (full) {
     j.field("parent", p.parent.valid() ? p.parent.to_string() : std::string());
     j.field("mailbox_capacity", p.mailbox_capacity);
-    j.field("mailbox_overloaded", p.mailbox_overloaded);
     j.field("messages_dropped", p.messages_dropped);
     j.field("messages_handled", p.messages_handled);
     j.field("trap_exit", p.trap_exit);
+    j.field("traced", p.traced);
     j.field("current_message_type", p.current_message_type);
     auto pids = [&](const char* key, const std::vector<Pid>& v) {
       j.key(key).begin_array();
@@ -57,6 +60,11 @@ void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
     j.end_array();
     j.field("spawned_at_unix_seconds", std::chrono::duration<double>(p.spawned_at.time_since_epoch()).count());
   }
+}
+
+void write_process(JsonWriter& j, const ProcessInfo& p, bool full) {
+  j.begin_object();
+  write_process_fields(j, p, full);
   j.end_object();
 }
 
@@ -102,25 +110,41 @@ std::pair<bool, std::string> readiness(Runtime& rt) {
   return {r.ready, r.ready ? "ready" : "not ready: " + r.reason};
 }
 
+namespace {
+
+// The ?match= filter: a case-insensitive substring of the registered name or
+// of the behaviour's type name.
+bool contains_folded(std::string_view haystack, const std::string& lowered_needle) {
+  if (lowered_needle.size() > haystack.size()) return false;
+  auto fold = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  return std::search(haystack.begin(), haystack.end(), lowered_needle.begin(), lowered_needle.end(),
+                     [&](char a, char b) { return fold(a) == b; }) != haystack.end();
+}
+
+}  // namespace
+
 Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
-  static const std::unordered_map<std::string, std::function<uint64_t(const ProcessInfo&)>> keys = {
-      {"mailbox", [](const ProcessInfo& p) { return p.mailbox_length; }},
-      {"heap", [](const ProcessInfo& p) { return p.heap_bytes; }},
-      {"reductions", [](const ProcessInfo& p) { return p.reductions; }},
-      {"cpu", [](const ProcessInfo& p) { return p.cpu_ns; }},
+  static const std::map<std::string, ProcessRank> kRanks = {
+      {"mailbox", ProcessRank::mailbox},
+      {"heap", ProcessRank::heap},
+      {"reductions", ProcessRank::reductions},
+      {"cpu", ProcessRank::cpu},
       // Over the last poll interval (recon's proc_window), not lifetime totals.
-      {"reductions_rate", [](const ProcessInfo& p) { return static_cast<uint64_t>(p.reductions_per_second); }},
-      {"cpu_rate", [](const ProcessInfo& p) { return static_cast<uint64_t>(p.cpu_utilization * 1e9); }},
+      {"reductions_rate", ProcessRank::reductions_rate},
+      {"cpu_rate", ProcessRank::cpu_rate},
+      // The age of the oldest message waiting in the mailbox.
+      {"oldest", ProcessRank::oldest_message},
   };
   for (const auto& [k, v] : query) {
-    if (k != "sort" && k != "limit" && k != "prefix") {
-      return error(400, "unknown query parameter '" + k + "' (use sort, limit, prefix)");
+    if (k != "sort" && k != "limit" && k != "prefix" && k != "match") {
+      return error(400, "unknown query parameter '" + k + "' (use sort, limit, prefix, match)");
     }
   }
   const std::string sort = query.count("sort") ? query.at("sort") : "mailbox";
-  auto key = keys.find(sort);
-  if (key == keys.end())
-    return error(400, "sort must be mailbox, heap, reductions, cpu, reductions_rate or cpu_rate, not '" + sort + "'");
+  auto rank = kRanks.find(sort);
+  if (rank == kRanks.end())
+    return error(400, "sort must be mailbox, heap, reductions, cpu, reductions_rate, cpu_rate or oldest, not '" +
+                          sort + "'");
   size_t limit = 100;
   if (auto it = query.find("limit"); it != query.end()) {
     char* end = nullptr;
@@ -131,20 +155,32 @@ Reply processes(Runtime& rt, const std::map<std::string, std::string>& query) {
     limit = static_cast<size_t>(n);
   }
   const std::string prefix = query.count("prefix") ? query.at("prefix") : "";
-  std::vector<ProcessInfo> all = rt.processes();
-  if (!prefix.empty()) {
-    std::erase_if(all, [&](const ProcessInfo& p) { return p.registered_name.rfind(prefix, 0) != 0; });
+  std::string match;
+  if (auto it = query.find("match"); it != query.end()) {
+    const std::string& m = it->second;
+    const bool printable =
+        std::all_of(m.begin(), m.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+    if (m.empty() || m.size() > 200 || !printable) {
+      return error(400, "match must be 1 to 200 printable characters (a part of a name or behaviour), not '" +
+                            m.substr(0, 200) + "'");
+    }
+    std::transform(m.begin(), m.end(), std::back_inserter(match),
+                   [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
   }
-  const auto& f = key->second;
-  const size_t n = std::min(limit, all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<long>(n), all.end(),
-                    [&](const ProcessInfo& a, const ProcessInfo& b) { return f(a) > f(b); });
+  std::function<bool(std::string_view, std::string_view)> filter;
+  if (!prefix.empty() || !match.empty()) {
+    filter = [&](std::string_view name, std::string_view behaviour) {
+      if (!prefix.empty() && name.substr(0, prefix.size()) != prefix) return false;
+      return match.empty() || contains_folded(name, match) || contains_folded(behaviour, match);
+    };
+  }
+  const TopProcesses top = rt.top_processes(rank->second, limit, filter);
   JsonWriter j;
   j.begin_object();
-  j.field("total", static_cast<uint64_t>(all.size()));
+  j.field("total", top.matched);
   j.field("sort", sort);
   j.key("processes").begin_array();
-  for (size_t i = 0; i < n; ++i) write_process(j, all[i], false);
+  for (const ProcessInfo& p : top.processes) write_process(j, p, false);
   j.end_array();
   j.end_object();
   return Reply{200, j.str()};
@@ -181,7 +217,18 @@ Reply process(Runtime& rt, const std::string& pid_text) {
   const auto info = rt.process_info(pid);
   if (!info) return error(404, "no process " + pid.to_string() + " (it exited or never existed)");
   JsonWriter j;
-  write_process(j, *info, true);
+  j.begin_object();
+  write_process_fields(j, *info, true);
+  // What Runtime::trace logged for it lately (kept after tracing stops).
+  j.key("trace_lines").begin_array();
+  for (const TraceLine& t : rt.trace_lines(pid)) {
+    j.begin_object();
+    j.field("at_unix_seconds", std::chrono::duration<double>(t.at.time_since_epoch()).count());
+    j.field("text", t.text);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
   return Reply{200, j.str()};
 }
 
@@ -276,6 +323,12 @@ Reply system(Runtime& rt) {
   j.field("long_schedules", s.long_schedules);
   j.field("supervisor_restarts", s.supervisor_restarts);
   j.field("schedulers", static_cast<uint64_t>(rt.scheduler_stats().size()));
+  // What the observer highlights: a mailbox at the high watermark, a heap
+  // above the system monitor's large-heap size (0: not watched).
+  j.key("watermarks").begin_object();
+  j.field("mailbox_high", static_cast<uint64_t>(rt.default_mailbox().high_watermark));
+  j.field("large_heap_bytes", rt.options().system_monitor.large_heap_bytes);
+  j.end_object();
   j.key("memory").begin_object();
   for (const auto& f : rt.collect()) {
     if (f.name != "canopy_memory_bytes") continue;

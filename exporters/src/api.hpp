@@ -17,7 +17,9 @@ struct Reply {
 
 // (ready, reason-or-"ready")
 std::pair<bool, std::string> readiness(Runtime& rt);
-// ?sort=mailbox|heap|reductions|cpu&limit=N&prefix=NAME
+// ?sort=mailbox|heap|reductions|cpu|reductions_rate|cpu_rate|oldest&limit=N
+// &prefix=NAME&match=TEXT (match: a case-insensitive part of the name or the
+// behaviour). The top `limit` from Runtime::top_processes.
 Reply processes(Runtime& rt, const std::map<std::string, std::string>& query);
 Reply process(Runtime& rt, const std::string& pid_text);
 // Processes nobody supervises, links, monitors or registers (older than

@@ -7,6 +7,7 @@
 #include "api.hpp"
 #include "canopy/exporters/json.hpp"
 #include "http/event_server.hpp"
+#include "observer_assets.hpp"
 
 namespace canopy::exporters {
 
@@ -257,7 +258,15 @@ HttpServer::Response HttpServer::handle(const Request& req) {
     return Response::json(200, j.str());
   }
   if (req.path.rfind("/api/v1/", 0) == 0) return route_api(req);
-  return Response::error(404, "no route " + req.path + " (try /metrics, /healthz, /readyz or /api/v1/)");
+  // The observer page: "/" and its script and style sheet.
+  for (const ObserverAsset& a : observer_assets()) {
+    if (req.path != a.path) continue;
+    if (!get) return method_not_allowed(req, "GET, HEAD");
+    Response r{200, std::string(a.content_type), std::string(a.body), {}};
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    return r;
+  }
+  return Response::error(404, "no route " + req.path + " (try /, /metrics, /healthz, /readyz or /api/v1/)");
 }
 
 HttpServer::Response HttpServer::route_api(const Request& req) {

@@ -191,4 +191,57 @@ TEST_CASE("process_info of a dead or unknown pid is empty", "[core][info]") {
   CHECK_FALSE(rt.process_info(Pid::from_parts(12345, 1)).has_value());
 }
 
+TEST_CASE("top_processes ranks by the chosen number, limits, filters and counts what matched", "[core][info]") {
+  Runtime rt(schedulers(2));
+  // Heaps of 1, 2 and 3 KiB reported, plus seven idle processes.
+  std::vector<Pid> sized;
+  for (size_t kib = 1; kib <= 3; ++kib) {
+    auto pid = rt.spawn<HeapUser>().value();
+    REQUIRE_OK(rt.send(pid, ReportBytes{kib * 1024}));
+    sized.push_back(pid);
+  }
+  for (int i = 0; i < 7; ++i) (void)rt.spawn<HeapUser>().value();
+  REQUIRE_OK(rt.register_name("middle", sized[1]));
+  REQUIRE(eventually([&] { return rt.process_info(sized[2])->heap_bytes >= 3 * 1024; }));
+  REQUIRE(eventually([&] { return rt.process_info(sized[0])->heap_bytes >= 1024; }));
+
+  const TopProcesses top = rt.top_processes(ProcessRank::heap, 2);
+  CHECK(top.matched == 10);
+  REQUIRE(top.processes.size() == 2);
+  CHECK(top.processes[0].pid == sized[2]);
+  CHECK(top.processes[1].pid == sized[1]);
+  CHECK(top.processes[1].registered_name == "middle");  // a full snapshot of the winners
+
+  // The filter sees the name and the behaviour's type name.
+  const TopProcesses named =
+      rt.top_processes(ProcessRank::heap, 5, [](std::string_view name, std::string_view) { return name == "middle"; });
+  CHECK(named.matched == 1);
+  REQUIRE(named.processes.size() == 1);
+  CHECK(named.processes[0].pid == sized[1]);
+  const TopProcesses by_type = rt.top_processes(
+      ProcessRank::mailbox, 100,
+      [](std::string_view, std::string_view behaviour) { return behaviour.find("HeapUser") != std::string_view::npos; });
+  CHECK(by_type.matched == 10);
+  CHECK(by_type.processes.size() == 10);
+  CHECK(rt.top_processes(ProcessRank::cpu, 0).processes.empty());
+}
+
+TEST_CASE("trace keeps the traced lines of a process for trace_lines, and process_info says it is traced",
+          "[core][info]") {
+  Runtime rt(schedulers(1));
+  auto p = spawn_probe(rt);
+  CHECK_FALSE(rt.process_info(p.pid)->traced);
+  REQUIRE_OK(rt.trace(p.pid, true));
+  CHECK(rt.process_info(p.pid)->traced);
+  for (int i = 0; i < 3; ++i) REQUIRE_OK(rt.send(p.pid, Ping{}));
+  REQUIRE(eventually([&] { return rt.trace_lines(p.pid).size() >= 3; }));
+  const std::vector<TraceLine> lines = rt.trace_lines(p.pid, 2);
+  REQUIRE(lines.size() == 2);  // the last two
+  CHECK(lines[0].pid == p.pid);
+  CHECK_THAT(lines[1].text, Contains("Ping from outside"));
+  CHECK(rt.trace_lines(Pid::from_parts(12345, 1)).empty());
+  REQUIRE_OK(rt.trace(p.pid, false));
+  CHECK_FALSE(rt.process_info(p.pid)->traced);
+}
+
 }  // namespace test_core_info_test

@@ -251,6 +251,100 @@ TEST_CASE("the process API sorts, limits, filters and finds one process", "[http
   CHECK(json_of(not_pid)["error"].get<std::string>().find("'not-a-pid' is not a pid") == 0);
 }
 
+TEST_CASE("the observer page is served at / as HTML, with its script and style sheet, under 300 KB", "[http][observer]") {
+  Server s;
+  auto page = request(s.port, "GET", "/");
+  REQUIRE(page.status == 200);
+  CHECK(page.headers["content-type"] == "text/html; charset=utf-8");
+  CHECK(page.body.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(page.body.find("<script src=\"/observer.js\">") != std::string::npos);
+  CHECK(page.body.find("href=\"/observer.css\"") != std::string::npos);
+  auto js = request(s.port, "GET", "/observer.js");
+  REQUIRE(js.status == 200);
+  CHECK(js.headers["content-type"] == "text/javascript; charset=utf-8");
+  CHECK(js.body.find("/api/v1/processes") != std::string::npos);
+  auto css = request(s.port, "GET", "/observer.css");
+  REQUIRE(css.status == 200);
+  CHECK(css.headers["content-type"] == "text/css; charset=utf-8");
+  CHECK(page.headers["cache-control"] == "no-cache");
+  // The whole page, as a browser loads it.
+  CHECK(page.body.size() + js.body.size() + css.body.size() < 300 * 1024);
+  CHECK(request(s.port, "HEAD", "/").status == 200);
+  auto post = request(s.port, "POST", "/", "{}");
+  CHECK(post.status == 405);
+  CHECK(json_of(post)["error"] == "method POST is not allowed on / (allowed: GET, HEAD)");
+  CHECK(request(s.port, "GET", "/observer.map").status == 404);
+}
+
+TEST_CASE("the process API filters by a part of the name or behaviour with match=, and sorts by oldest message",
+          "[http][api]") {
+  Server s;
+  auto intake = s.rt.spawn<Idle>().value();
+  REQUIRE(s.rt.register_name("order_intake", intake).ok());
+  auto ledger = s.rt.spawn<Idle>().value();
+  REQUIRE(s.rt.register_name("slow_ledger", ledger).ok());
+  struct Other final : Actor {
+    void handle(Message&) override {}
+  };
+  (void)s.rt.spawn<Other>().value();
+
+  const json one = json_of(request(s.port, "GET", "/api/v1/processes?match=LEDGER"));
+  CHECK(one["total"] == 1);
+  REQUIRE(one["processes"].size() == 1);
+  CHECK(one["processes"][0]["name"] == "slow_ledger");
+  // The behaviour's type name counts too: both Idle processes, not Other.
+  const json idle = json_of(request(s.port, "GET", "/api/v1/processes?match=idle&limit=10"));
+  CHECK(idle["total"] == 2);
+  const json none = json_of(request(s.port, "GET", "/api/v1/processes?match=no%20such%20thing"));
+  CHECK(none["total"] == 0);
+  CHECK(none["processes"] == json::array());
+  const json both = json_of(request(s.port, "GET", "/api/v1/processes?match=o&prefix=order"));
+  REQUIRE(both["processes"].size() == 1);
+  CHECK(both["processes"][0]["name"] == "order_intake");
+
+  for (const std::string& bad : {std::string("match="), "match=" + std::string(201, 'x'), std::string("match=a%01b")}) {
+    INFO(bad);
+    auto r = request(s.port, "GET", "/api/v1/processes?" + bad);
+    CHECK(r.status == 400);
+    CHECK(json_of(r)["error"].get<std::string>().rfind("match must be 1 to 200 printable characters", 0) == 0);
+  }
+  auto unknown = request(s.port, "GET", "/api/v1/processes?filter=x");
+  CHECK(unknown.status == 400);
+  CHECK(json_of(unknown)["error"] == "unknown query parameter 'filter' (use sort, limit, prefix, match)");
+
+  // A message waiting in a suspended mailbox is the oldest; nothing else waits.
+  struct Hold {};
+  auto held = s.rt.spawn(std::make_unique<FunctionActor>([](FunctionActor&, Message& m) {
+                    if (m.as<Hold>()) std::this_thread::sleep_for(400ms);
+                  }))
+                  .value();
+  for (int i = 0; i < 3; ++i) REQUIRE(s.rt.send(held, Hold{}).ok());
+  REQUIRE(canopy_test::eventually([&] {
+    const json top = json_of(request(s.port, "GET", "/api/v1/processes?sort=oldest&limit=1"));
+    return top["sort"] == "oldest" && top["processes"].size() == 1 && top["processes"][0]["pid"] == held.to_string() &&
+           top["processes"][0]["mailbox_oldest_age_seconds"].get<double>() > 0;
+  }));
+}
+
+TEST_CASE("a traced process's detail says so and lists its trace lines", "[http][api]") {
+  Server s;
+  auto p = s.rt.spawn<Idle>().value();
+  CHECK(json_of(request(s.port, "GET", "/api/v1/processes/" + p.to_string()))["traced"] == false);
+  REQUIRE(s.rt.trace(p, true).ok());
+  struct Ping {};
+  REQUIRE(s.rt.send(p, Ping{}).ok());
+  json detail;
+  REQUIRE(canopy_test::eventually([&] {
+    detail = json_of(request(s.port, "GET", "/api/v1/processes/" + p.to_string()));
+    return !detail["trace_lines"].empty();
+  }));
+  CHECK(detail["traced"] == true);
+  const std::string line = detail["trace_lines"][0]["text"];
+  CHECK(line.rfind("in ", 0) == 0);
+  CHECK(line.find("Ping from outside") != std::string::npos);
+  CHECK(detail["trace_lines"][0]["at_unix_seconds"].get<double>() > 1.6e9);
+}
+
 TEST_CASE("supervision tree, schedulers and system answer JSON", "[http][api]") {
   Server s;
   SupervisorSpec spec{.name = "root", .children = {ChildSpec::worker<Idle>("idle")}};
@@ -405,7 +499,7 @@ TEST_CASE("unknown routes, wrong methods, big bodies and garbage get 4xx and the
   auto nf = request(s.port, "GET", "/nope");
   CHECK(nf.status == 404);
   CHECK(nf.headers["content-type"] == "application/json");
-  CHECK(json_of(nf)["error"] == "no route /nope (try /metrics, /healthz, /readyz or /api/v1/)");
+  CHECK(json_of(nf)["error"] == "no route /nope (try /, /metrics, /healthz, /readyz or /api/v1/)");
   auto api_nf = request(s.port, "GET", "/api/v1/nope");
   CHECK(api_nf.status == 404);
   CHECK(json_of(api_nf)["error"] == "no route /api/v1/nope");

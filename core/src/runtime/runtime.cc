@@ -48,6 +48,7 @@ CallResult Runtime::call_message(Pid to, std::unique_ptr<Message> request, std::
 }
 
 Status Runtime::trace(Pid pid, bool on) { return impl_->trace(pid, on); }
+std::vector<TraceLine> Runtime::trace_lines(Pid pid, size_t max) const { return impl_->trace_lines(pid, max); }
 
 Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
   return impl_->when_exits(pid, std::move(hook));
@@ -111,6 +112,10 @@ std::vector<ModuleVersionInfo> Runtime::modules() const { return impl_->code().m
 
 std::optional<ProcessInfo> Runtime::process_info(Pid pid) const { return impl_->process_info(pid); }
 std::vector<ProcessInfo> Runtime::processes() const { return impl_->processes(); }
+TopProcesses Runtime::top_processes(ProcessRank rank, size_t limit,
+                                    const std::function<bool(std::string_view, std::string_view)>& filter) const {
+  return impl_->top_processes(rank, limit, filter);
+}
 std::vector<Pid> Runtime::pids() const { return impl_->pids(); }
 size_t Runtime::process_count() const { return impl_->process_count(); }
 bool Runtime::alive(Pid pid) const { return impl_->alive(pid); }

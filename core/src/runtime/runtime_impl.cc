@@ -1005,9 +1005,23 @@ void Runtime::trace_line(Process& p, const char* direction, const Message& m, Pi
     p.trace_lines = 0;
   }
   if (++p.trace_lines > kTraceLinesPerSecond) return;
-  logger_->info("trace {}: {} {} {} {} ({} bytes)", p.pid.to_string(), direction, type_name(m.type()),
-                direction[0] == 'i' ? "from" : "to", peer.valid() ? peer.to_string() : std::string("outside"),
-                m.bytes());
+  std::string text = fmt::format("{} {} {} {} ({} bytes)", direction, type_name(m.type()),
+                                 direction[0] == 'i' ? "from" : "to",
+                                 peer.valid() ? peer.to_string() : std::string("outside"), m.bytes());
+  logger_->info("trace {}: {}", p.pid.to_string(), text);
+  MutexLock lock(&trace_mu_);
+  if (trace_ring_.size() >= kTraceRing) trace_ring_.pop_front();
+  trace_ring_.push_back(TraceLine{p.pid, std::chrono::system_clock::now(), std::move(text)});
+}
+
+std::vector<TraceLine> Runtime::trace_lines(Pid pid, size_t max) const {
+  std::vector<TraceLine> out;
+  MutexLock lock(&trace_mu_);
+  for (auto it = trace_ring_.rbegin(); it != trace_ring_.rend() && out.size() < max; ++it) {
+    if (it->pid == pid) out.push_back(*it);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
 }
 
 Status Runtime::when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook) {
@@ -1124,6 +1138,7 @@ ProcessInfo Runtime::snapshot(const Process& p) const {
   i.reductions_per_second = static_cast<double>(p.reductions_per_s.load(std::memory_order_relaxed));
   i.cpu_utilization = static_cast<double>(p.cpu_ns_per_s.load(std::memory_order_relaxed)) / 1e9;
   i.trap_exit = p.trap_exit.load(std::memory_order_relaxed);
+  i.traced = p.traced.load(std::memory_order_relaxed);
   i.age_seconds = static_cast<double>(mono_ns() - p.spawn_mono_ns) / 1e9;
   i.spawned_at = p.spawned_at;
   if (const std::type_info* t = p.current_type.load(std::memory_order_relaxed)) i.current_message_type = type_name(*t);
@@ -1156,6 +1171,75 @@ std::vector<ProcessInfo> Runtime::processes() const {
   const uint32_t hw = table_.high_water();
   for (uint32_t i = 0; i < hw; ++i) {
     if (ProcessRef ref = table_.acquire_index(i)) out.push_back(snapshot(*ref.get()));
+  }
+  return out;
+}
+
+double Runtime::rank_value(const Process& p, ProcessRank rank, uint32_t now_ms) const {
+  switch (rank) {
+    case ProcessRank::mailbox:
+      return static_cast<double>(p.mailbox.length());
+    case ProcessRank::heap:
+      return static_cast<double>(p.heap_bytes());
+    case ProcessRank::reductions:
+      return static_cast<double>(p.reductions.load(std::memory_order_relaxed));
+    case ProcessRank::cpu:
+      return static_cast<double>(p.cpu_cycles.load(std::memory_order_relaxed));
+    case ProcessRank::reductions_rate:
+      return static_cast<double>(p.reductions_per_s.load(std::memory_order_relaxed));
+    case ProcessRank::cpu_rate:
+      return static_cast<double>(p.cpu_ns_per_s.load(std::memory_order_relaxed));
+    case ProcessRank::oldest_message: {
+      if (p.mailbox.length() == 0) return 0;
+      const uint32_t stamp = p.mailbox.oldest_stamp();
+      return now_ms > stamp ? static_cast<double>(now_ms - stamp) : 0.0;
+    }
+  }
+  return 0;
+}
+
+TopProcesses Runtime::top_processes(ProcessRank rank, size_t limit,
+                                    const std::function<bool(std::string_view, std::string_view)>& filter) const {
+  struct Ranked {
+    double value;
+    Pid pid;
+  };
+  std::vector<Ranked> ranked;
+  ranked.reserve(live_.load(std::memory_order_relaxed));
+  // Demangled once per behaviour type, not once per process.
+  std::unordered_map<const std::type_info*, std::string> behaviours;
+  const uint32_t now = timers_.now_ms();
+  const uint32_t hw = table_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    ProcessRef ref = table_.acquire_index(i);
+    if (!ref) continue;
+    const Process& p = *ref.get();
+    if (filter) {
+      auto [it, added] = behaviours.try_emplace(&p.behaviour_type);
+      if (added) it->second = type_name(p.behaviour_type);
+      bool accepted = false;
+      {
+        // Under the lock instead of copying the name: the filter is a
+        // comparison, and this runs once per process.
+        SpinLockGuard lock(&p.meta_lock);
+        accepted = filter(p.meta ? std::string_view(p.meta->name) : std::string_view(), it->second);
+      }
+      if (!accepted) continue;
+    }
+    ranked.push_back({rank_value(p, rank, now), p.pid});
+  }
+  TopProcesses out;
+  out.matched = ranked.size();
+  const size_t n = std::min(limit, ranked.size());
+  // Largest first; ties in pid order, so equal values list stably.
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n), ranked.end(),
+                    [](const Ranked& a, const Ranked& b) {
+                      return a.value != b.value ? a.value > b.value : a.pid.index() < b.pid.index();
+                    });
+  out.processes.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    // A process that exited since the scan is left out.
+    if (ProcessRef ref = table_.acquire(ranked[i].pid)) out.processes.push_back(snapshot(*ref.get()));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // names. The public canopy::Runtime forwards here. Thread-safe unless a
 // method says otherwise.
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <map>
@@ -92,6 +93,7 @@ class Runtime {
 
   Status when_exits(Pid pid, std::function<void(Pid, const ExitReason&)> hook);
   Status trace(Pid pid, bool on);
+  std::vector<TraceLine> trace_lines(Pid pid, size_t max) const EXCLUDES(trace_mu_);
 
   // Supervisors publish their state here for stats, readiness and audits.
   void register_supervisor(Pid pid, std::shared_ptr<SupervisorState> state);
@@ -121,6 +123,8 @@ class Runtime {
 
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;
+  TopProcesses top_processes(ProcessRank rank, size_t limit,
+                             const std::function<bool(std::string_view, std::string_view)>& filter) const;
   std::vector<Pid> pids() const;
   size_t process_count() const { return live_.load(std::memory_order_relaxed); }
   bool alive(Pid pid) const { return static_cast<bool>(table_.acquire(pid)); }
@@ -177,6 +181,8 @@ class Runtime {
                    const Status& status);
   void announce_spawn(Process& p);
   ProcessInfo snapshot(const Process& p) const;
+  // What top_processes ranks `p` by (oldest_message: milliseconds).
+  double rank_value(const Process& p, ProcessRank rank, uint32_t now_ms) const;
   void dispatch(Process& p, std::unique_ptr<Message> m);
   void handle_signal(Process& p, std::unique_ptr<Message>& m);
   void deliver_to_behaviour(Process& p, Message& m);
@@ -200,7 +206,7 @@ class Runtime {
   void park_suspended(Process& p);
   static void reclaim(Process* p);
   static std::string registered_name(Process& p);
-  void trace_line(Process& p, const char* direction, const Message& m, Pid peer);
+  void trace_line(Process& p, const char* direction, const Message& m, Pid peer) EXCLUDES(trace_mu_);
   void emit(const SystemEvent& event);
   // One system-monitor report about `p`: a log line naming the process
   // (`line(who)` gives its text; a warning unless `warning` is false), the
@@ -253,6 +259,12 @@ class Runtime {
 
   mutable Mutex default_mailbox_mu_;
   MailboxOptions default_mailbox_ GUARDED_BY(default_mailbox_mu_);
+
+  // The last kTraceRing trace lines of every traced process (trace_line()
+  // adds at most 100 a second per process, so the lock is cold).
+  static constexpr size_t kTraceRing = 1'000;
+  mutable Mutex trace_mu_;
+  std::deque<TraceLine> trace_ring_ GUARDED_BY(trace_mu_);
 
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> stopped_{false};

@@ -36,6 +36,7 @@ struct ProcessInfo {
   double reductions_per_second = 0;
   double cpu_utilization = 0;
   bool trap_exit = false;
+  bool traced = false;  // Runtime::trace is on for it
   std::vector<Pid> links;
   std::vector<Pid> monitored_by;           // processes monitoring this one
   std::vector<Pid> monitors;               // processes this one monitors
@@ -47,6 +48,31 @@ struct ProcessInfo {
   // the version it runs now; empty otherwise.
   std::string module;
   std::string module_version;
+};
+
+// One line Runtime::trace logged for a traced process (Runtime::trace_lines).
+struct TraceLine {
+  Pid pid;
+  std::chrono::system_clock::time_point at;
+  std::string text;  // "in Type from <0.1.1> (24 bytes)" / "out Type to <0.2.1> (24 bytes)"
+};
+
+// What Runtime::top_processes ranks by (the largest first).
+enum class ProcessRank : uint8_t {
+  mailbox,          // mailbox_length
+  heap,             // heap_bytes
+  reductions,       // lifetime reductions
+  cpu,              // lifetime cpu_ns
+  reductions_rate,  // reductions_per_second over the last poll interval
+  cpu_rate,         // cpu_utilization over the last poll interval
+  oldest_message,   // mailbox_oldest_age_seconds
+};
+
+// Runtime::top_processes' answer: how many processes the filter accepted,
+// and the first `limit` of them in rank order, each fully snapshotted.
+struct TopProcesses {
+  uint64_t matched = 0;
+  std::vector<ProcessInfo> processes;
 };
 
 struct SchedulerStats {

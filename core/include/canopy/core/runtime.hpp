@@ -4,10 +4,12 @@
 // in one program (tests do). Thread-safe: every method may be called from any
 // thread, inside or outside a process, unless it says otherwise.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "canopy/core/actor.hpp"
@@ -110,6 +112,9 @@ class Runtime {
 
   // Logs every message `pid` receives and sends (at most 100 lines a second).
   Status trace(Pid pid, bool on);
+  // The last `max` trace lines of `pid`, oldest first (the runtime keeps the
+  // last 1,000 lines of all traced processes together).
+  std::vector<TraceLine> trace_lines(Pid pid, size_t max = 50) const;
 
   // Runs `hook(pid, reason)` when `pid` exits, on the thread that finishes
   // it (keep it short). For resources a process owns, such as tables.
@@ -177,6 +182,14 @@ class Runtime {
   // --- introspection -----------------------------------------------------------
   std::optional<ProcessInfo> process_info(Pid pid) const;
   std::vector<ProcessInfo> processes() const;
+  // The `limit` processes ranked highest by `rank` among those `filter`
+  // accepts (every process when it is empty), largest first. One pass reads
+  // one number per process and a partial sort picks the winners; only they
+  // are snapshotted, so it stays fast with a million processes. `filter`
+  // sees the registered name ("" when none) and the behaviour's type name.
+  TopProcesses top_processes(ProcessRank rank, size_t limit,
+                             const std::function<bool(std::string_view name, std::string_view behaviour)>& filter =
+                                 {}) const;
   std::vector<Pid> pids() const;
   size_t process_count() const;
   bool alive(Pid pid) const;
