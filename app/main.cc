@@ -1,4 +1,5 @@
-// canopy — the server binary: `canopy run`, `canopy check`, `canopy rules`.
+// canopy — the server binary: `canopy run`, `canopy check`, `canopy rules`,
+// `canopy upgrade`, `canopy dump`.
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "canopy/config/config.hpp"
 #include "canopy/config/rules.hpp"
 #include "canopy/exporters/exposition.hpp"
+#include "dump_cli.hpp"
 #include "run.hpp"
 #include "upgrade_cli.hpp"
 
@@ -23,6 +25,8 @@ constexpr const char* kUsage =
     "  rules FILE [-o OUT]   render the config's alerts as a Prometheus rules file\n"
     "  upgrade MODULE PATH [--dry-run] [--url URL] [--token-file FILE]\n"
     "                        hot-upgrade a module of a running canopy (POST /api/v1/code/upgrade)\n"
+    "  dump FILE [--json]    summarise a crash dump (written on POST /api/v1/dump, SIGUSR1, a root\n"
+    "                        supervisor giving up, or a fatal signal)\n"
     "  --version             print the version\n"
     "  --help                print this help\n";
 
@@ -93,6 +97,7 @@ int main(int argc, char** argv) {
   if (command == "check") return check(args);
   if (command == "rules") return rules(args);
   if (command == "upgrade") return canopy::app::upgrade_command(args);
+  if (command == "dump") return canopy::app::dump_command(args);
   if (command == "run") {
     std::string config;
     for (size_t i = 0; i < args.size(); ++i) {

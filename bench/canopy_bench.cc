@@ -433,6 +433,7 @@ int pipeline(const Args& args) {
 }  // namespace
 
 int upgrade_bench(const canopy::bench::Args& args);
+int dump_bench(const canopy::bench::Args& args);
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -449,6 +450,7 @@ int main(int argc, char** argv) {
                  "  http     --series 2000 --seconds 3 --clients 50 --slow 200: the server under load\n"
                  "  alloc    --processes 1000 --hops 2000000 (--rounds 3): heap accounting on vs off\n"
                  "  upgrade  --processes 100000: hot upgrade of N processes of one module\n"
+                 "  dump     --processes 1000000: time and bytes of a crash dump of N processes\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --behaviours on|off (per-behaviour metrics, default on),\n"
@@ -468,9 +470,10 @@ int main(int argc, char** argv) {
   if (workload == "http") return http_bench(args);
   if (workload == "alloc") return alloc_bench(args);
   if (workload == "upgrade") return upgrade_bench(args);
+  if (workload == "dump") return dump_bench(args);
   std::fprintf(stderr,
                "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll, "
-               "http, alloc, upgrade)\n",
+               "http, alloc, upgrade, dump)\n",
                workload.c_str());
   return 2;
 }

@@ -1,6 +1,6 @@
 // The dump's text (format: canopy/core/dump.hpp). Sections in order: the
-// header, memory, schedulers, processes (a row each, read one process at a
-// time under that process's own lock only), supervisors, tables, crash
+// header, memory, schedulers, supervisors, tables, processes (a row each,
+// read one process at a time under that process's own lock only), crash
 // reports, the log tail, =end.
 #include <sys/types.h>
 #include <time.h>
@@ -361,9 +361,9 @@ Result<uint64_t> write_dump_to(Runtime& rt, const std::string& slogan, const std
   o.kv_num("tables", table_bytes);
   o.kv_num("mailbox_messages", totals.mailbox_messages);
   write_schedulers(o, rt);
-  (void)write_processes(o, rt, supervisor_pids);
   write_supervisors(o, states);
   write_tables(o, tables);
+  (void)write_processes(o, rt, supervisor_pids);
   write_crash_reports(o, rt.dumps().crashes().list(CrashQuery{SIZE_MAX, ""}));
   if (!log_tail.empty()) {
     o.section("log");

@@ -52,7 +52,16 @@ class FileSink final : public DumpSink {
   int fd_;
 };
 
-std::string dir_of(const DumpOptions& o) { return o.dir.empty() ? std::string(".") : o.dir; }
+// The dump folder, absolute (the route answers with the path; a fatal
+// signal's handler must not depend on the working directory either).
+std::string dir_of(const DumpOptions& o) {
+  const std::string dir = o.dir.empty() ? std::string(".") : o.dir;
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(dir, ec).lexically_normal().string();
+  std::string out = ec ? dir : absolute;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
 
 }  // namespace
 
@@ -63,17 +72,15 @@ std::unique_ptr<Dumps, DumpsDeleter> make_dumps(Runtime& rt) {
 void start_dumps(Dumps& d) { d.start(); }
 void stop_dumps(Dumps& d) { d.stop(); }
 
-Dumps::Dumps(Runtime& rt) : rt_(rt), options_(rt.options().dump), crashes_(rt.options().crash_reports.max) {}
+Dumps::Dumps(Runtime& rt)
+    : rt_(rt), options_(rt.options().dump), dir_(dir_of(options_)), crashes_(rt.options().crash_reports.max) {}
 
 Dumps::~Dumps() { stop(); }
 
 void Dumps::start() {
   if (!options_.on_fatal_signal) return;
   fatal_ = std::make_unique<FatalTarget>();
-  std::string dir = dir_of(options_);
-  std::error_code ec;
-  const std::string absolute = std::filesystem::absolute(dir, ec).string();
-  if (!ec) dir = absolute;
+  std::string dir = dir_;
   if (dir.back() != '/') dir += '/';
   std::snprintf(fatal_->dir, sizeof(fatal_->dir), "%s", dir.c_str());
   std::snprintf(fatal_->version, sizeof(fatal_->version), "%s", options_.version.c_str());
@@ -106,7 +113,7 @@ std::string Dumps::new_path() const {
   char stamp[64];
   std::snprintf(stamp, sizeof(stamp), "%04d%02d%02dT%02d%02d%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
                 parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(ms % 1000));
-  const std::string base = dir_of(options_) + "/" + kPrefix + stamp + "_" + std::to_string(::getpid());
+  const std::string base = dir_ + "/" + kPrefix + stamp + "_" + std::to_string(::getpid());
   std::string path = base + kSuffix;
   for (int n = 2; std::filesystem::exists(path); ++n) path = base + "_" + std::to_string(n) + kSuffix;
   return path;
@@ -117,7 +124,7 @@ void Dumps::prune() const {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir_of(options_), ec)) {
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind(kPrefix, 0) == 0 && name.size() > std::strlen(kSuffix) &&
         name.compare(name.size() - std::strlen(kSuffix), std::string::npos, kSuffix) == 0) {

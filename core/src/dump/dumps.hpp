@@ -48,6 +48,7 @@ class Dumps {
   // Constant after construction.
   Runtime& rt_;
   const DumpOptions options_;
+  const std::string dir_;  // options_.dir made absolute at construction
   CrashLog crashes_;
 
   Mutex write_mu_;  // one dump at a time

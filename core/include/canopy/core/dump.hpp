@@ -16,6 +16,7 @@
 // process's lock at a time, never the schedulers.
 // Thread-safe.
 #include <string>
+#include <vector>
 
 #include "canopy/core/result.hpp"
 
