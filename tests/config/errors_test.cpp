@@ -318,7 +318,7 @@ TEST_CASE("a file that cannot be opened is one error naming it", "[config][error
 
 TEST_CASE("crash_reports and dump keys are checked and named in errors", "[config][errors]") {
   CHECK(errors_of(lines({"crash_reports:", "  max: 0"})) ==
-        Errors{"test.yaml:2:8: crash_reports.max: must be at least 1, got 0"});
+        Errors{"test.yaml:2:8: crash_reports.max: must be from 1 to 1000000, got 0"});
   CHECK(errors_of(lines({"dump:", "  max_files: lots"})) ==
         Errors{"test.yaml:2:14: dump.max_files: expected a whole number, got 'lots'"});
   CHECK(errors_of(lines({"dump:", "  on_fatal_signal: sometimes"})) ==
