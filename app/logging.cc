@@ -1,9 +1,13 @@
 #include "logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <deque>
+#include <mutex>
 
 #include "canopy/exporters/json.hpp"
 #include "canopy/telemetry/detail/logger.hpp"
@@ -24,7 +28,39 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
 };
 
+// The last kLines formatted lines. Thread-safe (base_sink's mutex).
+class RingSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  static constexpr size_t kLines = 200;
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {lines_.begin(), lines_.end()};
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::string line(formatted.data(), formatted.size());
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    lines_.push_back(std::move(line));
+    if (lines_.size() > kLines) lines_.pop_front();
+  }
+  void flush_() override {}
+
+ private:
+  std::deque<std::string> lines_;
+};
+
+// One ring for the binary's loggers (they are process-wide too).
+std::shared_ptr<RingSink>& ring() {
+  static auto sink = std::make_shared<RingSink>();
+  return sink;
+}
+
 }  // namespace
+
+std::vector<std::string> log_tail() { return ring()->lines(); }
 
 std::string configure_logging(const config::LoggingConfig& logging) {
   spdlog::sink_ptr sink;
@@ -44,7 +80,7 @@ std::string configure_logging(const config::LoggingConfig& logging) {
     sink->set_formatter(std::move(formatter));
   }
   for (const char* name : kLoggers) {
-    auto logger = std::make_shared<spdlog::logger>(name, sink);
+    auto logger = std::make_shared<spdlog::logger>(name, spdlog::sinks_init_list{sink, ring()});
     logger->set_level(static_cast<spdlog::level::level_enum>(logging.level));
     logger->flush_on(spdlog::level::warn);
     canopy::detail::replace_logger(std::move(logger));

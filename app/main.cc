@@ -1,5 +1,5 @@
 // canopy — the server binary: `canopy run`, `canopy check`, `canopy rules`,
-// and the clients of a running one: `canopy upgrade`, `canopy top`.
+// and the clients of a running one: `canopy upgrade`, `canopy top`, `canopy dump`.
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -9,6 +9,7 @@
 #include "canopy/config/config.hpp"
 #include "canopy/config/rules.hpp"
 #include "canopy/exporters/exposition.hpp"
+#include "dump_cli.hpp"
 #include "run.hpp"
 #include "top_cli.hpp"
 #include "upgrade_cli.hpp"
@@ -25,6 +26,11 @@ constexpr const char* kUsage =
     "  rules FILE [-o OUT]   render the config's alerts as a Prometheus rules file\n"
     "  upgrade MODULE PATH [--dry-run] [--url URL] [--token-file FILE]\n"
     "                        hot-upgrade a module of a running canopy (POST /api/v1/code/upgrade)\n"
+    "  top [--url URL] [--sort mailbox|heap|reductions|cpu|oldest] [--match TEXT] [--limit N]\n"
+    "      [--token-file FILE] [--once]\n"
+    "                        a live top of a running canopy's processes (q quits)\n"
+    "  dump FILE [--json]    summarise a crash dump (written on POST /api/v1/dump, SIGUSR1, a root\n"
+    "                        supervisor giving up, or a fatal signal)\n"
     "  --version             print the version\n"
     "  --help                print this help\n";
 
@@ -96,6 +102,7 @@ int main(int argc, char** argv) {
   if (command == "rules") return rules(args);
   if (command == "upgrade") return canopy::app::upgrade_command(args);
   if (command == "top") return canopy::app::top_command(args);
+  if (command == "dump") return canopy::app::dump_command(args);
   if (command == "run") {
     std::string config;
     for (size_t i = 0; i < args.size(); ++i) {

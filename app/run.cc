@@ -8,6 +8,7 @@
 
 #include "canopy/config/config.hpp"
 #include "canopy/config/rules.hpp"
+#include "canopy/core/dump.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/core/table.hpp"
 #include "canopy/exporters/exposition.hpp"
@@ -132,6 +133,9 @@ std::optional<config::Config> load_run_config(const std::string& config_path) {
   return cfg;
 }
 
+// SIGINT, SIGTERM, SIGHUP and SIGUSR1 are taken by sigwait on the main
+// thread (no handler runs in signal context at all): SIGUSR1 writes a dump
+// there, while the schedulers run on.
 // Signals go to the calling thread only: call it before any other thread
 // starts. Returns the set to sigwait on.
 sigset_t block_shutdown_signals() {
@@ -140,6 +144,7 @@ sigset_t block_shutdown_signals() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
@@ -201,11 +206,17 @@ void start_workload(std::optional<Workload>& workload, Runtime& rt, const config
   }
 }
 
-// Waits for SIGINT or SIGTERM, reloading the config on every SIGHUP.
+// Waits for SIGINT or SIGTERM, reloading the config on every SIGHUP and
+// writing a dump on every SIGUSR1.
 void wait_for_shutdown(const sigset_t& signals, LiveConfig& live, Runtime& rt, spdlog::logger& log) {
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGUSR1) {
+      Result<std::string> r = write_dump(rt, "on demand: SIGUSR1");
+      if (!r.ok()) log.error("SIGUSR1: {}", r.error().message());
+      continue;
+    }
     if (sig == SIGHUP) {
       const std::string e = live.reload(rt);
       if (!e.empty()) log.error("SIGHUP reload: {}", e);
@@ -229,7 +240,10 @@ int run(const std::string& config_path) {
   auto log = spdlog::get("canopy");
   const sigset_t signals = block_shutdown_signals();
 
-  Runtime rt(config::runtime_options(cfg));
+  RuntimeOptions options = config::runtime_options(cfg);
+  options.dump.version = exporters::version();
+  options.dump.log_tail = [] { return log_tail(); };
+  Runtime rt(std::move(options));
   if (!add_user_metrics(rt, cfg)) return 1;
   LiveConfig live(config_path, cfg);
 

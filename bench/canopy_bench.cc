@@ -434,6 +434,7 @@ int pipeline(const Args& args) {
 
 int upgrade_bench(const canopy::bench::Args& args);
 int api_bench(const canopy::bench::Args& args);
+int dump_bench(const canopy::bench::Args& args);
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -451,6 +452,7 @@ int main(int argc, char** argv) {
                  "  alloc    --processes 1000 --hops 2000000 (--rounds 3): heap accounting on vs off\n"
                  "  upgrade  --processes 100000: hot upgrade of N processes of one module\n"
                  "  api      --processes 1000000 (--rounds 11): the sorted top-50 of /api/v1/processes\n"
+                 "  dump     --processes 1000000: time and bytes of a crash dump of N processes\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --behaviours on|off (per-behaviour metrics, default on),\n"
@@ -471,9 +473,10 @@ int main(int argc, char** argv) {
   if (workload == "alloc") return alloc_bench(args);
   if (workload == "upgrade") return upgrade_bench(args);
   if (workload == "api") return api_bench(args);
+  if (workload == "dump") return dump_bench(args);
   std::fprintf(stderr,
                "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll, "
-               "http, alloc, upgrade, api)\n",
+               "http, alloc, upgrade, api, dump)\n",
                workload.c_str());
   return 2;
 }

@@ -176,6 +176,10 @@ RuntimeOptions runtime_options(const Config& config) {
   o.system_monitor = r.system_monitor;
   o.telemetry = config.telemetry;  // the TelemetryOptions part
   if (!config.telemetry.process_metrics) o.telemetry.top_n = 0;
+  o.crash_reports.max = config.crash_reports.max;
+  o.dump.dir = config.dump.dir;
+  o.dump.max_files = config.dump.max_files;
+  o.dump.on_fatal_signal = config.dump.on_fatal_signal;
   return o;
 }
 

@@ -862,6 +862,22 @@ void read_workload(Loader& l, const YAML::Node& n, WorkloadConfig& c) {
   m.finish();
 }
 
+// ---------------------------------------------------------------- crash reports, dumps
+
+void read_crash_reports(Loader& l, const YAML::Node& n, CrashReportsConfig& c) {
+  MapReader m(l, n, "crash_reports");
+  m.field("max", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max, 1, 1'000'000); });
+  m.finish();
+}
+
+void read_dump(Loader& l, const YAML::Node& n, DumpConfig& c) {
+  MapReader m(l, n, "dump");
+  m.field("dir", [&](const YAML::Node& v, const std::string& p) { read_string(l, v, p, c.dir); });
+  m.field("max_files", [&](const YAML::Node& v, const std::string& p) { read_uint(l, v, p, c.max_files, 0, 100'000); });
+  m.field("on_fatal_signal", [&](const YAML::Node& v, const std::string& p) { read_bool(l, v, p, c.on_fatal_signal); });
+  m.finish();
+}
+
 // ---------------------------------------------------------------- the document
 
 LoadResult load(const std::string& text, const std::string& name, const std::string& base_dir) {
@@ -890,6 +906,8 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
       read_alerts(l, section("alerts"), config.alerts, config.telemetry.metrics);
       read_logging(l, section("logging"), config.logging);
       read_workload(l, section("workload"), config.workload);
+      read_crash_reports(l, section("crash_reports"), config.crash_reports);
+      read_dump(l, section("dump"), config.dump);
       top.finish();
     }
   } catch (const YAML::DeepRecursion& e) {
@@ -920,8 +938,8 @@ LoadResult load(const std::string& text, const std::string& name, const std::str
 
   if (!base_dir.empty()) {
     namespace fs = std::filesystem;
-    for (std::string* file :
-         {&config.server.admin_token_file, &config.server.tls.cert_file, &config.server.tls.key_file}) {
+    for (std::string* file : {&config.server.admin_token_file, &config.server.tls.cert_file,
+                              &config.server.tls.key_file, &config.dump.dir}) {
       if (!file->empty() && fs::path(*file).is_relative())
         *file = (fs::path(base_dir) / *file).lexically_normal().string();
     }

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <string_view>
 
+#include "canopy/core/crash.hpp"
+#include "canopy/core/dump.hpp"
 #include "canopy/core/runtime.hpp"
 #include "canopy/exporters/exposition.hpp"
 #include "canopy/exporters/json.hpp"
@@ -340,6 +342,68 @@ Reply system(Runtime& rt) {
   }
   j.end_object();
   j.end_object();
+  return Reply{200, j.str()};
+}
+
+Reply crashes(Runtime& rt, const std::map<std::string, std::string>& query) {
+  for (const auto& [k, v] : query) {
+    if (k != "limit" && k != "behaviour") {
+      return error(400, "unknown query parameter '" + k + "' (use limit, behaviour)");
+    }
+  }
+  CrashQuery q;
+  if (auto it = query.find("limit"); it != query.end()) {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || it->second[0] == '-' || n == 0 || n > 100'000) {
+      return error(400, "limit must be a whole number from 1 to 100000, not '" + it->second + "'");
+    }
+    q.limit = static_cast<size_t>(n);
+  }
+  if (auto it = query.find("behaviour"); it != query.end()) {
+    if (it->second.empty()) return error(400, "behaviour must name a behaviour (the demangled type), not be empty");
+    q.behaviour = it->second;
+  }
+  JsonWriter j;
+  j.begin_object();
+  j.field("total", crashes_total(rt));
+  j.key("crashes").begin_array();
+  for (const CrashReport& r : crash_reports(rt, q)) {
+    j.begin_object();
+    j.field("seq", r.seq);
+    j.field("time_unix_seconds", std::chrono::duration<double>(r.time.time_since_epoch()).count());
+    j.field("pid", r.pid.to_string());
+    j.field("name", r.registered_name);
+    j.field("behaviour", r.behaviour);
+    j.key("supervisors").begin_array();
+    for (const auto& s : r.supervisors) j.value(s);
+    j.end_array();
+    j.field("application", r.application);
+    j.field("hook", r.hook);
+    j.field("last_message_type", r.last_message_type);
+    j.field("reason", r.reason);
+    j.field("supervisor_action", to_string(r.action));
+    j.field("restarted_as", r.restarted_as.valid() ? r.restarted_as.to_string() : std::string());
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+  return Reply{200, j.str()};
+}
+
+Reply dump(Runtime& rt, const std::string& body) {
+  std::string slogan = "on demand: POST /api/v1/dump";
+  const bool blank = body.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (!blank) {
+    std::optional<std::string> given = json_string_member(body, "slogan");
+    if (!given) return error(400, "the body must be empty or a JSON object with a string member \"slogan\"");
+    if (given->empty() || given->size() > 1000) return error(400, "slogan must be 1 to 1000 characters");
+    slogan = "on demand: " + *given;
+  }
+  Result<std::string> r = write_dump(rt, slogan);
+  if (!r.ok()) return error(500, r.error().message());
+  JsonWriter j;
+  j.begin_object().field("path", r.value()).field("slogan", slogan).end_object();
   return Reply{200, j.str()};
 }
 

@@ -30,6 +30,10 @@ Reply trace(Runtime& rt, const std::string& pid_text, const std::string& body);
 Reply supervision_tree(Runtime& rt);
 Reply schedulers(Runtime& rt);
 Reply system(Runtime& rt);
+// GET /api/v1/crashes?limit=N&behaviour=B: the kept crash reports, newest first.
+Reply crashes(Runtime& rt, const std::map<std::string, std::string>& query);
+// POST /api/v1/dump {"slogan": "..."} (optional): writes a dump, answers its path.
+Reply dump(Runtime& rt, const std::string& body);
 // GET /api/v1/code: every loaded module version and its processes.
 Reply code(Runtime& rt);
 // POST /api/v1/code/upgrade {"module", "path", "dry_run"}: the upgrade's result.

@@ -276,6 +276,7 @@ HttpServer::Response HttpServer::route_api(const Request& req) {
   if (auto r = route_views(req, parts)) return std::move(*r);
   if (auto r = route_log_level(req, parts)) return std::move(*r);
   if (auto r = route_code(req, parts)) return std::move(*r);
+  if (auto r = route_crashes(req, parts)) return std::move(*r);
   if (auto r = route_extra(req, parts)) return std::move(*r);
   return Response::error(404, "no route " + req.path);
 }
@@ -314,6 +315,23 @@ std::optional<HttpServer::Response> HttpServer::route_code(const Request& req, c
     Response refusal;
     if (!admin_allowed(req, refusal)) return refusal;
     return from_reply(api::code_upgrade(runtime_, req.body));
+  }
+  return std::nullopt;
+}
+
+// GET /api/v1/crashes; POST /api/v1/dump (admin).
+std::optional<HttpServer::Response> HttpServer::route_crashes(const Request& req,
+                                                              const std::vector<std::string>& parts) {
+  if (parts.size() != 1) return std::nullopt;
+  if (parts[0] == "crashes") {
+    if (!is_get(req)) return method_not_allowed(req, "GET, HEAD");
+    return from_reply(api::crashes(runtime_, req.query));
+  }
+  if (parts[0] == "dump") {
+    if (req.method != "POST") return method_not_allowed(req, "POST");
+    Response refusal;
+    if (!admin_allowed(req, refusal)) return refusal;
+    return from_reply(api::dump(runtime_, req.body));
   }
   return std::nullopt;
 }

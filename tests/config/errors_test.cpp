@@ -316,4 +316,23 @@ TEST_CASE("a file that cannot be opened is one error naming it", "[config][error
         Errors{"/nonexistent/canopy.yaml: cannot open: No such file or directory"});
 }
 
+TEST_CASE("crash_reports and dump keys are checked and named in errors", "[config][errors]") {
+  CHECK(errors_of(lines({"crash_reports:", "  max: 0"})) ==
+        Errors{"test.yaml:2:8: crash_reports.max: must be from 1 to 1000000, got 0"});
+  CHECK(errors_of(lines({"dump:", "  max_files: lots"})) ==
+        Errors{"test.yaml:2:14: dump.max_files: expected a whole number, got 'lots'"});
+  CHECK(errors_of(lines({"dump:", "  on_fatal_signal: sometimes"})) ==
+        Errors{"test.yaml:2:20: dump.on_fatal_signal: expected true or false, got 'sometimes'"});
+  CHECK(errors_of(lines({"dump:", "  folder: /tmp"})) ==
+        Errors{"test.yaml:2:3: dump.folder: unknown key 'folder'"});
+  // The binary's defaults: dumps in the working directory, on fatal signals too.
+  const canopy::config::LoadResult r = canopy::config::load_string(lines({"dump:", "  max_files: 3"}), "test.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.config->dump.dir.empty());
+  CHECK(r.config->dump.on_fatal_signal);
+  CHECK(canopy::config::runtime_options(*r.config).dump.max_files == 3);
+  CHECK(canopy::config::runtime_options(*r.config).dump.on_fatal_signal);
+  CHECK(canopy::config::runtime_options(*r.config).crash_reports.max == 100);
+}
+
 }  // namespace test_config_errors_test

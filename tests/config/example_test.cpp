@@ -102,11 +102,17 @@ void check_defaults(const std::string& path,
   CHECK(c.workload.crash_interval == d.workload.crash_interval);
   CHECK(c.workload.table_entries == d.workload.table_entries);
   CHECK(c.workload.faults == d.workload.faults);
+  CHECK(c.crash_reports.max == d.crash_reports.max);
+  CHECK(c.dump.dir == d.dump.dir);
+  CHECK(c.dump.max_files == d.dump.max_files);
+  CHECK(c.dump.on_fatal_signal == d.dump.on_fatal_signal);
   // And the defaults are the options structs' own.
   const canopy::RuntimeOptions ro;
   CHECK(runtime_options(c).max_processes == ro.max_processes);
   CHECK(runtime_options(c).default_mailbox.high_watermark == ro.default_mailbox.high_watermark);
   CHECK(runtime_options(c).telemetry.poll_interval == ro.telemetry.poll_interval);
+  CHECK(runtime_options(c).crash_reports.max == ro.crash_reports.max);
+  CHECK(runtime_options(c).dump.max_files == ro.dump.max_files);
   CHECK(server_options(c).listen == canopy::exporters::ServerOptions{}.listen);
   // User metric fields the example leaves at their defaults where it says so.
   CHECK(c.telemetry.metrics[0].max_series == UserMetric{}.max_series);

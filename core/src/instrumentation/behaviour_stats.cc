@@ -1,6 +1,7 @@
 #include "instrumentation/behaviour_stats.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "canopy/core/message.hpp"
 #include "instrumentation/metric_def.hpp"
@@ -24,7 +25,10 @@ void LatencyCells::add(uint64_t ns) {
   bump(sum_ns, ns);
 }
 
-BehaviourIds::BehaviourIds() { names_.push_back("other"); }
+BehaviourIds::BehaviourIds() {
+  names_.push_back("other");
+  std::snprintf(fixed_[0], kFixedName, "%s", "other");
+}
 
 uint16_t BehaviourIds::id_of(const std::type_info& type) {
   MutexLock lock(&mu_);
@@ -33,6 +37,7 @@ uint16_t BehaviourIds::id_of(const std::type_info& type) {
   if (names_.size() >= kMaxBehaviours) return 0;
   const auto id = static_cast<uint16_t>(names_.size());
   names_.push_back(type_name(type));
+  std::snprintf(fixed_[id], kFixedName, "%s", names_.back().c_str());
   ids_.emplace(std::type_index(type), id);
   return id;
 }

@@ -62,8 +62,14 @@ class BehaviourIds {
   BehaviourIds();
   uint16_t id_of(const std::type_info& type) EXCLUDES(mu_);
   std::vector<std::string> names() const EXCLUDES(mu_);
+  // The name of `id` in fixed memory (truncated to kFixedName - 1 bytes),
+  // written before the id is handed out and never moved: what a
+  // fatal-signal handler may read. "" for an id not handed out.
+  static constexpr size_t kFixedName = 64;
+  const char* fixed_name(uint32_t id) const { return id < kMaxBehaviours ? fixed_[id] : ""; }
 
  private:
+  char fixed_[kMaxBehaviours][kFixedName] = {};
   mutable Mutex mu_;
   std::unordered_map<std::type_index, uint16_t> ids_ GUARDED_BY(mu_);
   std::vector<std::string> names_ GUARDED_BY(mu_);

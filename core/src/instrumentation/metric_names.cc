@@ -162,6 +162,12 @@ const std::vector<MetricName>& metric_names() {
        {"table", "policy"}},
       {"canopy_table_evictions_total", "counter", "Entries evicted from a table, by reason", "", {"table", "reason"}},
       {"canopy_table_expirations_total", "counter", "Entries expired from a table", "", {"table"}},
+      {"canopy_crashes_total",
+       "counter",
+       "Process crashes (an exception escaped a handler or terminate()), by behaviour; the last ones are at "
+       "/api/v1/crashes",
+       "",
+       {"behaviour"}},
       // supervision
       {"canopy_supervisor_restarts_total",
        "counter",

@@ -34,6 +34,7 @@ RuntimeTelemetry::RuntimeTelemetry(const TelemetryOptions& options, std::shared_
       ev({"canopy", "process", "long_schedule"}),
       ev({"canopy", "process", "large_heap"}),
       ev({"canopy", "mailbox", "drop"}),
+      ev({"canopy", "process", "crash"}),
       ev({"canopy", "supervisor", "restart"}),
       ev({"canopy", "supervisor", "intensity_exceeded"}),
       ev({"canopy", "supervisor", "boot_failure"}),
@@ -89,6 +90,7 @@ void RuntimeTelemetry::add_builtin_metrics() {
   for (size_t r = 0; r < static_cast<size_t>(DropReason::count_); ++r) {
     defs.back().initial_series.push_back({std::string(canopy::to_string(static_cast<DropReason>(r)))});
   }
+  counter("canopy_crashes_total", {"canopy", "process", "crash"});
   counter("canopy_long_schedules_total", {"canopy", "process", "long_schedule"});
   counter("canopy_large_heap_total", {"canopy", "process", "large_heap"});
   counter("canopy_mailbox_high_watermark_total", {"canopy", "process", "mailbox", "high"});

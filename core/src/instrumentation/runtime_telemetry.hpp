@@ -21,6 +21,7 @@ struct RuntimeEvents {
   const telemetry::Event* long_schedule;
   const telemetry::Event* large_heap;
   const telemetry::Event* drop;
+  const telemetry::Event* crash;
   const telemetry::Event* supervisor_restart;
   const telemetry::Event* supervisor_intensity_exceeded;
   const telemetry::Event* supervisor_boot_failure;

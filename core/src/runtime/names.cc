@@ -92,6 +92,8 @@ const char* to_string(Errc code) {
       return "invalid_argument";
     case Errc::shutting_down:
       return "shutting_down";
+    case Errc::io_error:
+      return "io_error";
   }
   return "unknown";
 }

@@ -158,13 +158,15 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
             table_.collect(schedulers_.min_observed());
             sweep_due_tables(*tables_);
           }),
-      code_(make_code_server(*this)) {
+      code_(make_code_server(*this)),
+      dumps_(make_dumps(*this)) {
   (void)ns_per_cycle();  // calibrate before any scheduler measures
   default_mailbox_ = options_.default_mailbox;
   table_.set_quiescence([this] { return schedulers_.min_observed(); });
 }
 
 void Runtime::start() {
+  start_dumps(*dumps_);
   schedulers_.start();
   timers_.start();
   if (options_.telemetry.enabled) {
@@ -177,6 +179,7 @@ Runtime::~Runtime() { shutdown(); }
 
 void Runtime::shutdown() {
   if (stopped_.exchange(true)) return;
+  stop_dumps(*dumps_);
   telemetry_.poller().stop();
   shutting_down_.store(true, std::memory_order_seq_cst);
   if (tl_current != nullptr && &tl_current->runtime == this) {
@@ -722,6 +725,7 @@ void Runtime::crash(Process& p, Hook hook, ExitReason reason) {
     logger_->error("crash report: {} crashed {} a message of type {}: {}", describe(p, registered_name(p)),
                    hook == Hook::terminate ? "in terminate() after" : "handling",
                    last ? type_name(*last) : std::string("(none)"), reason.to_string());
+    record_crash(*this, p, hook == Hook::terminate, reason);  // kept, counted (dump/)
   }
   if (hook == Hook::terminate) return;  // already exiting: its links get the reason it exited with
   p.exiting = true;

@@ -45,6 +45,18 @@ struct CodeServerDeleter {
 };
 std::unique_ptr<CodeServer, CodeServerDeleter> make_code_server(Runtime& rt);
 
+// Crash reports and dumps; dump/ defines them (dump/dumps.hpp). runtime/
+// makes the object, starts and stops it, and hands every crash of its one
+// crash path to record_crash (defined in dump/ too).
+class Dumps;
+struct DumpsDeleter {
+  void operator()(Dumps* d) const;
+};
+std::unique_ptr<Dumps, DumpsDeleter> make_dumps(Runtime& rt);
+void start_dumps(Dumps& d);
+void stop_dumps(Dumps& d);
+void record_crash(Runtime& rt, Process& p, bool in_terminate, const ExitReason& reason);
+
 // The process the calling thread is running a hook for, if any.
 Process* current_process();
 
@@ -163,6 +175,26 @@ class Runtime {
 
   // tables/ keeps this runtime's tables here.
   TableDirectory& tables() { return *tables_; }
+  // dump/ keeps the crash reports and writes dumps here.
+  Dumps& dumps() { return *dumps_; }
+  // Calls fn(const Process&) for each live process in turn, holding a
+  // reference to one process at a time (never a lock across the walk).
+  template <typename Fn>
+  void for_each_process(Fn&& fn) const {
+    const uint32_t hw = table_.high_water();
+    for (uint32_t i = 0; i < hw; ++i) {
+      if (ProcessRef ref = table_.acquire_index(i)) fn(static_cast<const Process&>(*ref.get()));
+    }
+  }
+  // The parent of a live process, or an invalid Pid.
+  Pid parent_of(Pid pid) const {
+    ProcessRef ref = table_.acquire(pid);
+    return ref ? ref->parent : Pid();
+  }
+  const BehaviourIds& behaviour_ids() const { return behaviour_ids_; }
+  std::vector<const RunningSlot*> running_slots() const { return schedulers_.running_slots(); }
+  uint64_t start_ns() const { return start_ns_; }
+  canopy::Runtime& facade() const { return *facade_; }
 
   void count_drop(DropReason reason, Process* target);
   uint64_t reclamation_epoch() const { return table_.epoch(); }
@@ -196,8 +228,9 @@ class Runtime {
   bool run_hook(Process& p, Hook hook, F&& fn);
   // `p` crashed in `hook`: it exits with `reason` (init: without terminate();
   // terminate: with the reason it was already exiting with), and, except for
-  // init, whose spawner gets the error instead, a crash report is logged:
-  // pid, name, behaviour, last message type, reason.
+  // init, whose spawner gets the error instead, a crash report is logged
+  // (pid, name, behaviour, last message type, reason) and kept by dump/'s
+  // record_crash, which counts it and asks the supervisor chain.
   void crash(Process& p, Hook hook, ExitReason reason);
   void finish_exit(Process& p);
   // A signal that found no live process, or was left in a mailbox at exit.
@@ -256,6 +289,9 @@ class Runtime {
   // Loaded modules. Processes hold their version's library themselves, so
   // its code outlives this if any process does.
   const std::unique_ptr<CodeServer, CodeServerDeleter> code_;
+  // Crash reports and the dump thread: stopped in shutdown() before any
+  // process is asked to stop (a pending dump still sees them).
+  const std::unique_ptr<Dumps, DumpsDeleter> dumps_;
 
   mutable Mutex default_mailbox_mu_;
   MailboxOptions default_mailbox_ GUARDED_BY(default_mailbox_mu_);

@@ -1,5 +1,8 @@
 #include "runtime/scheduler.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include "canopy/core/detail/heap_ledger.hpp"
 
 #include "runtime/cycle_clock.hpp"
@@ -30,7 +33,9 @@ constexpr uint64_t kLongSliceNs = 200'000;
 }  // namespace
 
 Scheduler::Scheduler(SchedulerPool& pool, unsigned id)
-    : pool_(pool), id_(id), start_ns_(mono_ns()), rng_(id * 2654435761u + 1) {}
+    : pool_(pool), id_(id), start_ns_(mono_ns()), rng_(id * 2654435761u + 1) {
+  running_.queue_len = &queue_len_;
+}
 
 SchedulerStats Scheduler::stats() const {
   SchedulerStats s;
@@ -181,6 +186,15 @@ void Scheduler::run() {
   tl_scheduler = this;
   tl_pool = &pool_;
   Runtime& rt = pool_.rt_;
+  running_.tid.store(static_cast<int32_t>(::gettid()), std::memory_order_relaxed);
+  if (rt.options().dump.on_fatal_signal) {
+    constexpr size_t kAltStack = 64 * 1024;
+    alt_stack_.reset(new char[kAltStack]);
+    stack_t ss{};
+    ss.ss_sp = alt_stack_.get();
+    ss.ss_size = kAltStack;
+    ::sigaltstack(&ss, nullptr);
+  }
   // One timestamp serves as the end of a slice and the start of the next, so
   // a slice costs no clock reads beyond the one per message.
   uint64_t now = cycles();
@@ -201,13 +215,21 @@ void Scheduler::run() {
     const uint64_t start = now;
     slice_start_.store(start, std::memory_order_relaxed);
     bool exhausted = false;
+    running_.behaviour.store(p->behaviour_id, std::memory_order_relaxed);
+    running_.pid.store(p->pid.raw(), std::memory_order_relaxed);
     now = rt.run_slice(*this, p, start, exhausted);
+    running_.pid.store(0, std::memory_order_relaxed);
     slice_start_.store(0, std::memory_order_relaxed);
     busy_cycles_.store(busy_cycles_.load(std::memory_order_relaxed) + (now - start), std::memory_order_relaxed);
     slices_.store(slices_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (exhausted) exhausted_.store(exhausted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   observed_.store(kQuiescent, std::memory_order_seq_cst);
+  if (alt_stack_) {
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+  }
   tl_scheduler = nullptr;
   tl_pool = nullptr;
 }
@@ -219,6 +241,12 @@ SchedulerPool::SchedulerPool(Runtime& rt, unsigned count, uint32_t reductions_pe
 }
 
 SchedulerPool::~SchedulerPool() { stop(); }
+
+std::vector<const RunningSlot*> SchedulerPool::running_slots() const {
+  std::vector<const RunningSlot*> out;
+  for (const auto& s : schedulers_) out.push_back(&s->running());
+  return out;
+}
 
 void SchedulerPool::start() {
   for (auto& s : schedulers_) {

@@ -27,6 +27,16 @@ class SchedulerPool;
 // batches when they park; other threads must flush themselves).
 bool on_scheduler_thread();
 
+// What a scheduler runs now, in fixed memory that a fatal-signal handler may
+// read (dump/fatal_signal.cc): plain atomics, written by the scheduler
+// thread around each slice, never freed while the pool lives.
+struct RunningSlot {
+  std::atomic<uint64_t> pid{0};        // Pid::raw() of the process in its slice; 0 when none
+  std::atomic<uint32_t> behaviour{0};  // that process's behaviour id (BehaviourIds)
+  std::atomic<int32_t> tid{0};         // the scheduler thread's OS thread id, once it runs
+  const std::atomic<uint32_t>* queue_len = nullptr;
+};
+
 class Scheduler {
  public:
   Scheduler(SchedulerPool& pool, unsigned id);
@@ -44,6 +54,8 @@ class Scheduler {
   // Owner thread writes, the poller reads: per-behaviour counts and timings.
   SchedulerBehaviourCells& behaviour_cells() { return behaviour_cells_; }
   const SchedulerBehaviourCells& behaviour_cells() const { return behaviour_cells_; }
+
+  const RunningSlot& running() const { return running_; }
 
   // Owner thread only: messages sent by processes on this scheduler.
   void count_sent() { sent_.store(sent_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
@@ -96,6 +108,11 @@ class Scheduler {
   std::atomic<uint64_t> observed_{kQuiescent};
   uint64_t observed_cache_ = kQuiescent;  // owner thread only
 
+  RunningSlot running_;
+  // An alternate signal stack for this thread (a fatal-signal dump after a
+  // stack overflow), installed when the runtime dumps on fatal signals.
+  std::unique_ptr<char[]> alt_stack_;
+
   // Parking: a waker stores 1 and notifies.
   std::atomic<uint32_t> wake_{0};
   std::thread thread_;
@@ -124,6 +141,8 @@ class SchedulerPool {
   // The oldest reclamation epoch a scheduler may still be using.
   uint64_t min_observed() const;
   size_t size() const { return schedulers_.size(); }
+  // Every scheduler's running slot (they live as long as the pool).
+  std::vector<const RunningSlot*> running_slots() const;
   // Every scheduler's behaviour cells (they live as long as the pool).
   std::vector<const SchedulerBehaviourCells*> behaviour_cells() const;
 

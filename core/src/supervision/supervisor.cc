@@ -15,8 +15,10 @@
 #include <algorithm>
 #include <deque>
 
+#include "canopy/core/dump.hpp"
 #include "canopy/core/gen_server.hpp"
 #include "canopy/core/runtime.hpp"
+#include "dump/dumps.hpp"
 #include "runtime/cycle_clock.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "supervision/supervisor_state.hpp"
@@ -211,6 +213,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
   struct Entry {
     ChildSpec spec;
     Pid pid;
+    Pid crashed;  // a crash of this child waiting for the restart's outcome
     std::string last_error;
     std::chrono::milliseconds backoff{0};
     uint64_t retry_token = 0;
@@ -314,6 +317,8 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
                                   e.last_error.empty() ? "start function returned no behaviour" : e.last_error));
     if (r.ok()) {
       e.pid = r.value();
+      if (e.crashed.valid()) report_supervisor_action(runtime(), e.crashed, SupervisorAction::restarted, e.pid);
+      e.crashed = Pid();
       e.last_error.clear();
       e.backoff = spec_.flags.backoff_initial;
       // A dynamic child is named by its pid: a restarted one answers to its new pid.
@@ -432,11 +437,16 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
   void on_child_exit(size_t i, const ExitReason& reason) {
     const std::string id = entries_[i].spec.id;
     const Restart restart = entries_[i].spec.restart;
+    // A crash (the runtime kept its report) waits to hear what we did.
+    const Pid gone = entries_[i].pid;
+    const bool crashed = gone.valid() && reason.kind() == ExitKind::error;
     mark_stopped(i, reason);
     if (!should_restart(restart, reason)) {
+      if (crashed) report_supervisor_action(runtime(), gone, SupervisorAction::none);
       if (dynamic() || restart == Restart::temporary) remove_entry(id);
       return;
     }
+    if (crashed) entries_[i].crashed = gone;
     if (!state_->record_restart(mono_ns())) {
       state_->update([](SupervisorStats& s) { ++s.intensity_exceeded; });
       detail::impl_of(runtime()).count_intensity_exceeded(spec_.name);
@@ -444,6 +454,7 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
           "supervisor '{}': child '{}' exited ({}); restart intensity reached ({} restarts in {} ms): "
           "stopping all children and exiting with reason shutdown",
           spec_.name, id, reason.to_string(), spec_.flags.intensity, spec_.flags.period.count());
+      escalate(id, gone, reason);
       give_up(ExitReason::shutdown());
       return;
     }
@@ -478,7 +489,27 @@ class SupervisorActor final : public GenServer<SupervisorRequest, SupervisorRepl
     for (auto& id : to_start) plan_.push_back(Step{Step::start, id, {}, false, {}});
   }
 
+  // Why we give up, for the supervisor above us (it finds the chain by our
+  // pid when we exit); an application's root writes a dump with the chain.
+  void escalate(const std::string& id, Pid gone, const ExitReason& reason) {
+    std::string chain = "supervisor '" + spec_.name + "' gave up: child '" + id + "' exited (" + reason.to_string() +
+                        "), restart intensity " + std::to_string(spec_.flags.intensity) + " in " +
+                        std::to_string(spec_.flags.period.count()) + " ms reached";
+    if (gone.valid()) {
+      if (std::string below = take_give_up(runtime(), gone); !below.empty()) chain += " <- " + below;
+    }
+    for (const auto& [app, root] : runtime().applications()) {
+      if (root == self()) request_dump(runtime(), "application '" + app + "' gave up: " + chain);
+    }
+    report_give_up(runtime(), self(), std::move(chain));
+  }
+
   void give_up(ExitReason reason) {
+    // Crashes still waiting for a restart will not get one.
+    for (auto& e : entries_) {
+      if (e.crashed.valid()) report_supervisor_action(runtime(), e.crashed, SupervisorAction::gave_up);
+      e.crashed = Pid();
+    }
     for (auto& step : plan_) {
       if (step.kind == Step::reply && step.from.valid()) {
         step.from.reply_error(Error(Errc::callee_exited, "supervisor '" + spec_.name + "' is shutting down"));

@@ -12,11 +12,15 @@ namespace canopy::detail {
 
 class SupervisorState {
  public:
-  SupervisorState(std::string name, Pid pid, const SupervisorFlags& flags) : flags_(flags) {
+  SupervisorState(std::string name, Pid pid, const SupervisorFlags& flags) : name_(name), flags_(flags) {
     stats_.name = std::move(name);
     stats_.pid = pid;
     stats_.strategy = flags.strategy;
   }
+
+  // Its name, without the lock (constant).
+  const std::string& name() const { return name_; }
+  const SupervisorFlags& flags() const { return flags_; }
 
   // A consistent copy, with the restart budget computed for `now_ns`.
   SupervisorStats snapshot(uint64_t now_ns) const EXCLUDES(mu_) {
@@ -52,6 +56,7 @@ class SupervisorState {
     return used >= flags_.intensity ? 0 : static_cast<uint32_t>(flags_.intensity - used);
   }
 
+  const std::string name_;
   const SupervisorFlags flags_;
   mutable Mutex mu_;
   SupervisorStats stats_ GUARDED_BY(mu_);

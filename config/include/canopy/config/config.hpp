@@ -172,6 +172,18 @@ struct WorkloadConfig {
 // The demo workload's faults, one per classic failure mode.
 const std::vector<std::string>& workload_fault_names();
 
+// ---------------------------------------------------------------- crash reports, dumps
+struct CrashReportsConfig {
+  uint32_t max = CrashReportOptions{}.max;  // crash reports kept (1 and up)
+};
+struct DumpConfig {
+  std::string dir = DumpOptions{}.dir;  // empty: the working directory
+  uint32_t max_files = DumpOptions{}.max_files;
+  // The binary dumps on fatal signals by default (DumpOptions leaves it off
+  // for a runtime embedded in someone else's program).
+  bool on_fatal_signal = true;
+};
+
 // ---------------------------------------------------------------- the file
 struct Config {
   NodeConfig node;
@@ -181,6 +193,8 @@ struct Config {
   AlertsConfig alerts;
   LoggingConfig logging;
   WorkloadConfig workload;
+  CrashReportsConfig crash_reports;
+  DumpConfig dump;
 
   // The name the config was loaded under, and where each key was found
   // ("telemetry.metrics[1].name" -> line/column), for errors found later.

@@ -2,6 +2,9 @@
 // Everything a user of canopy::core needs.
 #include "canopy/core/actor.hpp"
 #include "canopy/core/call.hpp"
+#include "canopy/core/crash.hpp"
+#include "canopy/core/dump.hpp"
+#include "canopy/core/dump_file.hpp"
 #include "canopy/core/dynamic_size.hpp"
 #include "canopy/core/exit_reason.hpp"
 #include "canopy/core/gen_server.hpp"

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -63,6 +64,28 @@ struct TelemetryOptions {
   bool behaviour_metrics = true;
 };
 
+// Crash reports (SASL's): the last `max` crashes the runtime keeps.
+struct CrashReportOptions {
+  uint32_t max = 100;  // at least 1
+};
+
+// Crash dumps (erl_crash.dump's counterpart; canopy/core/dump.hpp).
+struct DumpOptions {
+  // Where dumps are written; empty = the working directory.
+  std::string dir;
+  // Dumps kept in `dir`; the oldest canopy dumps beyond this are removed. 0 = keep all.
+  uint32_t max_files = 10;
+  // Best-effort dump from SIGSEGV/SIGABRT/SIGBUS/SIGFPE (a process-wide
+  // signal handler, so a library runtime leaves it off unless asked; the
+  // canopy binary turns it on by default through dump.on_fatal_signal).
+  bool on_fatal_signal = false;
+  // Written into every dump (the application's version).
+  std::string version = "unknown";
+  // The last log lines, for the dump's =log section (the binary passes its
+  // ring sink's contents); empty = no log section. Called on the dump's thread.
+  std::function<std::vector<std::string>()> log_tail;
+};
+
 struct RuntimeOptions {
   // Scheduler threads; 0 = one per hardware thread.
   unsigned schedulers = 0;
@@ -80,6 +103,8 @@ struct RuntimeOptions {
   std::shared_ptr<spdlog::logger> logger;
   SystemMonitorOptions system_monitor;
   TelemetryOptions telemetry;
+  CrashReportOptions crash_reports;
+  DumpOptions dump;
   // Called on the thread that saw the event (often a scheduler): keep it
   // short and never block. The telemetry layer attaches here.
   std::function<void(const SystemEvent&)> on_system_event;

@@ -23,6 +23,7 @@ enum class Errc : uint8_t {
   not_registered,      // no process has that name
   invalid_argument,    // bad input to an API call; the message names it
   shutting_down,       // the runtime is stopping
+  io_error,            // a file could not be written; the message names it and why
 };
 
 const char* to_string(Errc code);

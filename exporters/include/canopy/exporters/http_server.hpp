@@ -79,6 +79,7 @@ class HttpServer {
   std::optional<Response> route_views(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_log_level(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_code(const Request& request, const std::vector<std::string>& parts);
+  std::optional<Response> route_crashes(const Request& request, const std::vector<std::string>& parts);
   std::optional<Response> route_extra(const Request& request, const std::vector<std::string>& parts);
   // With a token: the request must bear it (401). Without one: 403, unless
   // admin_without_token is loopback and the peer is on loopback.
