@@ -12,16 +12,13 @@ temp folder) on a free loopback port. Then:
   - a truncated copy makes `canopy dump` exit 1 naming the line;
   - canopy stops with exit 0.
 """
-import argparse
 import glob
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -169,16 +166,7 @@ def run(args, work):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--canopy", required=True)
-    parser.add_argument("--source", required=True)
-    args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="canopy-dump-e2e-")
-    try:
-        run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    e2e.exit_on_failures("dump")
+    e2e.main_in_workdir("dump", __doc__, run)
 
 
 if __name__ == "__main__":

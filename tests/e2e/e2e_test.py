@@ -115,6 +115,27 @@ def exit_on_failures(label):
     log("all checks passed")
 
 
+def main_in_workdir(label, doc, run, add_args=None, check=None):
+    """The main() of a test script: parses --canopy and --source (and what
+    add_args(parser) adds), lets check(args) refuse a missing tool, calls
+    run(args, work) in a temporary folder it removes afterwards, then
+    exit_on_failures(label)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--canopy", required=True)
+    ap.add_argument("--source", required=True)
+    if add_args:
+        add_args(ap)
+    args = ap.parse_args()
+    if check:
+        check(args)
+    work = tempfile.mkdtemp(prefix=f"canopy-{label}-")
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    exit_on_failures(label)
+
+
 # ---------------------------------------------------------------- the config
 
 def shorten(example):

@@ -18,7 +18,6 @@ WebDriver HTTP protocol with the standard library only. Checks:
   - once canopy stops, the page shows its "disconnected" banner.
 A PNG screenshot of each view goes to --out-dir (the build folder).
 """
-import argparse
 import base64
 import json
 import os
@@ -26,7 +25,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -334,21 +332,18 @@ def run(args, work):
             started.dump_logs()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--canopy", required=True)
-    ap.add_argument("--source", required=True)
+def browser_args(ap):
     ap.add_argument("--out-dir", required=True, help="where the screenshots go")
     ap.add_argument("--chromedriver", default=shutil.which("chromedriver") or "/usr/bin/chromedriver")
-    args = ap.parse_args()
+
+
+def need_chromedriver(args):
     if not os.path.exists(args.chromedriver):
         raise SystemExit(f"observer_browser: no chromedriver at {args.chromedriver} (apt-get install chromium-driver)")
-    work = tempfile.mkdtemp(prefix="canopy-observer-")
-    try:
-        run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    e2e.exit_on_failures("observer_browser")
+
+
+def main():
+    e2e.main_in_workdir("observer_browser", __doc__, run, add_args=browser_args, check=need_chromedriver)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ socket (-L). Checks:
   - a URL that does not answer is an error naming it, exit 1.
 The tmux server is killed by its socket name at the end.
 """
-import argparse
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -187,19 +185,13 @@ def run(args, work):
         e2e.fail(f"canopy exited with {started.procs[0][1].returncode} on SIGTERM (want 0)")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--canopy", required=True)
-    ap.add_argument("--source", required=True)
-    args = ap.parse_args()
+def need_tmux(_args):
     if not shutil.which("tmux"):
         raise SystemExit("top: tmux is not installed (apt-get install tmux)")
-    work = tempfile.mkdtemp(prefix="canopy-top-")
-    try:
-        run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    e2e.exit_on_failures("top")
+
+
+def main():
+    e2e.main_in_workdir("top", __doc__, run, check=need_tmux)
 
 
 if __name__ == "__main__":

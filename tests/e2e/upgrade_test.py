@@ -14,13 +14,10 @@ version 1, with a client casting quotes to them five times a second. Then:
   - /metrics counts one committed and one rolled_back upgrade and shows
     canopy_module_info for version 2 only; canopy stops with exit 0.
 """
-import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_test as e2e  # noqa: E402
@@ -155,16 +152,7 @@ def run(args, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--canopy", required=True)
-    ap.add_argument("--source", required=True)
-    args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="canopy-upgrade-")
-    try:
-        run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    e2e.exit_on_failures("upgrade")
+    e2e.main_in_workdir("upgrade", __doc__, run)
 
 
 if __name__ == "__main__":
