@@ -435,6 +435,7 @@ int pipeline(const Args& args) {
 int upgrade_bench(const canopy::bench::Args& args);
 int api_bench(const canopy::bench::Args& args);
 int dump_bench(const canopy::bench::Args& args);
+int backlog_bench(const canopy::bench::Args& args);
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -453,6 +454,7 @@ int main(int argc, char** argv) {
                  "  upgrade  --processes 100000: hot upgrade of N processes of one module\n"
                  "  api      --processes 1000000 (--rounds 11): the sorted top-50 of /api/v1/processes\n"
                  "  dump     --processes 1000000: time and bytes of a crash dump of N processes\n"
+                 "  backlog  --backlog 2000000 (--short 1000): a consumer draining a mailbox of N against short ones\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --behaviours on|off (per-behaviour metrics, default on),\n"
@@ -474,9 +476,10 @@ int main(int argc, char** argv) {
   if (workload == "upgrade") return upgrade_bench(args);
   if (workload == "api") return api_bench(args);
   if (workload == "dump") return dump_bench(args);
+  if (workload == "backlog") return backlog_bench(args);
   std::fprintf(stderr,
                "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll, "
-               "http, alloc, upgrade, api, dump)\n",
+               "http, alloc, upgrade, api, dump, backlog)\n",
                workload.c_str());
   return 2;
 }
