@@ -22,7 +22,7 @@ struct Poke {};
 // UBSan would otherwise stop the program at the null store before the fault
 // and ASan would take the signal before the runtime's handler.
 __attribute__((noinline, no_sanitize("address", "undefined"))) void write_through_null() {
-  int* volatile p = nullptr;
+  volatile int* volatile p = nullptr;
   *p = 42;
 }
 
