@@ -10,7 +10,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -18,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "client_options.hpp"
 #include "http_client.hpp"
 
 namespace canopy::app {
@@ -454,17 +454,8 @@ int top_command(const std::vector<std::string>& args) {
   std::string token_file;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    // --flag VALUE or --flag=VALUE
-    auto value = [&](const std::string& flag, std::string& out) {
-      if (a == flag) {
-        if (i + 1 >= args.size()) return false;
-        out = args[++i];
-        return true;
-      }
-      out = a.substr(flag.size() + 1);
-      return true;
-    };
-    auto is = [&](const std::string& flag) { return a == flag || a.rfind(flag + "=", 0) == 0; };
+    auto value = [&](const std::string& flag, std::string& out) { return flag_value(args, i, flag, out); };
+    auto is = [&](const std::string& flag) { return is_flag(a, flag); };
     std::string limit;
     if (a == "--once") {
       o.once = true;
@@ -492,13 +483,12 @@ int top_command(const std::vector<std::string>& args) {
     }
   }
   if (!token_file.empty()) {
-    std::ifstream f(token_file);
-    if (!f) {
-      std::cerr << "canopy top: cannot read the token file " << token_file << "\n";
+    Result<std::string> token = read_token_file(token_file);
+    if (!token.ok()) {
+      std::cerr << "canopy top: " << token.error().message() << "\n";
       return 1;
     }
-    std::getline(f, o.token);
-    while (!o.token.empty() && (o.token.back() == '\r' || o.token.back() == ' ')) o.token.pop_back();
+    o.token = std::move(token).value();
   }
   if (o.once || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) return once(o);
   return interactive(o);

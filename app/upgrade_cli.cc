@@ -1,11 +1,11 @@
 #include "upgrade_cli.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "canopy/exporters/json.hpp"
+#include "client_options.hpp"
 #include "http_client.hpp"
 
 namespace canopy::app {
@@ -26,20 +26,12 @@ int upgrade_command(const std::vector<std::string>& args) {
   bool dry_run = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](const std::string& flag, std::string& out) {
-      if (a == flag) {
-        if (i + 1 >= args.size()) return false;
-        out = args[++i];
-        return true;
-      }
-      out = a.substr(flag.size() + 1);
-      return true;
-    };
+    auto value = [&](const std::string& flag, std::string& out) { return flag_value(args, i, flag, out); };
     if (a == "--dry-run") {
       dry_run = true;
-    } else if (a == "--url" || a.rfind("--url=", 0) == 0) {
+    } else if (is_flag(a, "--url")) {
       if (!value("--url", url)) return usage("--url needs a URL");
-    } else if (a == "--token-file" || a.rfind("--token-file=", 0) == 0) {
+    } else if (is_flag(a, "--token-file")) {
       if (!value("--token-file", token_file)) return usage("--token-file needs a FILE");
     } else if (a.rfind("--", 0) == 0) {
       return usage("unknown option '" + a + "'");
@@ -50,13 +42,12 @@ int upgrade_command(const std::vector<std::string>& args) {
   if (positional.size() != 2) return usage("needs MODULE and PATH");
   std::string token;
   if (!token_file.empty()) {
-    std::ifstream f(token_file);
-    if (!f) {
-      std::cerr << "canopy upgrade: cannot read the token file " << token_file << "\n";
+    Result<std::string> read = read_token_file(token_file);
+    if (!read.ok()) {
+      std::cerr << "canopy upgrade: " << read.error().message() << "\n";
       return 1;
     }
-    std::getline(f, token);
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    token = std::move(read).value();
   }
   // The server may run elsewhere in the file system: send an absolute path.
   std::error_code ec;
