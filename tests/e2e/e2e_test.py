@@ -77,16 +77,26 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http(method, url, body=None, timeout=10):
+def http(method, url, body=None, timeout=10, token=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def set_fault(port, fault, on, token=None, label="e2e"):
+    """Switches a demo fault on 127.0.0.1:port; exits naming it unless 200."""
+    status, body = http("PUT", f"http://127.0.0.1:{port}/api/v1/workload/faults/{fault}", {"enabled": on},
+                        token=token)
+    if status != 200:
+        raise SystemExit(f"{label}: switching {fault} to {on}: HTTP {status} {body}")
 
 
 def wait_for(what, fn, timeout_s, interval_s=0.5):

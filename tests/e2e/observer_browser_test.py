@@ -118,13 +118,7 @@ class WebDriver:
 
 
 def put_fault(port, fault, on):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/workload/faults/{fault}",
-                                 data=json.dumps({"enabled": on}).encode(), method="PUT")
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        if r.status != 200:
-            raise SystemExit(f"observer_browser: switching {fault} to {on}: HTTP {r.status}")
+    e2e.set_fault(port, fault, on, token=TOKEN, label="observer_browser")
 
 
 def pid_of(port, name):

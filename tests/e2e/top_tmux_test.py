@@ -14,14 +14,12 @@ socket (-L). Checks:
   - a URL that does not answer is an error naming it, exit 1.
 The tmux server is killed by its socket name at the end.
 """
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_test as e2e  # noqa: E402
@@ -30,13 +28,7 @@ TOKEN = "top-test-token"
 
 
 def put_fault(port, fault, on):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/workload/faults/{fault}",
-                                 data=json.dumps({"enabled": on}).encode(), method="PUT")
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        if r.status != 200:
-            raise SystemExit(f"top: switching {fault} to {on}: HTTP {r.status}")
+    e2e.set_fault(port, fault, on, token=TOKEN, label="top")
 
 
 class Tmux:
