@@ -69,7 +69,8 @@ class BehaviourIds {
   const char* fixed_name(uint32_t id) const { return id < kMaxBehaviours ? fixed_[id] : ""; }
 
  private:
-  char fixed_[kMaxBehaviours][kFixedName] = {};
+  // On the heap: 16 KiB inside the Runtime would push its hot fields apart.
+  const std::unique_ptr<char[][kFixedName]> fixed_ = std::make_unique<char[][kFixedName]>(kMaxBehaviours);
   mutable Mutex mu_;
   std::unordered_map<std::type_index, uint16_t> ids_ GUARDED_BY(mu_);
   std::vector<std::string> names_ GUARDED_BY(mu_);

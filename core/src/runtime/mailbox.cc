@@ -18,8 +18,10 @@ Mailbox::~Mailbox() {
 }
 
 void Mailbox::account_push(Message* m, PushResult& r) {
-  const uint32_t before = static_cast<uint32_t>(
-      counts_.fetch_add((uint64_t{1} << kLengthShift) | m->bytes(), std::memory_order_relaxed) >> kLengthShift);
+  const uint64_t popped = popped_.load(std::memory_order_acquire);
+  const uint64_t w = pushed_.fetch_add(one(m), std::memory_order_relaxed) - popped;
+  const uint32_t before = (w >> 63) != 0 ? 0 : static_cast<uint32_t>(w >> kLengthShift);
+  r.length_before = before;
   if (before == 0) oldest_stamp_.store(m->stamp_ms_, std::memory_order_relaxed);
   if (high_ != 0 && before + 1 >= high_ && !overloaded_.load(std::memory_order_relaxed)) {
     r.crossed_high = !overloaded_.exchange(true, std::memory_order_relaxed);
@@ -27,11 +29,9 @@ void Mailbox::account_push(Message* m, PushResult& r) {
 }
 
 void Mailbox::account_pop(Message* m) {
-  const uint32_t after =
-      static_cast<uint32_t>(counts_.fetch_sub((uint64_t{1} << kLengthShift) | m->bytes(), std::memory_order_relaxed) >>
-                            kLengthShift) -
-      1;
-  if (overloaded_.load(std::memory_order_relaxed) && after <= low_ &&
+  popped_.store(popped_.load(std::memory_order_relaxed) + one(m), std::memory_order_release);
+  // Only an overloaded mailbox reads the producers' line here.
+  if (overloaded_.load(std::memory_order_relaxed) && length() <= low_ &&
       overloaded_.exchange(false, std::memory_order_relaxed)) {
     cleared_.store(true, std::memory_order_relaxed);
   }
@@ -81,6 +81,8 @@ Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
             r.evicted = *it;
             b.queue.erase(it);
             --b.user_messages;
+            // A sender evicts: the count is the owner's, so it is kept
+            // under the lock like every count of a bounded mailbox.
             account_pop(r.evicted);
             break;
           }

@@ -5,7 +5,15 @@
 // see and change the queue (capacity check, drop_oldest), so they use a small
 // mutex-protected deque instead. Signals bypass the capacity: a full mailbox
 // never loses a link, monitor or exit signal.
-// Threading rule: push() from any thread; pop() owner process only.
+// Threading rule: push() from any thread; pop() owner process only; the
+// readers (length, bytes, oldest_stamp...) from any thread.
+//
+// The counts are split by side so that under a backlog the consumer never
+// fights the producers for a cache line with a read-modify-write:
+// producers add to `pushed_` (an atomic add on their line), the owner
+// stores `popped_` (a plain store on its own line). Both are running sums
+// of (1 << kLengthShift | bytes) mod 2^64, so pushed - popped is exactly
+// the length and bytes of what waits.
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -27,6 +35,7 @@ class Mailbox {
   enum class Outcome : uint8_t { accepted, dropped_newest, rejected, closed };
   struct PushResult {
     Outcome outcome = Outcome::accepted;
+    uint32_t length_before = 0;  // messages waiting before this one (see the note on counts)
     bool crossed_high = false;   // this push took the mailbox over its high watermark
     Message* evicted = nullptr;  // drop_oldest: the message that made room (caller disposes)
   };
@@ -39,8 +48,8 @@ class Mailbox {
   // Wakes blocked senders for good: the process is gone.
   void close();
 
-  uint32_t length() const { return static_cast<uint32_t>(counts_.load(std::memory_order_relaxed) >> kLengthShift); }
-  uint64_t bytes() const { return counts_.load(std::memory_order_relaxed) & kBytesMask; }
+  uint32_t length() const { return static_cast<uint32_t>(waiting() >> kLengthShift); }
+  uint64_t bytes() const { return waiting() & kBytesMask; }
   uint32_t capacity() const { return bounded_ ? bounded_->capacity : 0; }
   // Coarse-clock stamp of the oldest waiting message; meaningful when length() > 0.
   uint32_t oldest_stamp() const { return oldest_stamp_.load(std::memory_order_relaxed); }
@@ -65,23 +74,36 @@ class Mailbox {
   void account_push(Message* m, PushResult& r);
   void account_pop(Message* m);
   Message* pop_unbounded();
+  // (length << kLengthShift | bytes) of what waits; never "negative".
+  uint64_t waiting() const {
+    // popped first: a message is counted pushed before it can be popped.
+    const uint64_t popped = popped_.load(std::memory_order_acquire);
+    const uint64_t w = pushed_.load(std::memory_order_relaxed) - popped;
+    return (w >> 63) != 0 ? 0 : w;
+  }
+  static uint64_t one(const Message* m) { return (uint64_t{1} << kLengthShift) | m->bytes(); }
 
   // Constant after construction.
   const uint32_t high_;
   const uint32_t low_;
   const std::unique_ptr<Bounded> bounded_;
 
-  // Unbounded queue: producers exchange tail_, the owner walks head_.
-  std::atomic<MailboxNode*> tail_;
-  MailboxNode* head_;
-  MailboxNode stub_;
-
-  // Length and bytes packed in one word so a push or pop is one atomic add:
-  // 28 bits of length (268M messages), 36 bits of bytes (64 GiB).
+  // Length and bytes packed in one word so a push is one atomic add: 28 bits
+  // of length (268M messages), 36 bits of bytes (64 GiB) waiting.
   static constexpr unsigned kLengthShift = 36;
   static constexpr uint64_t kBytesMask = (uint64_t{1} << kLengthShift) - 1;
-  std::atomic<uint64_t> counts_{0};
+
+  // The producers' side: the queue's tail and the running sum of pushes.
+  std::atomic<MailboxNode*> tail_;
+  std::atomic<uint64_t> pushed_{0};
+
+  // The owner's side: the queue's head, the pops, the oldest stamp. (No
+  // alignas: two padded lines per process cost more memory than they win.)
+  MailboxNode* head_;
+  MailboxNode stub_;
+  std::atomic<uint64_t> popped_{0};  // stored by the owner only (a bounded mailbox: under its lock)
   std::atomic<uint32_t> oldest_stamp_{0};
+  // Read by producers on every push, written only on a crossing.
   std::atomic<bool> overloaded_{false};
   std::atomic<bool> cleared_{false};
 };

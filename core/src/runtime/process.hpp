@@ -82,12 +82,15 @@ struct Process {
   const std::type_info& behaviour_type;
   const uint16_t behaviour_id;  // its index in the per-behaviour cells (behaviour_stats.hpp)
 
+  // Owner process only. (Here and below, fields sit where padding was: an
+  // idle process is a few hundred bytes and a million of them is a node.)
+  bool exiting = false;
+  bool skip_terminate = false;  // init failed or killed: terminate() is not called
+  bool large_heap = false;      // above SystemMonitorOptions::large_heap_bytes
+
   // Owned by the process; reset when it exits.
   std::unique_ptr<Actor> behaviour;
   Mailbox mailbox;
-
-  std::atomic<uint8_t> sched_state{kRunning};
-  std::atomic<uint8_t> status{static_cast<uint8_t>(ProcessStatus::running)};
 
   // Accounting: written by the scheduler running the process, read anywhere.
   std::atomic<uint64_t> reductions{0};
@@ -101,6 +104,8 @@ struct Process {
   // A code upgrade asks the process to stop at its next message boundary
   // (Runtime::request_suspend); the scheduler parks it as kSuspended.
   std::atomic<bool> suspend_requested{false};
+  std::atomic<uint8_t> sched_state{kRunning};
+  std::atomic<uint8_t> status{static_cast<uint8_t>(ProcessStatus::running)};
   std::atomic<uint64_t> reported_heap{0};
   // Over the last poll interval (the poller writes them; recon's proc_window):
   // what it had at the last poll, and the rates since.
@@ -124,15 +129,19 @@ struct Process {
   uint64_t running_heap_bytes() const { return owned_heap_bytes(false); }
 
   // Owner process only.
-  bool exiting = false;
-  bool skip_terminate = false;  // init failed or killed: terminate() is not called
-  bool large_heap = false;      // above SystemMonitorOptions::large_heap_bytes
   ExitReason exit_reason;
   uint32_t extra_reductions = 0;
-  std::unique_ptr<std::unordered_map<uint64_t, std::function<void(CallResult)>>> pending_calls;
+  // Reductions a slice spent beyond its budget (one handler that sent a
+  // burst into a long mailbox), repaid at kNsPerReduction of wall time, so
+  // an overspender sits out its turns for as long as its burst deserves
+  // even on a scheduler that has nothing else to run. Forgiven when it goes
+  // waiting.
+  int32_t reduction_debt = 0;
+  uint32_t debt_since = 0;  // cycles() / 1024 when the debt was taken (wrapping)
   // Trace rate limit (the process's own thread writes both).
   uint32_t trace_window_ms = 0;
   uint32_t trace_lines = 0;
+  std::unique_ptr<std::unordered_map<uint64_t, std::function<void(CallResult)>>> pending_calls;
 
   // Links, monitors, names and keys. Mutable: read-only views (snapshot) lock it too.
   mutable SpinLock meta_lock;

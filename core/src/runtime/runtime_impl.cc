@@ -70,8 +70,16 @@ void erase_value(std::vector<T>& v, const T& x) {
   v.erase(std::remove(v.begin(), v.end(), x), v.end());
 }
 
-// Receiver backlog beyond which a send costs the sender extra reductions.
+// Receiver backlog beyond which a send costs the sender extra reductions:
+// one more per 512 waiting, up to kMaxPunishment, so producers slow down
+// until the consumer keeps up (and its mailbox stays warm in cache).
 constexpr uint32_t kPunishBacklog = 1024;
+constexpr uint32_t kMaxPunishment = 63;
+uint32_t punishment(uint32_t backlog) { return std::min<uint32_t>(backlog >> 9, kMaxPunishment); }
+// A slice's overspending carried to the next ones, at most this many
+// slices' worth, repaid at one reduction per kNsPerReduction of wall time.
+constexpr int64_t kMaxDebtSlices = 16;
+constexpr uint64_t kNsPerReduction = 20;
 
 ExitReason propagated(const ExitReason& r) { return r.kind() == ExitKind::kill ? ExitReason::killed() : r; }
 
@@ -445,8 +453,7 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   if (from != nullptr && from == tl_current) {
     // As on the BEAM, a send costs the sender reductions, and more when the
     // receiver is behind, so a flooding producer yields to its consumer.
-    const uint32_t backlog = p->mailbox.length();
-    from->extra_reductions += 1 + (backlog > kPunishBacklog ? 1 : 0);
+    from->extra_reductions += 1 + (r.length_before > kPunishBacklog ? punishment(r.length_before) : 0);
   }
   make_runnable(*p);
   return {};
@@ -550,7 +557,14 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
   }
   p->sched_state.store(kRunning, std::memory_order_release);
   p->status.store(static_cast<uint8_t>(ProcessStatus::running), std::memory_order_relaxed);
-  int64_t budget = schedulers_.reductions_per_slice();
+  const int64_t per_slice = schedulers_.reductions_per_slice();
+  int64_t budget = per_slice;
+  if (p->reduction_debt > 0) [[unlikely]] {
+    const uint64_t elapsed = uint64_t{static_cast<uint32_t>(start >> 10) - p->debt_since} << 10;
+    const auto repaid = static_cast<int64_t>(cycles_to_ns(elapsed) / kNsPerReduction);
+    if (repaid < p->reduction_debt) budget -= p->reduction_debt - repaid;
+    p->reduction_debt = 0;
+  }
   uint64_t used = 0;
   // long_schedule is judged on the coarse clock (an atomic load per message,
   // 1 ms resolution); the precise clock is read once per slice, for CPU time.
@@ -612,6 +626,8 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
       return t;
     }
     if (budget <= 0) {
+      p->reduction_debt = static_cast<int32_t>(std::min(-budget, kMaxDebtSlices * per_slice));
+      p->debt_since = static_cast<uint32_t>(t >> 10);
       exhausted = true;
       p->sched_state.store(kScheduled, std::memory_order_release);
       p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);

@@ -108,13 +108,15 @@ class Scheduler {
   std::atomic<uint64_t> observed_{kQuiescent};
   uint64_t observed_cache_ = kQuiescent;  // owner thread only
 
-  RunningSlot running_;
+  // Its own line: written around every slice, read only by a dump.
+  alignas(64) RunningSlot running_;
   // An alternate signal stack for this thread (a fatal-signal dump after a
   // stack overflow), installed when the runtime dumps on fatal signals.
   std::unique_ptr<char[]> alt_stack_;
 
-  // Parking: a waker stores 1 and notifies.
-  std::atomic<uint32_t> wake_{0};
+  // Parking: a waker stores 1 and notifies. Its own line: other
+  // schedulers write it.
+  alignas(64) std::atomic<uint32_t> wake_{0};
   std::thread thread_;
 };
 

@@ -100,6 +100,56 @@ TEST_CASE("many threads sending to one process: every message arrives, each send
   CHECK(info_of(rt, consumer).messages_handled == total);
 }
 
+TEST_CASE("the mailbox length and bytes are exact while threads send and the owner drains",
+          "[core][concurrency][mailbox]") {
+  // Producers add to one counter and the owner to another (mailbox.hpp):
+  // the length read from anywhere is pushed - popped and must never wrap.
+  constexpr int kThreads = 4;
+  const int per_thread = scaled(20'000);
+  const uint64_t total = static_cast<uint64_t>(kThreads) * per_thread;
+  struct Hold {};
+  std::atomic<bool> release{false};
+  std::atomic<uint64_t> received{0};
+  Runtime rt(schedulers(2));
+  const Pid consumer = spawn_fn(rt, [&](FunctionActor&, Message& m) {
+    if (m.is<Hold>()) {
+      while (!release.load()) std::this_thread::yield();
+      return;
+    }
+    if (m.is<Seq>()) received.fetch_add(1);
+  });
+  REQUIRE_OK(rt.send(consumer, Hold{}));
+  REQUIRE(eventually([&] { return info_of(rt, consumer).mailbox_length == 0; }));
+  SendTally tally;
+  blast(rt, consumer, kThreads, per_thread, tally);
+  REQUIRE(tally.ok.load() == total);
+  // Held: everything sent waits, to the message and the byte.
+  const ProcessInfo held = info_of(rt, consumer);
+  CHECK(held.mailbox_length == total);
+  CHECK(held.mailbox_bytes > 0u);
+  CHECK(held.mailbox_bytes % total == 0u);
+  CHECK(rt.stats().mailbox_messages == total);
+  // Draining while more threads send: every read is within bounds.
+  release.store(true);
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> bad_reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const ProcessInfo i = info_of(rt, consumer);
+      if (i.mailbox_length > 2 * total || i.mailbox_bytes > 2 * held.mailbox_bytes) bad_reads.fetch_add(1);
+    }
+  });
+  SendTally more;
+  blast(rt, consumer, kThreads, per_thread, more);
+  REQUIRE(eventually([&] { return received.load() == 2 * total; }));
+  done.store(true);
+  reader.join();
+  CHECK(bad_reads.load() == 0u);
+  const ProcessInfo drained = info_of(rt, consumer);
+  CHECK(drained.mailbox_length == 0u);
+  CHECK(drained.mailbox_bytes == 0u);
+}
+
 TEST_CASE("many threads sending into a small block-policy mailbox: nothing is lost", "[core][concurrency][mailbox]") {
   constexpr int kThreads = 4;
   const int per_thread = scaled(5'000);
