@@ -272,6 +272,7 @@ class PollRound {
     uint64_t& peak = rt_.held_peak_bytes_;
     peak = std::max(peak, held);
     if (peak - held > (16u << 20) && held < peak / 2) {
+      message_pool::trim();
       malloc_trim(0);
       peak = held;
     }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <typeinfo>
 #include <utility>
@@ -19,6 +20,16 @@ namespace detail {
 class Runtime;
 class Mailbox;
 struct Process;
+
+// Envelopes up to 256 bytes come from per-thread pools, not malloc
+// (runtime/message_pool.cc); the heap ledger is charged and refunded as for
+// operator new. Larger ones go to the global operator new.
+namespace message_pool {
+void* allocate(size_t size);
+void release(void* p, size_t size) noexcept;
+// Frees the blocks no thread holds (after a flood drained).
+void trim();
+}  // namespace message_pool
 
 // Intrusive link for the lock-free mailbox queue.
 struct MailboxNode {
@@ -41,6 +52,10 @@ class Message : public detail::MailboxNode {
  public:
   virtual ~Message() = default;
   Message(const Message&) = delete;
+  static void* operator new(size_t size) { return detail::message_pool::allocate(size); }
+  static void operator delete(void* p, size_t size) noexcept { detail::message_pool::release(p, size); }
+  static void* operator new(size_t size, std::align_val_t a) { return ::operator new(size, a); }
+  static void operator delete(void* p, size_t size, std::align_val_t a) noexcept { ::operator delete(p, size, a); }
   Message& operator=(const Message&) = delete;
 
   const std::type_info& type() const { return *type_; }
