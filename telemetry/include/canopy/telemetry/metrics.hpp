@@ -76,6 +76,8 @@ class Metrics final : public Collectable {
   std::vector<std::string> names() const EXCLUDES(mu_);
 
   std::vector<Family> collect() const override EXCLUDES(mu_);
+  // The same, streamed: no per-series objects (what a scrape uses).
+  void collect_into(FamilySink& sink) const override EXCLUDES(mu_);
 
   // Series dropped by the cardinality guard, per metric name.
   std::map<std::string, uint64_t> series_dropped() const EXCLUDES(mu_);
