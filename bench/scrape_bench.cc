@@ -23,7 +23,7 @@ namespace {
 
 struct Served {
   explicit Served(Runtime& rt) : exposition({.node_name = "bench"}) {
-    exposition.add_source([&rt] { return rt.collect(); });
+    exposition.add_stream_source([&rt](telemetry::FamilySink& sink) { rt.collect_into(sink); });
     exporters::ServerOptions o;
     o.listen = "127.0.0.1:0";
     o.threads = 1;
