@@ -57,10 +57,12 @@ struct SeriesKey {
 
 struct TaggedSeries {
   TaggedSeries(std::vector<std::string> v, uint64_t h, size_t buckets, SeriesKey* k)
-      : values(std::move(v)), hash(h), key(k), cells(buckets) {}
+      : values(std::move(v)), hash(h), key(k), id(k->id), cells(buckets) {}
   std::vector<std::string> values;
   uint64_t hash;
   SeriesKey* key;  // outlives this series
+  uint32_t id;     // key->id
+  uint32_t at = 0;  // its place in the shard's `order`
   Cells cells;
 };
 
@@ -69,7 +71,25 @@ struct alignas(64) Shard {
   Cells untagged;
   detail::Mutex mu;
   std::unordered_multimap<uint64_t, std::unique_ptr<TaggedSeries>> tagged GUARDED_BY(mu);
+  // The same series in the order they were made: what a scan walks (in
+  // memory order, rather than hopping between hash nodes).
+  std::vector<TaggedSeries*> order GUARDED_BY(mu);
 };
+
+// Forgets one series of a shard.
+void erase_series(Shard& shard, TaggedSeries* series) REQUIRES(shard.mu) {
+  TaggedSeries* last = shard.order.back();
+  shard.order[series->at] = last;
+  last->at = series->at;
+  shard.order.pop_back();
+  auto [b, e] = shard.tagged.equal_range(series->hash);
+  for (auto it = b; it != e; ++it) {
+    if (it->second.get() == series) {
+      shard.tagged.erase(it);
+      return;
+    }
+  }
+}
 
 uint64_t hash_values(const std::array<std::string_view, kMaxTags>& values, size_t n) {
   uint64_t h = 1469598103934665603ull;
@@ -254,21 +274,21 @@ class Metric {
     std::vector<SeriesKey*> released;
     for (auto& shard : shards_) {
       detail::MutexLock lock(&shard->mu);
-      for (auto it = shard->tagged.begin(); it != shard->tagged.end();) {
-        TaggedSeries& series = *it->second;
+      for (size_t i = 0; i < shard->order.size();) {
+        TaggedSeries& series = *shard->order[i];
         if (is_stale(now, series.cells.last_ns.load(std::memory_order_relaxed))) {
           released.push_back(series.key);
-          it = shard->tagged.erase(it);
+          erase_series(*shard, &series);  // the last one takes its place
           continue;
         }
-        const size_t id = series.key->id;
+        const size_t id = series.id;
         if (id >= scan_.size()) {  // created during this scan
           scan_.resize(id + 1);
           scan_buckets_.resize((id + 1) * (nb_ + 1), 0);
         }
         scan_[id].key = series.key;
         fold(scan_[id], id, series.cells);
-        ++it;
+        ++i;
       }
       if (!released.empty()) {
         // Taken after the shard's mu, as series_in does.
@@ -412,8 +432,11 @@ class Metric {
         key = acquire(ov, n, hash, false);
       }
     }
-    return shard.tagged.emplace(hash, std::make_unique<TaggedSeries>(std::move(owned), hash, nb_, key))
-        ->second.get();
+    TaggedSeries* series =
+        shard.tagged.emplace(hash, std::make_unique<TaggedSeries>(std::move(owned), hash, nb_, key))->second.get();
+    series->at = static_cast<uint32_t>(shard.order.size());
+    shard.order.push_back(series);
+    return series;
   }
 
   const MetricDef def_;
