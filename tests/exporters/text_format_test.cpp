@@ -72,6 +72,99 @@ std::map<std::string, std::string> types_of(const std::string& scrape) {
   return out;
 }
 
+// Drops the process_* lines: CPU time and memory move between two scrapes.
+std::string without_process_metrics(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (line.rfind("process_", 0) == 0 || line.rfind("# HELP process_", 0) == 0 ||
+        line.rfind("# TYPE process_", 0) == 0)
+      continue;
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a streamed scrape is byte for byte what write_text writes for gather()", "[text][stream]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  exporters::Exposition exposition({.node_labels = {{"zone", "eu\nwest"}}, .node_name = "n\"1\\"});
+  // A source of built families: every type, awkward values, a sample with its own node label.
+  exposition.add_source([inf] {
+    std::vector<tl::Family> fs;
+    fs.push_back(family("c_total", tl::FamilyType::counter,
+                        {tl::Sample{{{"b", "2"}, {"a", "1"}}, 42, {}, 0, 0},
+                         tl::Sample{{{"path", "C:\\dir \"x\"\nnext"}}, 1e20, {}, 0, 0},
+                         tl::Sample{{{"node", "own"}}, 0.1, {}, 0, 0}}));
+    fs.push_back(family("g", tl::FamilyType::gauge,
+                        {tl::Sample{{{"k", "nan"}}, std::nan(""), {}, 0, 0}, tl::Sample{{{"k", "inf"}}, inf, {}, 0, 0},
+                         tl::Sample{{{"k", "-inf"}}, -inf, {}, 0, 0}, tl::Sample{{{"k", "negzero"}}, -0.0, {}, 0, 0},
+                         tl::Sample{{{"k", "third"}}, 1.0 / 3.0, {}, 0, 0}}));
+    fs.push_back(family("h_seconds", tl::FamilyType::histogram,
+                        {tl::Sample{{{"route", "/a"}}, 0, {1, 3, 5, 6}, 6, 2.75}}, {0.005, 0.1, 2.5}));
+    fs.push_back(family("h2", tl::FamilyType::histogram, {tl::Sample{{}, 0, {1, 2}, 2, 3}}, {1, inf}));
+    fs.push_back(family("s", tl::FamilyType::summary, {tl::Sample{{{"q", "x"}}, 0, {}, 7, 0.125}}));
+    tl::Family no_help = family("no_help", tl::FamilyType::gauge, {tl::Sample{{}, 1, {}, 0, 0}});
+    no_help.help.clear();
+    fs.push_back(no_help);
+    return fs;
+  });
+  // A streaming source: a family before all others by name, one after, and
+  // a second c_total (merged under the first one's HELP and TYPE).
+  exposition.add_stream_source([](tl::FamilySink& sink) {
+    tl::emit(family("zz_last", tl::FamilyType::gauge, {tl::Sample{{}, 7, {}, 0, 0}}), sink);
+    tl::emit(family("c_total", tl::FamilyType::counter, {tl::Sample{{{"a", "3"}}, 5, {}, 0, 0}}), sink);
+    tl::emit(family("aa_first", tl::FamilyType::gauge, {}), sink);
+  });
+
+  const std::string streamed = exposition.render_text();
+  const std::string built = ours(exposition.gather());
+  CHECK(without_process_metrics(streamed) == without_process_metrics(built));
+  CHECK(streamed.rfind("# HELP aa_first ", 0) == 0);
+  CHECK(streamed.find("c_total{a=\"1\",b=\"2\",node=\"n\\\"1\\\\\",zone=\"eu\\nwest\"} 42\n") != std::string::npos);
+  CHECK(streamed.find("c_total{node=\"own\",zone=\"eu\\nwest\"} 0.1\n") != std::string::npos);
+  CHECK(streamed.find("c_total{a=\"3\",node=") != std::string::npos);
+  CHECK(streamed.find("# TYPE c_total counter") == streamed.rfind("# TYPE c_total counter"));  // one header
+  CHECK(streamed.find("g{k=\"nan\",node=\"n\\\"1\\\\\",zone=\"eu\\nwest\"} Nan\n") != std::string::npos);
+  CHECK(streamed.find("h_seconds_bucket{node=\"n\\\"1\\\\\",route=\"/a\",zone=\"eu\\nwest\",le=\"+Inf\"} 6\n") !=
+        std::string::npos);
+  CHECK(streamed.find("h2_bucket{node=\"n\\\"1\\\\\",zone=\"eu\\nwest\",le=\"+Inf\"} 2\n") != std::string::npos);
+  CHECK(streamed.find("le=\"+Inf\"} 2\nh2_bucket") == std::string::npos);  // no second +Inf line
+  CHECK(streamed.rfind("zz_last{") < streamed.size());
+
+  // The next scrape reuses the writer and writes the same again.
+  CHECK(without_process_metrics(exposition.render_text()) == without_process_metrics(streamed));
+}
+
+TEST_CASE("a live runtime's streamed scrape, with tagged histograms, is what write_text writes for gather()",
+          "[text][stream]") {
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  tl::MetricDef d;
+  d.type = tl::MetricType::distribution;
+  d.name = "job_duration_seconds";
+  d.event = {"job", "done"};
+  d.measurement = "seconds";
+  d.tags = {"kind", "queue"};
+  d.buckets = {0.1, 1, 10};
+  REQUIRE(rt.metrics().add(d).empty());
+  const auto& event = rt.telemetry_bus().event({"job", "done"});
+  for (int i = 0; i < 50; ++i) {
+    rt.telemetry_bus().execute(event, {{"seconds", i * 0.37}},
+                               {{"kind", i % 3 == 0 ? "a\"b" : "plain"}, {"queue", static_cast<double>(i % 4)}});
+  }
+  rt.poll_now();
+  exporters::Exposition exposition({.node_name = "n1"});
+  exposition.add_stream_source([&rt](tl::FamilySink& sink) { rt.collect_into(sink); });
+  const std::string streamed = exposition.render_text();
+  CHECK(without_process_metrics(streamed) == without_process_metrics(ours(exposition.gather())));
+  CHECK(streamed.find("job_duration_seconds_bucket{kind=\"a\\\"b\",node=\"n1\",queue=\"0\",le=\"0.1\"} 1\n") !=
+        std::string::npos);
+  CHECK(streamed.find("job_duration_seconds_count{kind=\"plain\",node=\"n1\",queue=\"1\"}") != std::string::npos);
+}
+
+namespace {
 }  // namespace
 
 TEST_CASE("the text writer writes what prometheus-cpp writes, for every type and awkward value", "[text]") {
