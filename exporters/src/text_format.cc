@@ -224,7 +224,19 @@ void TextWriter::family(const telemetry::Family& header) {
   st.body = buffer_.size();
   stretches_.push_back(std::move(st));
   open_ = true;
+  type_ = header.type;
   if (header.type == telemetry::FamilyType::histogram) first_inf_ = set_bounds(le_, header.bounds);
+}
+
+void TextWriter::expect(size_t samples) {
+  if (!open_) return;
+  // Generous: room reserved and never written costs address space, not
+  // memory; growing by doubling would copy and fault in pages several times.
+  size_t line = stretches_.back().name.size() + 64;
+  for (const auto& [label, value] : extra_) line += label.size() + value.size() + 4;
+  if (type_ == telemetry::FamilyType::histogram) line *= le_.size() + 3;
+  if (type_ == telemetry::FamilyType::summary) line *= 2;
+  buffer_.reserve(buffer_.size() + samples * line);
 }
 
 void TextWriter::sample(const telemetry::SampleView& s) {

@@ -1,12 +1,11 @@
 // Families handed over whole or streamed: the two meet here.
 #include "canopy/telemetry/collect.hpp"
 
-#include <array>
-
 namespace canopy::telemetry {
 
 void emit(const Family& family, FamilySink& sink) {
   sink.family(family);
+  sink.expect(family.samples.size());
   std::vector<std::string_view> names, values;
   for (const Sample& s : family.samples) {
     names.clear();
@@ -36,6 +35,10 @@ void FamilyBuilder::family(const Family& header) {
   f.type = header.type;
   f.bounds = header.bounds;
   families_.push_back(std::move(f));
+}
+
+void FamilyBuilder::expect(size_t samples) {
+  if (!families_.empty()) families_.back().samples.reserve(samples);
 }
 
 void FamilyBuilder::sample(const SampleView& v) {

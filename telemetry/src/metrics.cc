@@ -185,6 +185,7 @@ class Metric {
     }
     begin_scan();
     merge_shards(now);
+    sink.expect(scan_.size());
     std::array<std::string_view, kMaxTags> values{};
     for (size_t id = 0; id < scan_.size(); ++id) {
       const Accumulated& a = scan_[id];

@@ -99,5 +99,8 @@ class EventServer {
 // `Connection: close` when `close`), blank line, and the body unless
 // `head_only` (HEAD).
 std::string serialize(const Response& response, bool close, bool head_only);
+// Only the status line, headers and blank line (Content-Length still counts
+// the body), with room reserved for `room` more bytes.
+std::string serialize_head(const Response& response, bool close, size_t room);
 
 }  // namespace canopy::exporters::http

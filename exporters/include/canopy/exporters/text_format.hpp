@@ -35,6 +35,7 @@ class TextWriter final : public telemetry::FamilySink {
   explicit TextWriter(telemetry::Labels extra = {});
 
   void family(const telemetry::Family& header) override;
+  void expect(size_t samples) override;
   void sample(const telemetry::SampleView& sample) override;
   // Appends everything written since the last finish() to `out`, and
   // empties the writer (keeping its memory).
@@ -56,8 +57,7 @@ class TextWriter final : public telemetry::FamilySink {
   std::string buffer_;
   std::vector<Stretch> stretches_;
   std::vector<size_t> order_;
-  // The open family: its name, type and its histogram's `le` values.
-  std::string name_;
+  // The open family: its type and its histogram's `le` values.
   telemetry::FamilyType type_ = telemetry::FamilyType::gauge;
   std::vector<std::string> le_;
   size_t first_inf_ = 0;  // the index of the first +Inf bound (the bounds' count when none is)

@@ -58,6 +58,9 @@ class FamilySink {
  public:
   virtual ~FamilySink() = default;
   virtual void family(const Family& header) = 0;
+  // A hint after family(): about `samples` samples follow (room may be
+  // made for them at once).
+  virtual void expect(size_t samples) { (void)samples; }
   virtual void sample(const SampleView& sample) = 0;
 };
 
@@ -69,6 +72,7 @@ void emit(const Family& family, FamilySink& sink);
 class FamilyBuilder final : public FamilySink {
  public:
   void family(const Family& header) override;
+  void expect(size_t samples) override;
   void sample(const SampleView& sample) override;
   std::vector<Family>& families() { return families_; }
 
