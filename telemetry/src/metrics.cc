@@ -405,8 +405,10 @@ class Metric {
     }
   }
 
-  TaggedSeries* series_in(Shard& shard, const std::array<std::string_view, kMaxTags>& values, size_t n, uint64_t h)
-      REQUIRES(shard.mu) EXCLUDES(known_mu_) {
+  // Out of line: inlined, it made handle()'s frame heavier for every event,
+  // untagged ones included (BM_Counter 7 -> 9.5 ns).
+  [[gnu::noinline]] TaggedSeries* series_in(Shard& shard, const std::array<std::string_view, kMaxTags>& values,
+                                            size_t n, uint64_t h) REQUIRES(shard.mu) EXCLUDES(known_mu_) {
     auto [b, e] = shard.tagged.equal_range(h);
     for (auto it = b; it != e; ++it) {
       const auto& have = it->second->values;
