@@ -1,7 +1,10 @@
 #pragma once
 // What the telemetry layer hands to exporters at scrape time: plain metric
 // families, built fresh on each collect() so an exporter never holds a lock
-// of ours while it writes. Knows nothing of Prometheus libraries; the names
+// of ours while it writes; or the same streamed into a FamilySink
+// (collect_into), which a scrape uses so that no per-series object is built.
+// A sink runs under no lock the emitters take (a metric's scans take turns
+// on a lock of their own). Knows nothing of Prometheus libraries; the names
 // and types follow Prometheus conventions. Plain values.
 #include <cstdint>
 #include <string>
