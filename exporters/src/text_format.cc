@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace canopy::exporters {
@@ -260,13 +261,48 @@ void TextWriter::finish(std::string& out) {
   for (size_t i = 0; i < order_.size(); ++i) order_[i] = i;
   std::stable_sort(order_.begin(), order_.end(),
                    [this](size_t a, size_t b) { return stretches_[a].name < stretches_[b].name; });
-  out.reserve(out.size() + buffer_.size());
+  // The output as ranges of buffer_, in order. One family per name: the
+  // first one's HELP and TYPE, then every body.
+  pieces_.clear();
   for (size_t i = 0; i < order_.size(); ++i) {
     const Stretch& st = stretches_[order_[i]];
-    // One family per name: the first one's HELP and TYPE, then every body.
-    if (i == 0 || stretches_[order_[i - 1]].name != st.name) out.append(buffer_, st.head, st.body - st.head);
-    out.append(buffer_, st.body, st.end - st.body);
+    if (i == 0 || stretches_[order_[i - 1]].name != st.name) pieces_.push_back({st.head, st.body});
+    pieces_.push_back({st.body, st.end});
   }
+  if (!out.empty() || pieces_.empty()) {
+    out.reserve(out.size() + buffer_.size());
+    for (const Piece& p : pieces_) out.append(buffer_, p.from, p.to - p.from);
+    clear();
+    return;
+  }
+  // Into an empty `out`: put the pieces in order inside buffer_ and hand it
+  // over, rather than copy megabytes into fresh memory. The largest piece
+  // (a big family's samples) moves within the buffer; the others, small,
+  // go through scratch_. Nothing grows: merged families drop their heads.
+  size_t largest = 0;
+  for (size_t k = 1; k < pieces_.size(); ++k) {
+    if (pieces_[k].to - pieces_[k].from > pieces_[largest].to - pieces_[largest].from) largest = k;
+  }
+  scratch_.clear();
+  size_t at = 0;  // where the largest piece goes
+  for (size_t k = 0; k < pieces_.size(); ++k) {
+    if (k == largest) continue;
+    scratch_.append(buffer_, pieces_[k].from, pieces_[k].to - pieces_[k].from);
+    if (k < largest) at += pieces_[k].to - pieces_[k].from;
+  }
+  const Piece big = pieces_[largest];
+  std::memmove(buffer_.data() + at, buffer_.data() + big.from, big.to - big.from);
+  size_t pos = 0, from = 0;
+  for (size_t k = 0; k < pieces_.size(); ++k) {
+    const size_t n = pieces_[k].to - pieces_[k].from;
+    if (k != largest) {
+      std::memcpy(buffer_.data() + pos, scratch_.data() + from, n);
+      from += n;
+    }
+    pos += n;
+  }
+  buffer_.resize(pos);
+  out.swap(buffer_);
   clear();
 }
 

@@ -138,6 +138,37 @@ TEST_CASE("a streamed scrape is byte for byte what write_text writes for gather(
   CHECK(without_process_metrics(exposition.render_text()) == without_process_metrics(streamed));
 }
 
+TEST_CASE("the text writer puts families in name order in place or after what `out` holds, the same bytes",
+          "[text][stream]") {
+  // Written in the order big, a, big again (merged), m: the big family's
+  // samples must move from the front of the buffer to between a and m.
+  std::vector<tl::Sample> many;
+  for (int i = 0; i < 500; ++i) many.push_back(tl::Sample{{{"k", "v" + std::to_string(i)}}, double(i), {}, 0, 0});
+  const tl::Family big = family("big", tl::FamilyType::gauge, many);
+  const tl::Family big_again = family("big", tl::FamilyType::gauge, {tl::Sample{{{"k", "last"}}, 1, {}, 0, 0}});
+  const tl::Family a = family("a", tl::FamilyType::counter, {tl::Sample{{}, 3, {}, 0, 0}});
+  const tl::Family m = family("m", tl::FamilyType::summary, {tl::Sample{{{"q", "x"}}, 0, {}, 7, 0.5}});
+  tl::Family merged = big;
+  merged.samples.push_back(big_again.samples.front());
+  const std::string expected = ours({a, merged, m});
+
+  exporters::TextWriter writer;
+  for (int round = 0; round < 2; ++round) {  // the second round starts from a handed-over buffer
+    for (const tl::Family* f : {&big, &a, &big_again, &m}) tl::emit(*f, writer);
+    std::string in_place;
+    writer.finish(in_place);
+    CHECK(in_place == expected);
+  }
+  for (const tl::Family* f : {&m, &big, &a, &big_again}) tl::emit(*f, writer);
+  std::string appended = "# before\n";
+  writer.finish(appended);
+  CHECK(appended == "# before\n" + expected);
+  // Nothing written: nothing added.
+  std::string empty;
+  writer.finish(empty);
+  CHECK(empty.empty());
+}
+
 TEST_CASE("a live runtime's streamed scrape, with tagged histograms, is what write_text writes for gather()",
           "[text][stream]") {
   Runtime rt(RuntimeOptions{.schedulers = 2});

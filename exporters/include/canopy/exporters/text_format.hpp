@@ -25,8 +25,7 @@ void write_text(const std::vector<telemetry::Family>& families, std::string& out
 
 // The same text written as the families stream in (a scrape: no Sample
 // objects, no label strings copied). Each family goes to its own stretch of
-// one buffer that is kept, with its capacity, from one scrape to the next;
-// finish() appends them to `out` sorted by name, families of one name
+// one buffer; finish() appends them to `out` sorted by name, families of one name
 // merged under the first one's HELP and TYPE: the bytes write_text writes
 // for what Exposition::gather() returns. `extra` labels (the node's) go on
 // every sample that has no label of that name. External synchronization.
@@ -38,7 +37,9 @@ class TextWriter final : public telemetry::FamilySink {
   void expect(size_t samples) override;
   void sample(const telemetry::SampleView& sample) override;
   // Appends everything written since the last finish() to `out`, and
-  // empties the writer (keeping its memory).
+  // empties the writer. Into an empty `out` nothing is copied: the text is
+  // put in order inside the writer's buffer, which `out` then takes (the
+  // next scrape's buffer is reserved at once from expect()'s hints).
   void finish(std::string& out);
   // Forgets what was written since the last finish().
   void clear();
@@ -57,6 +58,11 @@ class TextWriter final : public telemetry::FamilySink {
   std::string buffer_;
   std::vector<Stretch> stretches_;
   std::vector<size_t> order_;
+  struct Piece {
+    size_t from, to;  // a range of buffer_
+  };
+  std::vector<Piece> pieces_;
+  std::string scratch_;  // the small pieces while finish() reorders in place
   // The open family: its type and its histogram's `le` values.
   telemetry::FamilyType type_ = telemetry::FamilyType::gauge;
   std::vector<std::string> le_;
