@@ -55,15 +55,17 @@ struct SeriesKey {
   uint32_t refs = 0;  // shards holding a series of it
 };
 
+// The fields an event touches first (values, hash, cells), in the order they
+// had before the scan's fields were added after them.
 struct TaggedSeries {
   TaggedSeries(std::vector<std::string> v, uint64_t h, size_t buckets, SeriesKey* k)
-      : values(std::move(v)), hash(h), key(k), id(k->id), cells(buckets) {}
+      : values(std::move(v)), hash(h), cells(buckets), key(k), id(k->id) {}
   std::vector<std::string> values;
   uint64_t hash;
-  SeriesKey* key;  // outlives this series
-  uint32_t id;     // key->id
-  uint32_t at = 0;  // its place in the shard's `order`
   Cells cells;
+  SeriesKey* key;   // outlives this series
+  uint32_t id;      // key->id
+  uint32_t at = 0;  // its place in the shard's `order`
 };
 
 struct alignas(64) Shard {
