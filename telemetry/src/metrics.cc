@@ -376,8 +376,22 @@ class Metric {
       free_ids_.pop_back();
     } else {
       key->id = next_id_++;
+      grow_scan(next_id_);
     }
     return known_.emplace(h, std::move(key))->second.get();
+  }
+
+  // Gives the scan's accumulator its slots as label sets are made, unless a
+  // scan holds it (that one grows it itself; try_lock: never waits, so the
+  // lock order scan_mu_ -> shard.mu -> known_mu_ stands). The first scrape
+  // of 100,000 series then finds its megabytes in place, not to be faulted in.
+  void grow_scan(size_t slots) REQUIRES(known_mu_) {
+    if (!scan_mu_.try_lock()) return;
+    if (scan_.size() < slots) {
+      scan_.resize(std::max(slots, 2 * scan_.size()));
+      scan_buckets_.resize(scan_.size() * (nb_ + 1), 0);
+    }
+    scan_mu_.unlock();
   }
 
   void apply(Cells& c, double v) {
