@@ -162,10 +162,22 @@ std::string Exposition::render_text() const {
   return out;
 }
 
+void Exposition::recycle(std::string sent) const {
+  detail::MutexLock lock(&spare_mu_);
+  if (sent.capacity() > spare_.capacity()) spare_.swap(sent);
+  // (The smaller of the two is freed as `sent` goes out of scope.)
+}
+
 void Exposition::render_text(std::string& out) const {
   const std::vector<StreamSource> streams = sources();
+  std::string spare;
+  {
+    detail::MutexLock lock(&spare_mu_);
+    spare.swap(spare_);
+  }
   detail::MutexLock lock(&render_mu_);
   writer_->clear();  // what a source that threw may have left
+  writer_->adopt(std::move(spare));
   for (const auto& s : streams) s(*writer_);
   own_families(*writer_);
   writer_->finish(out);
@@ -175,7 +187,11 @@ std::string Exposition::scrape(bool want_gzip, bool* compressed) {
   const auto start = std::chrono::steady_clock::now();
   std::string body = render_text();
   const bool zip = want_gzip && options_.gzip;
-  if (zip) body = gzip(body);
+  if (zip) {
+    std::string text = std::move(body);
+    body = gzip(text);
+    recycle(std::move(text));
+  }
   if (compressed != nullptr) *compressed = zip;
   scrapes_.fetch_add(1, std::memory_order_relaxed);
   last_scrape_seconds_.store(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),

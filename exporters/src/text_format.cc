@@ -306,6 +306,12 @@ void TextWriter::finish(std::string& out) {
   clear();
 }
 
+void TextWriter::adopt(std::string buffer) {
+  if (!buffer_.empty() || buffer.capacity() <= buffer_.capacity()) return;
+  buffer.clear();
+  buffer_.swap(buffer);
+}
+
 void TextWriter::clear() {
   buffer_.clear();
   stretches_.clear();

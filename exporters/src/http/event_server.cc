@@ -131,6 +131,7 @@ class EventServer::Impl {
     std::string in;   // bytes read and not yet parsed into a request
     std::string out;       // the response being written: its head (or all of it) ...
     std::string out_body;  // ... and its body, sent after it without being copied into it
+    std::function<void(std::string)> recycle;  // the body's, once written
     size_t written = 0;    // of out, then of out_body
     Phase phase = Phase::reading;
     bool close_after_write = false;
@@ -155,6 +156,7 @@ class EventServer::Impl {
     std::string bytes;  // the head
     std::string body;   // empty for HEAD
     bool close;
+    std::function<void(std::string)> recycle;
   };
 
   void loop();
@@ -164,7 +166,8 @@ class EventServer::Impl {
   // Parses what `c` has buffered and moves it on; may close it.
   void advance(uint64_t id, Connection& c);
   void answer_now(uint64_t id, Connection& c, int status, const std::string& message);
-  void begin_write(uint64_t id, Connection& c, std::string bytes, bool close, std::string body = {});
+  void begin_write(uint64_t id, Connection& c, std::string bytes, bool close, std::string body = {},
+                   std::function<void(std::string)> recycle = {});
   void flush(uint64_t id, Connection& c);
   void watch(uint64_t id, const Connection& c, uint32_t events);
   void close_connection(uint64_t id);
@@ -473,9 +476,11 @@ void EventServer::Impl::answer_now(uint64_t id, Connection& c, int status, const
   begin_write(id, c, serialize(r, true, false), true);
 }
 
-void EventServer::Impl::begin_write(uint64_t id, Connection& c, std::string bytes, bool close, std::string body) {
+void EventServer::Impl::begin_write(uint64_t id, Connection& c, std::string bytes, bool close, std::string body,
+                                    std::function<void(std::string)> recycle) {
   c.out = std::move(bytes);
   c.out_body = std::move(body);
+  c.recycle = std::move(recycle);
   c.written = 0;
   c.phase = Phase::writing;
   c.close_after_write = c.close_after_write || close;
@@ -509,6 +514,10 @@ void EventServer::Impl::flush(uint64_t id, Connection& c) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return watch(id, c, EPOLLOUT);
     return close_connection(id);
   }
+  if (c.recycle) {
+    c.recycle(std::move(c.out_body));
+    c.recycle = nullptr;
+  }
   if (c.close_after_write) {
     // Let the peer read the answer before the close: FIN, not RST.
     shutdown(c.fd, SHUT_WR);
@@ -532,7 +541,7 @@ void EventServer::Impl::collect_done() {
   for (Done& d : done) {
     const auto it = connections_.find(d.id);
     if (it == connections_.end()) continue;  // the client went away meanwhile
-    begin_write(d.id, it->second, std::move(d.bytes), d.close, std::move(d.body));
+    begin_write(d.id, it->second, std::move(d.bytes), d.close, std::move(d.body), std::move(d.recycle));
   }
 }
 
@@ -588,8 +597,11 @@ void EventServer::Impl::work(bool urgent_only) {
     if (job.http10_keep_alive) response.headers.emplace_back("Connection", "keep-alive");
     // The body is handed on as it is (a scrape's megabytes are not copied
     // behind the head).
-    Done done{job.id, serialize_head(response, job.close, 0), {}, job.close};
-    if (!job.head_only) done.body = std::move(response.body);
+    Done done{job.id, serialize_head(response, job.close, 0), {}, job.close, {}};
+    if (!job.head_only) {
+      done.body = std::move(response.body);
+      done.recycle = std::move(response.recycle);
+    }
     {
       detail::MutexLock lock(&done_mu_);
       done_.push_back(std::move(done));

@@ -42,6 +42,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, receives the body once it is written, so that its memory can
+  // serve again (a scrape's megabytes). Runs on the epoll thread: keep it
+  // cheap.
+  std::function<void(std::string)> recycle;
 };
 
 struct EventServerOptions {

@@ -36,14 +36,19 @@ class Exposition {
   std::vector<telemetry::Family> gather() const EXCLUDES(mu_);
   // The text exposition format (version 0.0.4): the bytes write_text()
   // writes for gather(), streamed from the sources without building it.
-  std::string render_text() const EXCLUDES(mu_, render_mu_);
+  std::string render_text() const EXCLUDES(mu_, render_mu_, spare_mu_);
   // The same, appended to `out` (whose capacity a caller may keep).
-  void render_text(std::string& out) const EXCLUDES(mu_, render_mu_);
+  void render_text(std::string& out) const EXCLUDES(mu_, render_mu_, spare_mu_);
   // A scrape: the text, gzip-compressed when `gzip` (and allowed by the
   // options); counts the scrape and its duration.
-  std::string scrape(bool gzip, bool* compressed = nullptr) EXCLUDES(mu_, render_mu_);
+  std::string scrape(bool gzip, bool* compressed = nullptr) EXCLUDES(mu_, render_mu_, spare_mu_);
 
   uint64_t scrapes() const { return scrapes_.load(std::memory_order_relaxed); }
+
+  // Hands back a scrape's text once it is sent: the next render writes into
+  // its memory (already faulted in) rather than into fresh megabytes. Cheap:
+  // the transport's epoll thread calls it.
+  void recycle(std::string sent) const EXCLUDES(spare_mu_);
 
  private:
   std::vector<StreamSource> sources() const EXCLUDES(mu_);
@@ -57,6 +62,10 @@ class Exposition {
   // scrapes take turns with it.
   mutable detail::Mutex render_mu_;
   const std::unique_ptr<TextWriter> writer_ PT_GUARDED_BY(render_mu_);
+  // The largest text handed back, for the next render (a lock of its own,
+  // so that recycle() never waits for a render).
+  mutable detail::Mutex spare_mu_;
+  mutable std::string spare_ GUARDED_BY(spare_mu_);
   std::atomic<uint64_t> scrapes_{0};
   std::atomic<double> last_scrape_seconds_{0};
 };

@@ -43,6 +43,9 @@ class TextWriter final : public telemetry::FamilySink {
   void finish(std::string& out);
   // Forgets what was written since the last finish().
   void clear();
+  // Writes into `buffer`'s memory from now on when it has more room than
+  // the writer's own (call when empty: after finish() or clear()).
+  void adopt(std::string buffer);
 
  private:
   struct Stretch {
