@@ -169,6 +169,25 @@ TEST_CASE("the text writer puts families in name order in place or after what `o
   CHECK(empty.empty());
 }
 
+TEST_CASE("a scrape's text handed back is the memory the next render writes into", "[text][stream]") {
+  exporters::Exposition exposition({.node_name = "n1"});
+  exposition.add_stream_source([](tl::FamilySink& sink) {
+    tl::emit(family("g", tl::FamilyType::gauge, {tl::Sample{{{"k", "v"}}, 2, {}, 0, 0}}), sink);
+  });
+  const std::string first = exposition.render_text();
+  std::string sent;
+  sent.reserve(1 << 20);  // more room than the writer has
+  const char* memory = sent.data();
+  exposition.recycle(std::move(sent));
+  const std::string next = exposition.render_text();
+  CHECK(next.data() == memory);
+  CHECK(without_process_metrics(next) == without_process_metrics(first));
+  // A smaller one is not taken in place of it.
+  exposition.recycle(std::string(16, 'x'));
+  std::string again = exposition.render_text();
+  CHECK(without_process_metrics(again) == without_process_metrics(first));
+}
+
 TEST_CASE("a live runtime's streamed scrape, with tagged histograms, is what write_text writes for gather()",
           "[text][stream]") {
   Runtime rt(RuntimeOptions{.schedulers = 2});
