@@ -248,7 +248,7 @@ int run(const std::string& config_path) {
   LiveConfig live(config_path, cfg);
 
   exporters::Exposition exposition(config::exposition_options(cfg));
-  exposition.add_source([&rt] { return rt.collect(); });
+  exposition.add_stream_source([&rt](telemetry::FamilySink& sink) { rt.collect_into(sink); });
 
   std::optional<Workload> workload;
   exporters::HttpServer server(rt, exposition, config::server_options(cfg), server_hooks(rt, live, workload));

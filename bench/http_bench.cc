@@ -98,7 +98,7 @@ int http_bench(const bench::Args& args) {
   Runtime rt(series_runtime_options(series));
   feed_series(rt, series);
   exporters::Exposition exposition({.node_name = "bench"});
-  exposition.add_source([&rt] { return rt.collect(); });
+  exposition.add_stream_source([&rt](telemetry::FamilySink& sink) { rt.collect_into(sink); });
   exporters::ServerOptions o;
   o.listen = "127.0.0.1:0";
   exporters::HttpServer server(rt, exposition, o);

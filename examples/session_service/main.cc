@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   }
 
   canopy::exporters::Exposition exposition(canopy::exporters::ExpositionOptions{.node_name = "session-1"});
-  exposition.add_source([&rt] { return rt.collect(); });
+  exposition.add_stream_source([&rt](canopy::telemetry::FamilySink& sink) { rt.collect_into(sink); });
   canopy::exporters::HttpServer server(rt, exposition, canopy::exporters::ServerOptions{.listen = listen});
   if (canopy::Status st = server.start(); !st.ok()) {
     std::cerr << "session_service: " << st.error().message() << "\n";

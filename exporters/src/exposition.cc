@@ -75,43 +75,61 @@ std::vector<prometheus::MetricFamily> to_prometheus(std::vector<telemetry::Famil
 
 const char* version() { return "0.1.0"; }
 
-Exposition::Exposition(ExpositionOptions options) : options_(std::move(options)) {}
+namespace {
+
+// The node's labels, as gather() adds them to every series.
+telemetry::Labels node_labels(const ExpositionOptions& o) {
+  telemetry::Labels extra(o.node_labels.begin(), o.node_labels.end());
+  if (!o.node_name.empty()) extra.emplace_back("node", o.node_name);
+  return extra;
+}
+
+}  // namespace
+
+Exposition::Exposition(ExpositionOptions options)
+    : options_(std::move(options)), writer_(std::make_unique<TextWriter>(node_labels(options_))) {}
 Exposition::~Exposition() = default;
 
 void Exposition::add_source(Source source) {
+  add_stream_source([source = std::move(source)](telemetry::FamilySink& sink) {
+    for (const telemetry::Family& f : source()) telemetry::emit(f, sink);
+  });
+}
+
+void Exposition::add_stream_source(StreamSource source) {
   detail::MutexLock lock(&mu_);
   sources_.push_back(std::move(source));
 }
 
-std::vector<telemetry::Family> Exposition::gather() const {
-  std::vector<Source> sources;
-  {
-    detail::MutexLock lock(&mu_);
-    sources = sources_;
-  }
-  std::vector<telemetry::Family> all;
-  for (const auto& s : sources) {
-    std::vector<telemetry::Family> part = s();
-    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-  }
-  std::vector<telemetry::Family> proc = process_metrics();
-  all.insert(all.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
+std::vector<StreamSource> Exposition::sources() const {
+  detail::MutexLock lock(&mu_);
+  return sources_;
+}
+
+void Exposition::own_families(telemetry::FamilySink& sink) const {
+  for (const telemetry::Family& f : process_metrics()) telemetry::emit(f, sink);
 
   telemetry::Family build = exporter_family("canopy_build_info");
   build.samples.push_back(telemetry::Sample{{{"version", version()}, {"compiler", "g++ " __VERSION__}}, 1, {}, 0, 0});
-  all.push_back(std::move(build));
+  telemetry::emit(build, sink);
 
   telemetry::Family scrapes = exporter_family("canopy_scrapes_total");
   scrapes.samples.push_back(
       telemetry::Sample{{}, static_cast<double>(scrapes_.load(std::memory_order_relaxed)), {}, 0, 0});
-  all.push_back(std::move(scrapes));
+  telemetry::emit(scrapes, sink);
   telemetry::Family duration = exporter_family("canopy_scrape_duration_seconds");
   duration.samples.push_back(telemetry::Sample{{}, last_scrape_seconds_.load(std::memory_order_relaxed), {}, 0, 0});
-  all.push_back(std::move(duration));
+  telemetry::emit(duration, sink);
+}
+
+std::vector<telemetry::Family> Exposition::gather() const {
+  telemetry::FamilyBuilder builder;
+  for (const auto& s : sources()) s(builder);
+  own_families(builder);
+  std::vector<telemetry::Family>& all = builder.families();
 
   // Node identity on every series; a series' own label of the same name wins.
-  telemetry::Labels extra(options_.node_labels.begin(), options_.node_labels.end());
-  if (!options_.node_name.empty()) extra.emplace_back("node", options_.node_name);
+  const telemetry::Labels extra = node_labels(options_);
   if (!extra.empty()) {
     for (auto& f : all) {
       for (auto& s : f.samples) {
@@ -139,20 +157,41 @@ std::vector<telemetry::Family> Exposition::gather() const {
 }
 
 std::string Exposition::render_text() const {
-  const std::vector<telemetry::Family> families = gather();
   std::string out;
-  size_t samples = 0;
-  for (const auto& f : families) samples += f.samples.size() * (f.bounds.size() + 3);
-  out.reserve(samples * 64);
-  write_text(families, out);
+  render_text(out);
   return out;
+}
+
+void Exposition::recycle(std::string sent) const {
+  detail::MutexLock lock(&spare_mu_);
+  if (sent.capacity() > spare_.capacity()) spare_.swap(sent);
+  // (The smaller of the two is freed as `sent` goes out of scope.)
+}
+
+void Exposition::render_text(std::string& out) const {
+  const std::vector<StreamSource> streams = sources();
+  std::string spare;
+  {
+    detail::MutexLock lock(&spare_mu_);
+    spare.swap(spare_);
+  }
+  detail::MutexLock lock(&render_mu_);
+  writer_->clear();  // what a source that threw may have left
+  writer_->adopt(std::move(spare));
+  for (const auto& s : streams) s(*writer_);
+  own_families(*writer_);
+  writer_->finish(out);
 }
 
 std::string Exposition::scrape(bool want_gzip, bool* compressed) {
   const auto start = std::chrono::steady_clock::now();
   std::string body = render_text();
   const bool zip = want_gzip && options_.gzip;
-  if (zip) body = gzip(body);
+  if (zip) {
+    std::string text = std::move(body);
+    body = gzip(text);
+    recycle(std::move(text));
+  }
   if (compressed != nullptr) *compressed = zip;
   scrapes_.fetch_add(1, std::memory_order_relaxed);
   last_scrape_seconds_.store(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),

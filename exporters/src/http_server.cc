@@ -155,8 +155,9 @@ struct HttpServer::Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::function<void(std::string)> recycle;  // see http::Response
   static Response json(int status, std::string body) {
-    return Response{status, "application/json", std::move(body), {}};
+    return Response{status, "application/json", std::move(body), {}, {}};
   }
   static Response error(int status, std::string_view message) { return json(status, json_error(message)); }
 };
@@ -182,7 +183,8 @@ http::Response HttpServer::serve(const http::Request& raw) {
       req.accepts_gzip = e->find("gzip") != std::string::npos;
     res = handle(req);
   }
-  return http::Response{res.status, std::move(res.content_type), std::move(res.body), std::move(res.headers)};
+  return http::Response{res.status, std::move(res.content_type), std::move(res.body), std::move(res.headers),
+                        std::move(res.recycle)};
 }
 
 bool HttpServer::admin_allowed(const Request& req, Response& refusal) const {
@@ -235,6 +237,8 @@ HttpServer::Response HttpServer::handle(const Request& req) {
     bool compressed = false;
     Response r{200, "text/plain; version=0.0.4; charset=utf-8", exposition_.scrape(req.accepts_gzip, &compressed), {}};
     if (compressed) r.headers.emplace_back("Content-Encoding", "gzip");
+    // The text's buffer serves the next scrape once it is sent.
+    if (!compressed) r.recycle = [this](std::string sent) { exposition_.recycle(std::move(sent)); };
     return r;
   }
   if (req.path == "/healthz") {

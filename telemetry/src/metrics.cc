@@ -1,11 +1,11 @@
 #include "canopy/telemetry/metrics.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <cmath>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace canopy::telemetry {
 
@@ -45,12 +45,27 @@ struct Cells {
   std::unique_ptr<std::atomic<uint64_t>[]> bucket_counts;  // per bucket, +Inf last
 };
 
+// One label set of a tagged metric, held by the shards that have a series
+// of it. Created and released under the metric's known_mu_; freed only by a
+// scan (the one that erases its last series), so a scan may read it freely.
+struct SeriesKey {
+  std::vector<std::string> values;
+  uint64_t hash = 0;
+  uint32_t id = 0;    // its slot in a scan's accumulator (reused once freed)
+  uint32_t refs = 0;  // shards holding a series of it
+};
+
+// The fields an event touches first (values, hash, cells), in the order they
+// had before the scan's fields were added after them.
 struct TaggedSeries {
-  TaggedSeries(std::vector<std::string> v, uint64_t h, size_t buckets)
-      : values(std::move(v)), hash(h), cells(buckets) {}
+  TaggedSeries(std::vector<std::string> v, uint64_t h, size_t buckets, SeriesKey* k)
+      : values(std::move(v)), hash(h), cells(buckets), key(k), id(k->id) {}
   std::vector<std::string> values;
   uint64_t hash;
   Cells cells;
+  SeriesKey* key;   // outlives this series
+  uint32_t id;      // key->id
+  uint32_t at = 0;  // its place in the shard's `order`
 };
 
 struct alignas(64) Shard {
@@ -58,7 +73,25 @@ struct alignas(64) Shard {
   Cells untagged;
   detail::Mutex mu;
   std::unordered_multimap<uint64_t, std::unique_ptr<TaggedSeries>> tagged GUARDED_BY(mu);
+  // The same series in the order they were made: what a scan walks (in
+  // memory order, rather than hopping between hash nodes).
+  std::vector<TaggedSeries*> order GUARDED_BY(mu);
 };
+
+// Forgets one series of a shard.
+void erase_series(Shard& shard, TaggedSeries* series) REQUIRES(shard.mu) {
+  TaggedSeries* last = shard.order.back();
+  shard.order[series->at] = last;
+  last->at = series->at;
+  shard.order.pop_back();
+  auto [b, e] = shard.tagged.equal_range(series->hash);
+  for (auto it = b; it != e; ++it) {
+    if (it->second.get() == series) {
+      shard.tagged.erase(it);
+      return;
+    }
+  }
+}
 
 uint64_t hash_values(const std::array<std::string_view, kMaxTags>& values, size_t n) {
   uint64_t h = 1469598103934665603ull;
@@ -73,8 +106,9 @@ uint64_t hash_values(const std::array<std::string_view, kMaxTags>& values, size_
 
 class Metric {
  public:
-  Metric(MetricDef def, double factor) : def_(std::move(def)), factor_(factor) {
-    for (size_t i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>(def_.buckets.size()));
+  Metric(MetricDef def, double factor) : def_(std::move(def)), factor_(factor), nb_(def_.buckets.size()) {
+    tag_names_.assign(def_.tags.begin(), def_.tags.end());
+    for (size_t i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>(nb_));
     for (const auto& labels : def_.initial_series) {
       if (labels.size() != def_.tags.size() || labels.size() > kMaxTags) continue;
       std::array<std::string_view, kMaxTags> values{};
@@ -135,37 +169,47 @@ class Metric {
     apply(series_in(shard, values, n, h)->cells, v);
   }
 
-  // One scan: every shard's series merged by label set, stale ones dropped,
-  // and the cardinality guard's count of live series brought up to date.
-  Family collect(uint64_t now) {
-    Family f = family_header();
-    MergedSeries merged = begin_scan();
-    const bool any_untagged = merge_shards(now, merged);
-    for (auto& [hash, m] : merged) {
-      if (def_.type == MetricType::last_value && m.last_ns == 0) continue;  // never set
-      if (any_untagged && m.last_ns != 0 && is_stale(now, m.last_ns)) continue;
-      f.samples.push_back(sample_of(m));
+  // One scan: every shard's series folded by label set into the scan's
+  // accumulator (no per-series allocation), stale ones dropped and their
+  // places in the cardinality guard freed; then each live label set is
+  // streamed to `sink` as one sample. Scans of one metric take turns.
+  void collect_into(uint64_t now, FamilySink& sink) EXCLUDES(scan_mu_) {
+    detail::MutexLock scan(&scan_mu_);
+    sink.family(family_header());
+    if (def_.tags.empty()) {
+      Accumulated a;
+      if (nb_ > 0) scan_buckets_.assign(nb_ + 1, 0);
+      for (auto& shard : shards_) fold(a, 0, shard->untagged);
+      if (def_.type == MetricType::last_value && a.last_ns == 0) return;  // never set
+      if (a.last_ns != 0 && is_stale(now, a.last_ns)) return;
+      write_sample(sink, a, 0, nullptr);
+      return;
     }
-    end_scan(merged);
-    return f;
+    begin_scan();
+    merge_shards(now);
+    sink.expect(scan_.size());
+    std::array<std::string_view, kMaxTags> values{};
+    for (size_t id = 0; id < scan_.size(); ++id) {
+      const Accumulated& a = scan_[id];
+      if (a.key == nullptr) continue;
+      if (def_.type == MetricType::last_value && a.last_ns == 0) continue;  // never set
+      const size_t n = std::min(a.key->values.size(), tag_names_.size());
+      for (size_t i = 0; i < n; ++i) values[i] = a.key->values[i];
+      write_sample(sink, a, id, values.data());
+    }
   }
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  // One label set's aggregate across the shards.
-  struct Merged {
-    std::vector<std::string> values;
+  // One label set's aggregate across the shards, in a scan.
+  struct Accumulated {
+    const SeriesKey* key = nullptr;  // null: no live series of this slot
     uint64_t count = 0;
     double sum = 0;
     double last = 0;
     uint64_t last_ns = 0;
-    std::vector<uint64_t> buckets;  // distributions only
   };
-  // One entry per label set across the shards, found by the series' hash
-  // (equal values, equal hash; a collision is told apart by the values).
-  // No per-series key string: a scrape of 10,000 series spends its time here.
-  using MergedSeries = std::unordered_multimap<uint64_t, Merged>;
 
   // The family without its samples: name, help, unit, type and bounds.
   Family family_header() const {
@@ -192,14 +236,16 @@ class Metric {
     return f;
   }
 
-  // Registers a scan in progress (see created_during_scan_); the map it
-  // returns has room for every series known so far.
-  MergedSeries begin_scan() EXCLUDES(known_mu_) {
-    MergedSeries merged;
-    detail::MutexLock lock(&known_mu_);
-    merged.reserve(known_.size() + 1);
-    ++scans_;
-    return merged;
+  // Clears the accumulator (keeping its memory) with a slot for every label
+  // set known now; label sets created during the scan grow it in fold().
+  void begin_scan() REQUIRES(scan_mu_) EXCLUDES(known_mu_) {
+    size_t slots = 0;
+    {
+      detail::MutexLock lock(&known_mu_);
+      slots = next_id_;
+    }
+    scan_.assign(slots, Accumulated{});
+    scan_buckets_.assign(slots * (nb_ + 1), 0);
   }
 
   // `now` was read before the shards: a series updated since is fresh (the
@@ -209,104 +255,143 @@ class Metric {
     return stale_ns != 0 && now > last_ns && now - last_ns > stale_ns;
   }
 
-  // Adds one shard's cells of a label set to its merged entry.
-  void fold(MergedSeries& merged, uint64_t hash, const std::vector<std::string>& values, const Cells& c) const {
-    const size_t nb = def_.buckets.size();
-    Merged* found = nullptr;
-    auto [b, e] = merged.equal_range(hash);
-    for (auto it = b; it != e && found == nullptr; ++it) {
-      if (it->second.values == values) found = &it->second;
-    }
-    if (found == nullptr) {
-      found = &merged.emplace(hash, Merged{})->second;
-      found->values = values;
-      if (nb > 0) found->buckets.assign(nb + 1, 0);
-    }
-    Merged& m = *found;
-    m.count += c.count.load(std::memory_order_relaxed);
-    m.sum += c.sum.load(std::memory_order_relaxed);
+  // Adds one shard's cells of a label set to its slot `id` (buckets in
+  // scan_buckets_ from id * (nb_ + 1)).
+  void fold(Accumulated& a, size_t id, const Cells& c) REQUIRES(scan_mu_) {
+    a.count += c.count.load(std::memory_order_relaxed);
+    a.sum += c.sum.load(std::memory_order_relaxed);
     const uint64_t t = c.last_ns.load(std::memory_order_relaxed);
-    if (t >= m.last_ns) {
-      m.last_ns = t;
-      m.last = c.last.load(std::memory_order_relaxed);
+    if (t >= a.last_ns) {
+      a.last_ns = t;
+      a.last = c.last.load(std::memory_order_relaxed);
     }
-    for (size_t i = 0; c.bucket_counts && i <= nb; ++i)
-      m.buckets[i] += c.bucket_counts[i].load(std::memory_order_relaxed);
+    if (c.bucket_counts) {
+      uint64_t* into = scan_buckets_.data() + id * (nb_ + 1);
+      for (size_t i = 0; i <= nb_; ++i) into[i] += c.bucket_counts[i].load(std::memory_order_relaxed);
+    }
   }
 
-  // Folds every shard's series into `merged`, erasing the tagged series that
-  // went stale. Returns whether the metric is untagged (its series are the
-  // shards' untagged cells, judged stale only once merged).
-  bool merge_shards(uint64_t now, MergedSeries& merged) {
-    bool any_untagged = false;
+  // Folds every shard's tagged series into scan_, erasing the ones that went
+  // stale. Each shard's lock is held only for its own plain additions.
+  void merge_shards(uint64_t now) REQUIRES(scan_mu_) EXCLUDES(known_mu_) {
+    std::vector<SeriesKey*> released;
     for (auto& shard : shards_) {
-      if (def_.tags.empty()) {
-        fold(merged, 0, {}, shard->untagged);
-        any_untagged = true;
-        continue;
-      }
       detail::MutexLock lock(&shard->mu);
-      for (auto it = shard->tagged.begin(); it != shard->tagged.end();) {
-        const Cells& c = it->second->cells;
-        if (is_stale(now, c.last_ns.load(std::memory_order_relaxed))) {
-          it = shard->tagged.erase(it);
+      for (size_t i = 0; i < shard->order.size();) {
+        TaggedSeries& series = *shard->order[i];
+        if (is_stale(now, series.cells.last_ns.load(std::memory_order_relaxed))) {
+          released.push_back(series.key);
+          erase_series(*shard, &series);  // the last one takes its place
           continue;
         }
-        fold(merged, it->second->hash, it->second->values, c);
-        ++it;
+        const size_t id = series.id;
+        if (id >= scan_.size()) {  // created during this scan
+          scan_.resize(id + 1);
+          scan_buckets_.resize((id + 1) * (nb_ + 1), 0);
+        }
+        scan_[id].key = series.key;
+        fold(scan_[id], id, series.cells);
+        ++i;
+      }
+      if (!released.empty()) {
+        // Taken after the shard's mu, as series_in does.
+        detail::MutexLock known(&known_mu_);
+        for (SeriesKey* k : released) release(k);
+        released.clear();
       }
     }
-    return any_untagged;
   }
 
-  // The sample of one merged label set (its label values are moved out).
-  Sample sample_of(Merged& m) const {
-    Sample s;
-    for (size_t i = 0; i < def_.tags.size() && i < m.values.size(); ++i)
-      s.labels.emplace_back(def_.tags[i], std::move(m.values[i]));
+  // Streams the sample of one label set (`values` in tag order).
+  void write_sample(FamilySink& sink, const Accumulated& a, size_t id, const std::string_view* values)
+      REQUIRES(scan_mu_) {
+    SampleView s;
+    s.label_names = tag_names_.data();
+    s.label_values = values;
+    s.labels = values == nullptr ? 0 : std::min(a.key->values.size(), tag_names_.size());
     switch (def_.type) {
       case MetricType::counter:
-        s.value = static_cast<double>(m.count);
+        s.value = static_cast<double>(a.count);
         break;
       case MetricType::sum:
-        s.value = m.sum;
+        s.value = a.sum;
         break;
       case MetricType::last_value:
-        s.value = m.last;
+        s.value = a.last;
         break;
       case MetricType::summary:
-        s.count = m.count;
-        s.sum = m.sum;
+        s.count = a.count;
+        s.sum = a.sum;
         break;
       case MetricType::distribution: {
-        s.count = m.count;
-        s.sum = m.sum;
+        s.count = a.count;
+        s.sum = a.sum;
+        const uint64_t* counts = scan_buckets_.data() + id * (nb_ + 1);
+        cumulative_.resize(nb_ + 1);
         uint64_t running = 0;
-        for (size_t i = 0; i <= def_.buckets.size(); ++i) {
-          running += m.buckets[i];
-          s.bucket_counts.push_back(running);
-        }
+        for (size_t i = 0; i <= nb_; ++i) cumulative_[i] = running += counts[i];
+        s.bucket_counts = cumulative_.data();
+        s.buckets = cumulative_.size();
         break;
       }
     }
-    return s;
+    sink.sample(s);
   }
 
-  // Ends the scan. The guard counts live series: what went stale frees its
-  // place. Series created while this scan ran (perhaps in a shard already
-  // scanned) stay.
-  void end_scan(const MergedSeries& merged) EXCLUDES(known_mu_) {
-    std::unordered_set<uint64_t> live;
-    if (!def_.tags.empty()) {
-      live.reserve(merged.size());
-      for (const auto& entry : merged) live.insert(entry.first);
+  // One shard lets go of a label set; the last one frees its place in the
+  // guard and its slot.
+  void release(SeriesKey* key) REQUIRES(known_mu_) {
+    if (--key->refs > 0) return;
+    free_ids_.push_back(key->id);
+    auto [b, e] = known_.equal_range(key->hash);
+    for (auto it = b; it != e; ++it) {
+      if (it->second.get() == key) {
+        known_.erase(it);
+        break;
+      }
     }
-    detail::MutexLock lock(&known_mu_);
-    if (!def_.tags.empty()) {
-      live.insert(created_during_scan_.begin(), created_during_scan_.end());
-      known_.swap(live);
+  }
+
+  // The label set `values` in the registry, created (with a slot) when new;
+  // nullptr when new and the guard is full. Takes a reference for a shard.
+  SeriesKey* acquire(const std::array<std::string_view, kMaxTags>& values, size_t n, uint64_t h, bool capped)
+      REQUIRES(known_mu_) {
+    auto [b, e] = known_.equal_range(h);
+    for (auto it = b; it != e; ++it) {
+      const auto& have = it->second->values;
+      bool same = have.size() == n;
+      for (size_t i = 0; same && i < n; ++i) same = have[i] == values[i];
+      if (same) {
+        ++it->second->refs;
+        return it->second.get();
+      }
     }
-    if (--scans_ == 0) created_during_scan_.clear();
+    if (capped && known_.size() >= def_.max_series) return nullptr;
+    auto key = std::make_unique<SeriesKey>();
+    key->values.assign(values.begin(), values.begin() + static_cast<long>(n));
+    key->hash = h;
+    key->refs = 1;
+    if (!free_ids_.empty()) {
+      key->id = free_ids_.back();
+      free_ids_.pop_back();
+    } else {
+      key->id = next_id_++;
+      grow_scan(next_id_);
+    }
+    return known_.emplace(h, std::move(key))->second.get();
+  }
+
+  // Gives the scan's accumulator its slots as label sets are made, unless a
+  // scan holds it (that one grows it itself; try_lock: never waits, so the
+  // lock order scan_mu_ -> shard.mu -> known_mu_ stands). The first scrape
+  // of 100,000 series then finds its megabytes in place, not to be faulted in.
+  void grow_scan(size_t slots) REQUIRES(known_mu_) {
+    if (!scan_mu_.try_lock()) return;
+    if (scan_.size() < slots) {
+      scan_.resize(std::max(slots, 2 * scan_.size()));
+      scan_buckets_.resize(scan_.size() * (nb_ + 1), 0);
+    }
+    scan_mu_.unlock();
   }
 
   void apply(Cells& c, double v) {
@@ -336,8 +421,10 @@ class Metric {
     }
   }
 
-  TaggedSeries* series_in(Shard& shard, const std::array<std::string_view, kMaxTags>& values, size_t n, uint64_t h)
-      REQUIRES(shard.mu) EXCLUDES(known_mu_) {
+  // Out of line: inlined, it made handle()'s frame heavier for every event,
+  // untagged ones included (BM_Counter 7 -> 9.5 ns).
+  [[gnu::noinline]] TaggedSeries* series_in(Shard& shard, const std::array<std::string_view, kMaxTags>& values,
+                                            size_t n, uint64_t h) REQUIRES(shard.mu) EXCLUDES(known_mu_) {
     auto [b, e] = shard.tagged.equal_range(h);
     for (auto it = b; it != e; ++it) {
       const auto& have = it->second->values;
@@ -346,44 +433,50 @@ class Metric {
       if (same) return it->second.get();
     }
     std::vector<std::string> owned(values.begin(), values.begin() + static_cast<long>(n));
+    uint64_t hash = h;
+    SeriesKey* key = nullptr;
     {
       detail::MutexLock lock(&known_mu_);
-      if (known_.count(h) == 0) {
-        if (known_.size() >= def_.max_series) {
-          dropped_.fetch_add(1, std::memory_order_relaxed);
-          owned.assign(n, kOverflow);
-          std::array<std::string_view, kMaxTags> ov{};
-          for (size_t i = 0; i < n; ++i) ov[i] = kOverflow;
-          const uint64_t oh = hash_values(ov, n);
-          known_.insert(oh);
-          if (scans_ > 0) created_during_scan_.insert(oh);
-          auto [ob, oe] = shard.tagged.equal_range(oh);
-          for (auto it = ob; it != oe; ++it) {
-            if (it->second->values == owned) return it->second.get();
-          }
-          return shard.tagged.emplace(oh, std::make_unique<TaggedSeries>(std::move(owned), oh, def_.buckets.size()))
-              ->second.get();
+      key = acquire(values, n, h, true);
+      if (key == nullptr) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        owned.assign(n, kOverflow);
+        std::array<std::string_view, kMaxTags> ov{};
+        for (size_t i = 0; i < n; ++i) ov[i] = kOverflow;
+        hash = hash_values(ov, n);
+        auto [ob, oe] = shard.tagged.equal_range(hash);
+        for (auto it = ob; it != oe; ++it) {
+          if (it->second->values == owned) return it->second.get();
         }
-        known_.insert(h);
-        if (scans_ > 0) created_during_scan_.insert(h);
+        key = acquire(ov, n, hash, false);
       }
     }
-    return shard.tagged.emplace(h, std::make_unique<TaggedSeries>(std::move(owned), h, def_.buckets.size()))
-        ->second.get();
+    TaggedSeries* series =
+        shard.tagged.emplace(hash, std::make_unique<TaggedSeries>(std::move(owned), hash, nb_, key))->second.get();
+    series->at = static_cast<uint32_t>(shard.order.size());
+    shard.order.push_back(series);
+    return series;
   }
 
   const MetricDef def_;
   const double factor_;
+  const size_t nb_;                           // distribution bounds (0 otherwise)
+  std::vector<std::string_view> tag_names_;   // views of def_.tags; constant after construction
   std::vector<std::unique_ptr<Shard>> shards_;
-  // Taken after a shard's mu (series_in), never before.
+  // Taken after a shard's mu (series_in, merge_shards), never before.
   detail::Mutex known_mu_;
-  // The hashes of the live label sets (the cardinality guard counts them; two
-  // label sets sharing a 64-bit hash would count once).
-  std::unordered_set<uint64_t> known_ GUARDED_BY(known_mu_);
-  // Collects in progress, and the label sets created meanwhile (a scan's
-  // rebuild of known_ must not forget them).
-  int scans_ GUARDED_BY(known_mu_) = 0;
-  std::unordered_set<uint64_t> created_during_scan_ GUARDED_BY(known_mu_);
+  // The registry of live label sets, by hash (a collision is told apart by
+  // the values): the cardinality guard counts them, and each has a slot in
+  // a scan's accumulator. Freed slots are reused.
+  std::unordered_multimap<uint64_t, std::unique_ptr<SeriesKey>> known_ GUARDED_BY(known_mu_);
+  std::vector<uint32_t> free_ids_ GUARDED_BY(known_mu_);
+  uint32_t next_id_ GUARDED_BY(known_mu_) = 0;
+  // A scan's working memory, kept between scans (a scrape of 100,000
+  // series would otherwise allocate and fault in megabytes each time).
+  detail::Mutex scan_mu_;
+  std::vector<Accumulated> scan_ GUARDED_BY(scan_mu_);
+  std::vector<uint64_t> scan_buckets_ GUARDED_BY(scan_mu_);  // (nb_ + 1) per slot
+  std::vector<uint64_t> cumulative_ GUARDED_BY(scan_mu_);
   std::atomic<uint64_t> dropped_{0};
 };
 
@@ -559,28 +652,39 @@ std::vector<std::string> Metrics::names() const {
 }
 
 std::vector<Family> Metrics::collect() const {
+  FamilyBuilder builder;
+  collect_into(builder);
+  return std::move(builder.families());
+}
+
+void Metrics::collect_into(FamilySink& sink) const {
   std::vector<std::shared_ptr<Metric>> copy;
   {
     detail::MutexLock lock(&mu_);
     copy = metrics_;
   }
   const uint64_t now = now_ns();
-  std::vector<Family> out;
-  out.reserve(copy.size() + 1);
-  Family dropped;
-  dropped.name = "canopy_telemetry_series_dropped_total";
-  dropped.help = "Values that went to a metric's overflow series because it reached its series cap";
-  dropped.type = FamilyType::counter;
+  std::vector<std::pair<std::string_view, uint64_t>> dropped;  // names live in `copy`
+  dropped.reserve(copy.size());
   for (auto& m : copy) {
-    out.push_back(m->collect(now));
+    m->collect_into(now, sink);
     if (m->def().tags.empty()) continue;  // one series: nothing to overflow
-    Sample s;
-    s.labels.emplace_back("metric", m->def().name);
-    s.value = static_cast<double>(m->dropped());
-    dropped.samples.push_back(std::move(s));
+    dropped.emplace_back(m->def().name, m->dropped());
   }
-  out.push_back(std::move(dropped));
-  return out;
+  Family header;
+  header.name = "canopy_telemetry_series_dropped_total";
+  header.help = "Values that went to a metric's overflow series because it reached its series cap";
+  header.type = FamilyType::counter;
+  sink.family(header);
+  const std::string_view label = "metric";
+  for (const auto& [name, count] : dropped) {
+    SampleView s;
+    s.label_names = &label;
+    s.label_values = &name;
+    s.labels = 1;
+    s.value = static_cast<double>(count);
+    sink.sample(s);
+  }
 }
 
 std::map<std::string, uint64_t> Metrics::series_dropped() const {

@@ -4,8 +4,12 @@
 #include <canopy/exporters/http_server.hpp>
 #include <catch2/catch.hpp>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
+#include "canopy_test/wait.hpp"
+#include "http/event_server.hpp"
 #include "http_client.hpp"
 
 // Its own namespace: the test binaries are unity builds (tests/support).
@@ -177,6 +181,53 @@ TEST_CASE("at the connection limit the longest-idle keep-alive connection makes 
   CHECK(idle.front()->closed_by_server(10'000));
   REQUIRE(idle.back()->get("/healthz"));
   CHECK(idle.back()->read_response().status == 200);
+}
+
+TEST_CASE("a body of megabytes is written in full from the handler's own memory, then handed back to its recycler",
+          "[http][transport]") {
+  namespace http = exporters::http;
+  std::string big(4 << 20, 'x');  // far more than a socket takes in one write
+  for (size_t i = 0; i < big.size(); i += 97) big[i] = static_cast<char>('a' + i % 26);
+  std::mutex mu;
+  std::vector<std::string> recycled;
+  http::EventServerOptions o;
+  o.workers = 1;
+  http::EventServer server(
+      o,
+      [&](const http::Request&) {
+        http::Response r;
+        r.content_type = "text/plain";
+        r.body = big;
+        r.recycle = [&](std::string sent) {
+          std::lock_guard<std::mutex> lock(mu);
+          recycled.push_back(std::move(sent));
+        };
+        return r;
+      },
+      [](const http::RequestHead&) { return false; }, [](std::string_view m) { return std::string(m); });
+  REQUIRE(server.start().ok());
+  Connection c(server.port());
+  REQUIRE(c.ok());
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(c.get("/big"));
+    const auto r = c.read_response();
+    REQUIRE(r.status == 200);
+    CHECK(r.body == big);
+  }
+  // HEAD: no body written, none handed back.
+  REQUIRE(c.send_raw("HEAD /big HTTP/1.1\r\nHost: a\r\n\r\n"));
+  CHECK(c.read_response(10'000, /*head_only=*/true).status == 200);
+  REQUIRE(c.get("/big"));
+  CHECK(c.read_response().body == big);
+  const auto three = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return recycled.size() == 3;
+  };
+  CHECK(canopy_test::eventually(three));
+  server.stop();
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(recycled.size() == 3);
+  for (const std::string& sent : recycled) CHECK(sent == big);
 }
 
 }  // namespace test_exporters_http_transport_test

@@ -72,6 +72,149 @@ std::map<std::string, std::string> types_of(const std::string& scrape) {
   return out;
 }
 
+// Drops the process_* lines: CPU time and memory move between two scrapes.
+std::string without_process_metrics(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (line.rfind("process_", 0) == 0 || line.rfind("# HELP process_", 0) == 0 ||
+        line.rfind("# TYPE process_", 0) == 0)
+      continue;
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a streamed scrape is byte for byte what write_text writes for gather()", "[text][stream]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  exporters::Exposition exposition({.node_labels = {{"zone", "eu\nwest"}}, .node_name = "n\"1\\"});
+  // A source of built families: every type, awkward values, a sample with its own node label.
+  exposition.add_source([inf] {
+    std::vector<tl::Family> fs;
+    fs.push_back(family("c_total", tl::FamilyType::counter,
+                        {tl::Sample{{{"b", "2"}, {"a", "1"}}, 42, {}, 0, 0},
+                         tl::Sample{{{"path", "C:\\dir \"x\"\nnext"}}, 1e20, {}, 0, 0},
+                         tl::Sample{{{"node", "own"}}, 0.1, {}, 0, 0}}));
+    fs.push_back(family("g", tl::FamilyType::gauge,
+                        {tl::Sample{{{"k", "nan"}}, std::nan(""), {}, 0, 0}, tl::Sample{{{"k", "inf"}}, inf, {}, 0, 0},
+                         tl::Sample{{{"k", "-inf"}}, -inf, {}, 0, 0}, tl::Sample{{{"k", "negzero"}}, -0.0, {}, 0, 0},
+                         tl::Sample{{{"k", "third"}}, 1.0 / 3.0, {}, 0, 0}}));
+    fs.push_back(family("h_seconds", tl::FamilyType::histogram,
+                        {tl::Sample{{{"route", "/a"}}, 0, {1, 3, 5, 6}, 6, 2.75}}, {0.005, 0.1, 2.5}));
+    fs.push_back(family("h2", tl::FamilyType::histogram, {tl::Sample{{}, 0, {1, 2}, 2, 3}}, {1, inf}));
+    fs.push_back(family("s", tl::FamilyType::summary, {tl::Sample{{{"q", "x"}}, 0, {}, 7, 0.125}}));
+    tl::Family no_help = family("no_help", tl::FamilyType::gauge, {tl::Sample{{}, 1, {}, 0, 0}});
+    no_help.help.clear();
+    fs.push_back(no_help);
+    return fs;
+  });
+  // A streaming source: a family before all others by name, one after, and
+  // a second c_total (merged under the first one's HELP and TYPE).
+  exposition.add_stream_source([](tl::FamilySink& sink) {
+    tl::emit(family("zz_last", tl::FamilyType::gauge, {tl::Sample{{}, 7, {}, 0, 0}}), sink);
+    tl::emit(family("c_total", tl::FamilyType::counter, {tl::Sample{{{"a", "3"}}, 5, {}, 0, 0}}), sink);
+    tl::emit(family("aa_first", tl::FamilyType::gauge, {}), sink);
+  });
+
+  const std::string streamed = exposition.render_text();
+  const std::string built = ours(exposition.gather());
+  CHECK(without_process_metrics(streamed) == without_process_metrics(built));
+  CHECK(streamed.rfind("# HELP aa_first ", 0) == 0);
+  CHECK(streamed.find("c_total{a=\"1\",b=\"2\",node=\"n\\\"1\\\\\",zone=\"eu\\nwest\"} 42\n") != std::string::npos);
+  CHECK(streamed.find("c_total{node=\"own\",zone=\"eu\\nwest\"} 0.1\n") != std::string::npos);
+  CHECK(streamed.find("c_total{a=\"3\",node=") != std::string::npos);
+  CHECK(streamed.find("# TYPE c_total counter") == streamed.rfind("# TYPE c_total counter"));  // one header
+  CHECK(streamed.find("g{k=\"nan\",node=\"n\\\"1\\\\\",zone=\"eu\\nwest\"} Nan\n") != std::string::npos);
+  CHECK(streamed.find("h_seconds_bucket{node=\"n\\\"1\\\\\",route=\"/a\",zone=\"eu\\nwest\",le=\"+Inf\"} 6\n") !=
+        std::string::npos);
+  CHECK(streamed.find("h2_bucket{node=\"n\\\"1\\\\\",zone=\"eu\\nwest\",le=\"+Inf\"} 2\n") != std::string::npos);
+  CHECK(streamed.find("le=\"+Inf\"} 2\nh2_bucket") == std::string::npos);  // no second +Inf line
+  CHECK(streamed.rfind("zz_last{") < streamed.size());
+
+  // The next scrape reuses the writer and writes the same again.
+  CHECK(without_process_metrics(exposition.render_text()) == without_process_metrics(streamed));
+}
+
+TEST_CASE("the text writer puts families in name order in place or after what `out` holds, the same bytes",
+          "[text][stream]") {
+  // Written in the order big, a, big again (merged), m: the big family's
+  // samples must move from the front of the buffer to between a and m.
+  std::vector<tl::Sample> many;
+  for (int i = 0; i < 500; ++i) many.push_back(tl::Sample{{{"k", "v" + std::to_string(i)}}, double(i), {}, 0, 0});
+  const tl::Family big = family("big", tl::FamilyType::gauge, many);
+  const tl::Family big_again = family("big", tl::FamilyType::gauge, {tl::Sample{{{"k", "last"}}, 1, {}, 0, 0}});
+  const tl::Family a = family("a", tl::FamilyType::counter, {tl::Sample{{}, 3, {}, 0, 0}});
+  const tl::Family m = family("m", tl::FamilyType::summary, {tl::Sample{{{"q", "x"}}, 0, {}, 7, 0.5}});
+  tl::Family merged = big;
+  merged.samples.push_back(big_again.samples.front());
+  const std::string expected = ours({a, merged, m});
+
+  exporters::TextWriter writer;
+  for (int round = 0; round < 2; ++round) {  // the second round starts from a handed-over buffer
+    for (const tl::Family* f : {&big, &a, &big_again, &m}) tl::emit(*f, writer);
+    std::string in_place;
+    writer.finish(in_place);
+    CHECK(in_place == expected);
+  }
+  for (const tl::Family* f : {&m, &big, &a, &big_again}) tl::emit(*f, writer);
+  std::string appended = "# before\n";
+  writer.finish(appended);
+  CHECK(appended == "# before\n" + expected);
+  // Nothing written: nothing added.
+  std::string empty;
+  writer.finish(empty);
+  CHECK(empty.empty());
+}
+
+TEST_CASE("a scrape's text handed back is the memory the next render writes into", "[text][stream]") {
+  exporters::Exposition exposition({.node_name = "n1"});
+  exposition.add_stream_source([](tl::FamilySink& sink) {
+    tl::emit(family("g", tl::FamilyType::gauge, {tl::Sample{{{"k", "v"}}, 2, {}, 0, 0}}), sink);
+  });
+  const std::string first = exposition.render_text();
+  std::string sent;
+  sent.reserve(1 << 20);  // more room than the writer has
+  const char* memory = sent.data();
+  exposition.recycle(std::move(sent));
+  const std::string next = exposition.render_text();
+  CHECK(next.data() == memory);
+  CHECK(without_process_metrics(next) == without_process_metrics(first));
+  // A smaller one is not taken in place of it.
+  exposition.recycle(std::string(16, 'x'));
+  std::string again = exposition.render_text();
+  CHECK(without_process_metrics(again) == without_process_metrics(first));
+}
+
+TEST_CASE("a live runtime's streamed scrape, with tagged histograms, is what write_text writes for gather()",
+          "[text][stream]") {
+  Runtime rt(RuntimeOptions{.schedulers = 2});
+  tl::MetricDef d;
+  d.type = tl::MetricType::distribution;
+  d.name = "job_duration_seconds";
+  d.event = {"job", "done"};
+  d.measurement = "seconds";
+  d.tags = {"kind", "queue"};
+  d.buckets = {0.1, 1, 10};
+  REQUIRE(rt.metrics().add(d).empty());
+  const auto& event = rt.telemetry_bus().event({"job", "done"});
+  for (int i = 0; i < 50; ++i) {
+    rt.telemetry_bus().execute(event, {{"seconds", i * 0.37}},
+                               {{"kind", i % 3 == 0 ? "a\"b" : "plain"}, {"queue", static_cast<double>(i % 4)}});
+  }
+  rt.poll_now();
+  exporters::Exposition exposition({.node_name = "n1"});
+  exposition.add_stream_source([&rt](tl::FamilySink& sink) { rt.collect_into(sink); });
+  const std::string streamed = exposition.render_text();
+  CHECK(without_process_metrics(streamed) == without_process_metrics(ours(exposition.gather())));
+  CHECK(streamed.find("job_duration_seconds_bucket{kind=\"a\\\"b\",node=\"n1\",queue=\"0\",le=\"0.1\"} 1\n") !=
+        std::string::npos);
+  CHECK(streamed.find("job_duration_seconds_count{kind=\"plain\",node=\"n1\",queue=\"1\"}") != std::string::npos);
+}
+
+namespace {
 }  // namespace
 
 TEST_CASE("the text writer writes what prometheus-cpp writes, for every type and awkward value", "[text]") {

@@ -403,6 +403,76 @@ TEST_CASE("a last_value series not updated for stale_after disappears", "[teleme
   CHECK(value(fams, "conn_total") == 4.0);
 }
 
+// The scan folds each shard's cells by label set into one sample.
+TEST_CASE("a label set emitted from several threads is one sample holding every thread's share",
+          "[telemetry][metrics][tags]") {
+  Bus bus;
+  Metrics metrics(bus);
+  MetricDef d = make(MetricType::distribution, "job_seconds", {"job"}, "seconds", {"kind"});
+  d.buckets = {1, 10};
+  REQUIRE_ADDED(metrics, d);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&bus, t] {
+      // One value per bucket (the last one past every bound), then one more of kind "b".
+      for (double v : {0.5, 5.0, 50.0}) bus.execute({"job"}, {{"seconds", v}}, {{"kind", "a"}});
+      bus.execute({"job"}, {{"seconds", static_cast<double>(t)}}, {{"kind", "b"}});
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto fams = metrics.collect();
+  REQUIRE(series_count(fams, "job_seconds") == 2);
+  const auto a = sample(fams, "job_seconds", {{"kind", "a"}});
+  REQUIRE(a);
+  CHECK(a->count == 18);
+  CHECK(a->sum == Approx(6 * 55.5));
+  CHECK(a->bucket_counts == std::vector<uint64_t>{6, 12, 18});  // cumulative
+  const auto b = sample(fams, "job_seconds", {{"kind", "b"}});
+  REQUIRE(b);
+  CHECK(b->count == 6);
+  CHECK(b->bucket_counts == std::vector<uint64_t>{2, 6, 6});  // 0 and 1; 2..5; none past 10
+
+  // Streamed, the same families and samples, in the same order.
+  FamilyBuilder streamed;
+  metrics.collect_into(streamed);
+  REQUIRE(streamed.families().size() == fams.size());
+  for (size_t i = 0; i < fams.size(); ++i) {
+    INFO(fams[i].name);
+    CHECK(streamed.families()[i].name == fams[i].name);
+    REQUIRE(streamed.families()[i].samples.size() == fams[i].samples.size());
+    for (size_t j = 0; j < fams[i].samples.size(); ++j) {
+      CHECK(streamed.families()[i].samples[j].labels == fams[i].samples[j].labels);
+      CHECK(streamed.families()[i].samples[j].bucket_counts == fams[i].samples[j].bucket_counts);
+    }
+  }
+}
+
+TEST_CASE("a label set gone stale frees its place under the series cap for a new one",
+          "[telemetry][metrics][stale][cardinality]") {
+  Bus bus;
+  Metrics metrics(bus);
+  MetricDef d = make(MetricType::last_value, "peer_lag", {"peer"}, "lag", {"peer"});
+  d.max_series = 2;
+  d.stale_after = 50ms;
+  REQUIRE_ADDED(metrics, d);
+  bus.execute({"peer"}, {{"lag", 1}}, {{"peer", "a"}});
+  bus.execute({"peer"}, {{"lag", 2}}, {{"peer", "b"}});
+  REQUIRE(eventually([&] { return series_count(metrics.collect(), "peer_lag") == 0; }));
+  // Both places are free again: two new peers are real series, not overflow.
+  bus.execute({"peer"}, {{"lag", 3}}, {{"peer", "c"}});
+  bus.execute({"peer"}, {{"lag", 4}}, {{"peer", "d"}});
+  auto fams = metrics.collect();
+  CHECK(value(fams, "peer_lag", {{"peer", "c"}}) == 3.0);
+  CHECK(value(fams, "peer_lag", {{"peer", "d"}}) == 4.0);
+  CHECK(metrics.series_dropped().at("peer_lag") == 0);
+  // ... and the cap holds again: a third one overflows.
+  bus.execute({"peer"}, {{"lag", 5}}, {{"peer", "e"}});
+  fams = metrics.collect();
+  CHECK(value(fams, "peer_lag", {{"peer", "__overflow__"}}) == 5.0);
+  CHECK_FALSE(value(fams, "peer_lag", {{"peer", "e"}}));
+  CHECK(metrics.series_dropped().at("peer_lag") == 1);
+}
+
 TEST_CASE("metric and label names follow the Prometheus rules", "[telemetry][metrics]") {
   CHECK(valid_metric_name("canopy_processes"));
   CHECK(valid_metric_name("a:b_c9"));

@@ -152,13 +152,18 @@ void RuntimeTelemetry::set_snapshot(std::vector<telemetry::Family> families) {
 }
 
 std::vector<telemetry::Family> RuntimeTelemetry::collect() const {
-  std::vector<telemetry::Family> out = metrics_.collect();
+  telemetry::FamilyBuilder builder;
+  collect_into(builder);
+  return std::move(builder.families());
+}
+
+void RuntimeTelemetry::collect_into(telemetry::FamilySink& sink) const {
+  metrics_.collect_into(sink);
   telemetry::Family failures = builtin_family("canopy_telemetry_handler_failures_total");
   failures.samples.push_back(telemetry::Sample{{}, static_cast<double>(bus_.handler_failures()), {}, 0, 0});
-  out.push_back(std::move(failures));
+  telemetry::emit(failures, sink);
   MutexLock lock(&snapshot_mu_);
-  out.insert(out.end(), snapshot_.begin(), snapshot_.end());
-  return out;
+  for (const auto& f : snapshot_) telemetry::emit(f, sink);
 }
 
 }  // namespace canopy::detail

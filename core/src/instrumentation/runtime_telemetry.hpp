@@ -52,6 +52,8 @@ class RuntimeTelemetry {
   void set_snapshot(std::vector<telemetry::Family> families) EXCLUDES(snapshot_mu_);
   // Everything: metric aggregates plus the snapshot families.
   std::vector<telemetry::Family> collect() const EXCLUDES(snapshot_mu_);
+  // The same, streamed.
+  void collect_into(telemetry::FamilySink& sink) const EXCLUDES(snapshot_mu_);
 
  private:
   void add_builtin_metrics();

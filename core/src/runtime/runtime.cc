@@ -79,6 +79,12 @@ std::vector<telemetry::Family> Runtime::collect() const {
   impl_->code().append_families(out);
   return out;
 }
+void Runtime::collect_into(telemetry::FamilySink& sink) const {
+  impl_->telemetry().collect_into(sink);
+  std::vector<telemetry::Family> code;
+  impl_->code().append_families(code);
+  for (const auto& f : code) telemetry::emit(f, sink);
+}
 
 Result<ModuleVersionInfo> Runtime::load_module(const std::string& path) { return impl_->code().load(path); }
 Result<Pid> Runtime::spawn_module(const std::string& module, const std::string& behaviour, std::string arg,

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -78,8 +79,14 @@ std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 std::string serialize(const Response& r, bool close, bool head_only) {
+  std::string out = serialize_head(r, close, head_only ? 0 : r.body.size());
+  if (!head_only) out += r.body;
+  return out;
+}
+
+std::string serialize_head(const Response& r, bool close, size_t room) {
   std::string out;
-  out.reserve(160 + (head_only ? 0 : r.body.size()));
+  out.reserve(160 + room);
   out += "HTTP/1.1 ";
   out += std::to_string(r.status);
   out += ' ';
@@ -97,7 +104,6 @@ std::string serialize(const Response& r, bool close, bool head_only) {
   }
   if (close) out += "Connection: close\r\n";
   out += "\r\n";
-  if (!head_only) out += r.body;
   return out;
 }
 
@@ -123,8 +129,10 @@ class EventServer::Impl {
     int fd = -1;
     std::string peer;
     std::string in;   // bytes read and not yet parsed into a request
-    std::string out;  // the response being written
-    size_t written = 0;
+    std::string out;       // the response being written: its head (or all of it) ...
+    std::string out_body;  // ... and its body, sent after it without being copied into it
+    std::function<void(std::string)> recycle;  // the body's, once written
+    size_t written = 0;    // of out, then of out_body
     Phase phase = Phase::reading;
     bool close_after_write = false;
     bool started = false;    // the current request's first byte arrived
@@ -145,8 +153,10 @@ class EventServer::Impl {
 
   struct Done {
     uint64_t id;
-    std::string bytes;
+    std::string bytes;  // the head
+    std::string body;   // empty for HEAD
     bool close;
+    std::function<void(std::string)> recycle;
   };
 
   void loop();
@@ -156,7 +166,8 @@ class EventServer::Impl {
   // Parses what `c` has buffered and moves it on; may close it.
   void advance(uint64_t id, Connection& c);
   void answer_now(uint64_t id, Connection& c, int status, const std::string& message);
-  void begin_write(uint64_t id, Connection& c, std::string bytes, bool close);
+  void begin_write(uint64_t id, Connection& c, std::string bytes, bool close, std::string body = {},
+                   std::function<void(std::string)> recycle = {});
   void flush(uint64_t id, Connection& c);
   void watch(uint64_t id, const Connection& c, uint32_t events);
   void close_connection(uint64_t id);
@@ -465,8 +476,11 @@ void EventServer::Impl::answer_now(uint64_t id, Connection& c, int status, const
   begin_write(id, c, serialize(r, true, false), true);
 }
 
-void EventServer::Impl::begin_write(uint64_t id, Connection& c, std::string bytes, bool close) {
+void EventServer::Impl::begin_write(uint64_t id, Connection& c, std::string bytes, bool close, std::string body,
+                                    std::function<void(std::string)> recycle) {
   c.out = std::move(bytes);
+  c.out_body = std::move(body);
+  c.recycle = std::move(recycle);
   c.written = 0;
   c.phase = Phase::writing;
   c.close_after_write = c.close_after_write || close;
@@ -476,8 +490,22 @@ void EventServer::Impl::begin_write(uint64_t id, Connection& c, std::string byte
 }
 
 void EventServer::Impl::flush(uint64_t id, Connection& c) {
-  while (c.written < c.out.size()) {
-    const ssize_t n = send(c.fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL);
+  const size_t total = c.out.size() + c.out_body.size();
+  while (c.written < total) {
+    // Head and body in one call: one segment on the wire when they fit.
+    iovec parts[2];
+    int count = 0;
+    if (c.written < c.out.size()) {
+      parts[count++] = {c.out.data() + c.written, c.out.size() - c.written};
+      if (!c.out_body.empty()) parts[count++] = {c.out_body.data(), c.out_body.size()};
+    } else {
+      const size_t from = c.written - c.out.size();
+      parts[count++] = {c.out_body.data() + from, c.out_body.size() - from};
+    }
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t n = sendmsg(c.fd, &msg, MSG_NOSIGNAL);
     if (n > 0) {
       c.written += static_cast<size_t>(n);
       continue;
@@ -486,12 +514,17 @@ void EventServer::Impl::flush(uint64_t id, Connection& c) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return watch(id, c, EPOLLOUT);
     return close_connection(id);
   }
+  if (c.recycle) {
+    c.recycle(std::move(c.out_body));
+    c.recycle = nullptr;
+  }
   if (c.close_after_write) {
     // Let the peer read the answer before the close: FIN, not RST.
     shutdown(c.fd, SHUT_WR);
     return close_connection(id);
   }
   std::string().swap(c.out);
+  std::string().swap(c.out_body);
   c.written = 0;
   c.phase = Phase::reading;
   ++c.served;
@@ -508,7 +541,7 @@ void EventServer::Impl::collect_done() {
   for (Done& d : done) {
     const auto it = connections_.find(d.id);
     if (it == connections_.end()) continue;  // the client went away meanwhile
-    begin_write(d.id, it->second, std::move(d.bytes), d.close);
+    begin_write(d.id, it->second, std::move(d.bytes), d.close, std::move(d.body), std::move(d.recycle));
   }
 }
 
@@ -562,7 +595,13 @@ void EventServer::Impl::work(bool urgent_only) {
       response = Response{500, "application/json", error_body_(std::string("internal error: ") + e.what()), {}};
     }
     if (job.http10_keep_alive) response.headers.emplace_back("Connection", "keep-alive");
-    Done done{job.id, serialize(response, job.close, job.head_only), job.close};
+    // The body is handed on as it is (a scrape's megabytes are not copied
+    // behind the head).
+    Done done{job.id, serialize_head(response, job.close, 0), {}, job.close, {}};
+    if (!job.head_only) {
+      done.body = std::move(response.body);
+      done.recycle = std::move(response.recycle);
+    }
     {
       detail::MutexLock lock(&done_mu_);
       done_.push_back(std::move(done));

@@ -42,6 +42,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, receives the body once it is written, so that its memory can
+  // serve again (a scrape's megabytes). Runs on the epoll thread: keep it
+  // cheap.
+  std::function<void(std::string)> recycle;
 };
 
 struct EventServerOptions {
@@ -99,5 +103,8 @@ class EventServer {
 // `Connection: close` when `close`), blank line, and the body unless
 // `head_only` (HEAD).
 std::string serialize(const Response& response, bool close, bool head_only);
+// Only the status line, headers and blank line (Content-Length still counts
+// the body), with room reserved for `room` more bytes.
+std::string serialize_head(const Response& response, bool close, size_t room);
 
 }  // namespace canopy::exporters::http

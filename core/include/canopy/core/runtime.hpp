@@ -212,6 +212,9 @@ class Runtime {
   void poll_now();
   // Every metric family, as an exporter serves it.
   std::vector<telemetry::Family> collect() const;
+  // The same families streamed into `sink` (what a scrape uses: no
+  // per-series objects are built).
+  void collect_into(telemetry::FamilySink& sink) const;
 
  private:
   // The layers of core/src that build on the runtime reach it through

@@ -9,6 +9,9 @@
 // each behind its own mutex that only threads hashed to that shard take, so
 // concurrent emitters on different threads do not contend. A cap per metric
 // bounds the series; values past it go to one overflow series and are counted.
+// Each label set has a slot in a registry kept across scrapes, so a scrape
+// folds the shards into one reused array by slot (each shard's lock held
+// only for its plain additions) and streams the samples from there.
 // Thread-safe.
 #include <chrono>
 #include <functional>
@@ -76,6 +79,8 @@ class Metrics final : public Collectable {
   std::vector<std::string> names() const EXCLUDES(mu_);
 
   std::vector<Family> collect() const override EXCLUDES(mu_);
+  // The same, streamed: no per-series objects (what a scrape uses).
+  void collect_into(FamilySink& sink) const override EXCLUDES(mu_);
 
   // Series dropped by the cardinality guard, per metric name.
   std::map<std::string, uint64_t> series_dropped() const EXCLUDES(mu_);
