@@ -87,6 +87,11 @@ struct Process {
   bool exiting = false;
   bool skip_terminate = false;  // init failed or killed: terminate() is not called
   bool large_heap = false;      // above SystemMonitorOptions::large_heap_bytes
+  // Beside pid, which every sender reads too, and away from what the process
+  // writes per message (current_type, the counters below): a sender's
+  // make_runnable must not pull a line the consumer dirties every message.
+  std::atomic<uint8_t> sched_state{kRunning};
+  std::atomic<uint8_t> status{static_cast<uint8_t>(ProcessStatus::running)};
 
   // Owned by the process; reset when it exits.
   std::unique_ptr<Actor> behaviour;
@@ -104,8 +109,6 @@ struct Process {
   // A code upgrade asks the process to stop at its next message boundary
   // (Runtime::request_suspend); the scheduler parks it as kSuspended.
   std::atomic<bool> suspend_requested{false};
-  std::atomic<uint8_t> sched_state{kRunning};
-  std::atomic<uint8_t> status{static_cast<uint8_t>(ProcessStatus::running)};
   std::atomic<uint64_t> reported_heap{0};
   // Over the last poll interval (the poller writes them; recon's proc_window):
   // what it had at the last poll, and the rates since.

@@ -716,7 +716,8 @@ void Runtime::check_heap(Process& p) {
 }
 
 void Runtime::dispatch(Process& p, std::unique_ptr<Message> m) {
-  p.current_type.store(&m->type(), std::memory_order_relaxed);
+  // Stored only when it changes: a stream of one type leaves the line clean.
+  if (p.current_type.load(std::memory_order_relaxed) != &m->type()) p.current_type.store(&m->type(), std::memory_order_relaxed);
   if (p.traced.load(std::memory_order_relaxed)) trace_line(p, "in", *m, m->sender());
   bump(p.messages_handled);
   if (m->kind() == MessageKind::signal) {
