@@ -140,6 +140,16 @@ size_t set_bounds(std::vector<std::string>& le, const std::vector<double>& bound
   return first_inf;
 }
 
+// A summary's or histogram's _count and _sum lines.
+void append_count_sum(std::string& out, std::string_view name, const Labels& labels, const telemetry::SampleView& s) {
+  append_head(out, name, "_count", labels);
+  append_uint(out, s.count);
+  out += '\n';
+  append_head(out, name, "_sum", labels);
+  append_double(out, s.sum);
+  out += '\n';
+}
+
 // The lines of one sample; `labels` sorted.
 void append_sample(std::string& out, std::string_view name, telemetry::FamilyType type, const Labels& labels,
                    const telemetry::SampleView& s, const Bounds& bounds) {
@@ -151,20 +161,10 @@ void append_sample(std::string& out, std::string_view name, telemetry::FamilyTyp
       out += '\n';
       break;
     case telemetry::FamilyType::summary:
-      append_head(out, name, "_count", labels);
-      append_uint(out, s.count);
-      out += '\n';
-      append_head(out, name, "_sum", labels);
-      append_double(out, s.sum);
-      out += '\n';
+      append_count_sum(out, name, labels, s);
       break;
     case telemetry::FamilyType::histogram: {
-      append_head(out, name, "_count", labels);
-      append_uint(out, s.count);
-      out += '\n';
-      append_head(out, name, "_sum", labels);
-      append_double(out, s.sum);
-      out += '\n';
+      append_count_sum(out, name, labels, s);
       for (size_t i = 0; i < s.buckets; ++i) {
         append_head(out, name, "_bucket", labels, "le", i < bounds.le.size() ? bounds.le[i] : "+Inf");
         append_uint(out, s.bucket_counts[i]);
