@@ -192,7 +192,7 @@ void* allocate(size_t size) {
 void release(void* p, size_t size) noexcept {
   if (p == nullptr) return;
   if (!CANOPY_MESSAGE_POOL || size > kMaxPooled) {
-    ::operator delete(p, size);
+    ::operator delete(p);  // unsized: clang builds without -fsized-deallocation
     return;
   }
   Header* header = static_cast<Header*>(p) - 1;

@@ -55,7 +55,7 @@ class Message : public detail::MailboxNode {
   static void* operator new(size_t size) { return detail::message_pool::allocate(size); }
   static void operator delete(void* p, size_t size) noexcept { detail::message_pool::release(p, size); }
   static void* operator new(size_t size, std::align_val_t a) { return ::operator new(size, a); }
-  static void operator delete(void* p, size_t size, std::align_val_t a) noexcept { ::operator delete(p, size, a); }
+  static void operator delete(void* p, size_t, std::align_val_t a) noexcept { ::operator delete(p, a); }
   Message& operator=(const Message&) = delete;
 
   const std::type_info& type() const { return *type_; }
