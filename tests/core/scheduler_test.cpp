@@ -71,16 +71,21 @@ TEST_CASE("processes flooding one consumer are slowed until it keeps up: its mai
   // proportion to the backlog, and a burst's overspending is repaid before
   // the producer runs again, so the consumer gets the core. Without that the
   // mailbox held almost everything sent (5.8M of 8M in canopy-bench fanin).
+  // On two schedulers the producers also share a run queue with each other
+  // and not with the consumer: a debtor that sits its turn out must not be
+  // forgiven a slice per pass (it was, and the backlog reached 1M).
+  const int nschedulers = GENERATE(1, 2);
+  INFO(nschedulers << " scheduler(s)");
   struct Go {};
   struct Item {
     uint64_t n;
   };
   constexpr int kProducers = 8;
-  const uint64_t per_producer = static_cast<uint64_t>(scaled(100'000));
+  const uint64_t per_producer = static_cast<uint64_t>(scaled(400'000));
   const uint64_t total = kProducers * per_producer;
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> peak{0};
-  Runtime rt(schedulers(1));
+  Runtime rt(schedulers(nschedulers));
   const Pid consumer = spawn_fn(rt, [&](FunctionActor& self, Message& m) {
     if (!m.is<Item>()) return;
     if ((received.fetch_add(1) & 255) == 0) {
@@ -99,7 +104,7 @@ TEST_CASE("processes flooding one consumer are slowed until it keeps up: its mai
   for (Pid p : producers) REQUIRE_OK(rt.send(p, Go{}));
   REQUIRE(eventually([&] { return received.load() == total; }, std::chrono::seconds(60)));
   INFO("peak mailbox " << peak.load() << " of " << total << " sent");
-  CHECK(peak.load() < total / 8);
+  CHECK(peak.load() < total / 32);
 }
 
 TEST_CASE("scheduler utilization is low when idle and high under a busy process", "[core][scheduler][utilization]") {

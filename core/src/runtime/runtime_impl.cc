@@ -562,7 +562,20 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
   if (p->reduction_debt > 0) [[unlikely]] {
     const uint64_t elapsed = uint64_t{static_cast<uint32_t>(start >> 10) - p->debt_since} << 10;
     const auto repaid = static_cast<int64_t>(cycles_to_ns(elapsed) / kNsPerReduction);
-    if (repaid < p->reduction_debt) budget -= p->reduction_debt - repaid;
+    const int64_t unpaid = p->reduction_debt - repaid;
+    if (unpaid >= per_slice) {
+      // Not even one message's worth is repaid: sit this turn out. A turn
+      // sat out repays nothing by itself; only wall time does, or a debtor
+      // cycling through an otherwise idle run queue would be forgiven a
+      // slice per pass in microseconds.
+      p->reduction_debt = static_cast<int32_t>(unpaid);
+      p->debt_since = static_cast<uint32_t>(start >> 10);
+      p->sched_state.store(kScheduled, std::memory_order_release);
+      p->status.store(static_cast<uint8_t>(ProcessStatus::runnable), std::memory_order_relaxed);
+      s.push_back(p);
+      return cycles();
+    }
+    if (unpaid > 0) budget -= unpaid;
     p->reduction_debt = 0;
   }
   uint64_t used = 0;
