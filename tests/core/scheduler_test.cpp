@@ -159,8 +159,11 @@ struct SendThenBlock {
 
 TEST_CASE("processes made runnable by a handler that then blocks are run by another scheduler", "[core][scheduler]") {
   // The woken processes sit in the blocked scheduler's `next` slot and local
-  // queue; an idle scheduler must take them over.
+  // queue; an idle scheduler must take them over. Each gets a run of three:
+  // the last run is still in the handler's send batch when it blocks, and
+  // the timer thread must push it.
   constexpr int kWoken = 5;
+  constexpr int kRun = 3;
   Block block;
   std::atomic<int> sent{0};
   Runtime rt(schedulers(2));
@@ -174,7 +177,9 @@ TEST_CASE("processes made runnable by a handler that then blocks are run by anot
   const Pid blocker = spawn_fn(rt, [&](FunctionActor& self, Message& m) {
     if (auto* s = m.as<SendThenBlock>()) {
       for (const Pid to : s->to) {
-        if (self.send(to, 1).ok()) sent.fetch_add(1);
+        for (int k = 0; k < kRun; ++k) {
+          if (self.send(to, k).ok()) sent.fetch_add(1);
+        }
       }
       s->block.entered->open();
       (void)s->block.release->wait();
@@ -182,8 +187,11 @@ TEST_CASE("processes made runnable by a handler that then blocks are run by anot
   });
   REQUIRE_OK(rt.send(blocker, SendThenBlock{targets, block}));
   REQUIRE(block.entered->wait());
-  CHECK(sent.load() == kWoken);
-  for (auto& w : woken) REQUIRE(w.state->ints.wait_size(1));
+  CHECK(sent.load() == kWoken * kRun);
+  for (auto& w : woken) {
+    REQUIRE(w.state->ints.wait_size(kRun));
+    CHECK(w.state->ints.snapshot() == std::vector<int>{0, 1, 2});
+  }
   CHECK_FALSE(block.release->is_open());  // all of that happened while the handler was still blocked
 }
 

@@ -17,13 +17,13 @@ Mailbox::~Mailbox() {
   while (Message* m = pop(0)) delete m;
 }
 
-void Mailbox::account_push(Message* m, PushResult& r) {
+void Mailbox::account_push(uint64_t packed, uint32_t count, uint32_t stamp_ms, PushResult& r) {
   const uint64_t popped = popped_.load(std::memory_order_acquire);
-  const uint64_t w = pushed_.fetch_add(one(m), std::memory_order_relaxed) - popped;
+  const uint64_t w = pushed_.fetch_add(packed, std::memory_order_relaxed) - popped;
   const uint32_t before = (w >> 63) != 0 ? 0 : static_cast<uint32_t>(w >> kLengthShift);
   r.length_before = before;
-  if (before == 0) oldest_stamp_.store(m->stamp_ms_, std::memory_order_relaxed);
-  if (high_ != 0 && before + 1 >= high_ && !overloaded_.load(std::memory_order_relaxed)) {
+  if (before == 0) oldest_stamp_.store(stamp_ms, std::memory_order_relaxed);
+  if (high_ != 0 && before + count >= high_ && !overloaded_.load(std::memory_order_relaxed)) {
     r.crossed_high = !overloaded_.exchange(true, std::memory_order_relaxed);
   }
 }
@@ -44,7 +44,7 @@ Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
   m->stamp_ms_ = now_ms;
   if (!bounded_) {
     m->next.store(nullptr, std::memory_order_relaxed);
-    account_push(m, r);
+    account_push(one(m), 1, now_ms, r);
     MailboxNode* prev = tail_.exchange(m, std::memory_order_acq_rel);
     prev->next.store(m, std::memory_order_release);
     return r;
@@ -91,11 +91,22 @@ Mailbox::PushResult Mailbox::push(Message* m, uint32_t now_ms, bool may_block) {
     }
   }
   if (!is_signal) ++b.user_messages;
-  account_push(m, r);
+  account_push(one(m), 1, now_ms, r);
   b.queue.push_back(m);
   if (r.evicted != nullptr && !b.queue.empty()) {
     oldest_stamp_.store(b.queue.front()->stamp_ms_, std::memory_order_relaxed);
   }
+  return r;
+}
+
+Mailbox::PushResult Mailbox::push_chain(Message* first, Message* last, uint32_t count, uint64_t packed) {
+  PushResult r;
+  last->next.store(nullptr, std::memory_order_relaxed);
+  account_push(packed, count, first->stamp_ms_, r);
+  // The links inside the chain are published by this release, like a
+  // single message's fields.
+  MailboxNode* prev = tail_.exchange(last, std::memory_order_acq_rel);
+  prev->next.store(first, std::memory_order_release);
   return r;
 }
 

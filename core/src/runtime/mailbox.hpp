@@ -43,6 +43,13 @@ class Mailbox {
   // dropped_newest/rejected/closed the caller keeps `m`. `may_block` is true
   // only for threads outside the runtime (policy `block`).
   PushResult push(Message* m, uint32_t now_ms, bool may_block);
+  // Unbounded mailboxes only: appends `first`..`last`, already linked through
+  // `next` and stamped, whose counts (count_of) sum to `packed`, as one push.
+  // `length_before` is what waited before the first of them.
+  PushResult push_chain(Message* first, Message* last, uint32_t count, uint64_t packed);
+  // What one message adds to the counts push_chain takes.
+  static uint64_t count_of(const Message* m) { return one(m); }
+  bool bounded() const { return bounded_ != nullptr; }
   // The next message, or nullptr when none is ready.
   Message* pop(uint32_t now_ms);
   // Wakes blocked senders for good: the process is gone.
@@ -71,7 +78,7 @@ class Mailbox {
     bool closed GUARDED_BY(mu) = false;
   };
 
-  void account_push(Message* m, PushResult& r);
+  void account_push(uint64_t packed, uint32_t count, uint32_t stamp_ms, PushResult& r);
   void account_pop(Message* m);
   Message* pop_unbounded();
   // (length << kLengthShift | bytes) of what waits; never "negative".

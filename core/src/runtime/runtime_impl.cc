@@ -80,6 +80,11 @@ uint32_t punishment(uint32_t backlog) { return std::min<uint32_t>(backlog >> 9, 
 // slices' worth, repaid at one reduction per kNsPerReduction of wall time.
 constexpr int64_t kMaxDebtSlices = 16;
 constexpr uint64_t kNsPerReduction = 20;
+// A handler's run of sends to one mailbox goes in this many at a time at
+// most, so a long handler's receiver is not kept waiting for all of it.
+constexpr uint32_t kMaxSendBatch = 256;
+// A batch older than this when the timer thread looks is pushed by it.
+constexpr uint32_t kStalledBatchMs = 2;
 
 ExitReason propagated(const ExitReason& r) { return r.kind() == ExitKind::kill ? ExitReason::killed() : r; }
 
@@ -163,6 +168,7 @@ Runtime::Runtime(canopy::Runtime& facade, RuntimeOptions options)
           [this] {
             tl_never_block = true;
             schedulers_.watchdog();
+            flush_stalled_batches();
             table_.collect(schedulers_.min_observed());
             sweep_due_tables(*tables_);
           }),
@@ -407,6 +413,42 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
     }
     return Error(Errc::dead_process, "no process " + to.to_string() + " (it exited or never existed)");
   }
+  if (s != nullptr && s->batch().open) {
+    SendBatch& batch = s->batch();
+    // A run of sends from the running handler to one other unbounded
+    // mailbox waits in the batch from its second message on (a handler that
+    // sends once, as in a ring, pays nothing); anything else goes after what
+    // is batched, so every pair's order (messages and signals alike) holds.
+    Process* const previous = batch.previous;
+    batch.previous = p;
+    if (p == previous && from == tl_current && from != nullptr && p != from && m->kind() != MessageKind::signal &&
+        !p->mailbox.bounded()) {
+      // Reports (user callbacks that may send) wait until the lock is free.
+      Flushed done;
+      {
+        SpinLockGuard guard(&batch.mu);
+        Message* raw = m.release();
+        raw->stamp_ms_ = timers_.now_ms();
+        raw->next.store(nullptr, std::memory_order_relaxed);
+        if (batch.first == nullptr) {
+          batch.to = p;
+          batch.first = raw;
+          batch.since_ms.store(raw->stamp_ms_ + 1, std::memory_order_relaxed);
+        } else {
+          batch.last->next.store(raw, std::memory_order_relaxed);
+        }
+        batch.last = raw;
+        ++batch.count;
+        batch.packed += Mailbox::count_of(raw);
+        if (batch.count == kMaxSendBatch) done = flush_batch(batch);
+      }
+      after_flush(done);
+      s->count_sent();
+      from->extra_reductions += 1;
+      return {};
+    }
+    flush_batch_of(*s);
+  }
   const bool may_block = s == nullptr && tl_current == nullptr && !tl_never_block;
   Mailbox::PushResult r = p->mailbox.push(m.get(), timers_.now_ms(), may_block);
   switch (r.outcome) {
@@ -433,18 +475,7 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
     count_drop(DropReason::drop_oldest, p);
     delete r.evicted;  // a call in it answers its caller with callee_exited
   }
-  if (r.crossed_high) {
-    high_crossings_.fetch_add(1, std::memory_order_relaxed);
-    const uint32_t length = p->mailbox.length();
-    report(
-        *p, true,
-        [&](const std::string& who) {
-          return fmt::format("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting", who,
-                             length);
-        },
-        SystemEvent{SystemEventKind::long_message_queue, to, length, nullptr}, *telemetry_.events().mailbox_high,
-        "length", length);
-  }
+  if (r.crossed_high) report_mailbox_high(*p);
   if (s != nullptr) {
     s->count_sent();
   } else {
@@ -457,6 +488,67 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
   }
   make_runnable(*p);
   return {};
+}
+
+Runtime::Flushed Runtime::flush_batch(SendBatch& batch) {
+  Process& p = *batch.to;
+  const Flushed done{&p, batch.count, p.mailbox.push_chain(batch.first, batch.last, batch.count, batch.packed)};
+  batch.to = nullptr;
+  batch.first = batch.last = nullptr;
+  batch.count = 0;
+  batch.packed = 0;
+  batch.since_ms.store(0, std::memory_order_relaxed);
+  make_runnable(p);
+  return done;
+}
+
+void Runtime::after_flush(const Flushed& done) {
+  if (done.to == nullptr) return;
+  if (done.pushed.crossed_high) report_mailbox_high(*done.to);
+  // The sender pays for the receiver's backlog, as for a single send; the
+  // timer thread's flush has no sender to charge.
+  if (done.pushed.length_before > kPunishBacklog && tl_current != nullptr && &tl_current->runtime == this) {
+    tl_current->extra_reductions += done.count * punishment(done.pushed.length_before);
+  }
+}
+
+void Runtime::flush_batch_of(Scheduler& s) {
+  SendBatch& batch = s.batch();
+  if (batch.since_ms.load(std::memory_order_relaxed) == 0) return;
+  Flushed done;
+  {
+    SpinLockGuard guard(&batch.mu);
+    if (batch.first != nullptr) done = flush_batch(batch);
+  }
+  after_flush(done);
+}
+
+void Runtime::flush_stalled_batches() {
+  // A handler that blocks (sleeps, waits on a lock or a socket) after a run
+  // of sends must not hold the run back: after kStalledBatchMs the timer
+  // thread pushes it. It holds the lock throughout: once the owner may go
+  // on, its slice may end and the receiver be reclaimed.
+  const uint32_t now = timers_.now_ms();
+  for (size_t i = 0; i < schedulers_.size(); ++i) {
+    SendBatch& batch = schedulers_.at(i).batch();
+    const uint32_t since = batch.since_ms.load(std::memory_order_relaxed);
+    if (since == 0 || now + 1 - since < kStalledBatchMs || !batch.mu.try_lock()) continue;
+    if (batch.first != nullptr) after_flush(flush_batch(batch));
+    batch.mu.unlock();
+  }
+}
+
+void Runtime::report_mailbox_high(Process& p) {
+  high_crossings_.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t length = p.mailbox.length();
+  report(
+      p, true,
+      [&](const std::string& who) {
+        return fmt::format("long_message_queue: mailbox of {} crossed its high watermark: {} messages waiting", who,
+                           length);
+      },
+      SystemEvent{SystemEventKind::long_message_queue, p.pid, length, nullptr}, *telemetry_.events().mailbox_high,
+      "length", length);
 }
 
 void Runtime::signal(Process* from, Pid to, std::unique_ptr<Message> sig) {
@@ -599,7 +691,12 @@ uint64_t Runtime::run_slice(Scheduler& s, Process* p, uint64_t start, bool& exha
         }
       }
       const uint64_t handler_start = cells != nullptr ? cycles() : 0;
+      s.batch().open = true;
+      s.batch().previous = nullptr;
       dispatch(*p, std::unique_ptr<Message>(raw));
+      // Before the cost is read: a flush may add the receiver's punishment.
+      flush_batch_of(s);
+      s.batch().open = false;
       if (cells != nullptr) cells->processing.add(cycles_to_ns(cycles() - handler_start));
       const uint32_t ms2 = timers_.now_ms();
       if (ms2 - ms > long_schedule_ms_) {

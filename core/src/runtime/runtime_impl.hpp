@@ -236,6 +236,24 @@ class Runtime {
   // A signal that found no live process, or was left in a mailbox at exit.
   void answer_undelivered(Pid dead, std::unique_ptr<Message> m, const ExitReason& reason, bool counted);
   void make_runnable(Process& p);
+  // What a flush pushed, for after_flush.
+  struct Flushed {
+    Process* to = nullptr;  // nullptr: nothing
+    uint32_t count = 0;
+    Mailbox::PushResult pushed;
+  };
+  // Pushes the messages a handler sent and batched (see SendBatch), and
+  // makes their receiver runnable.
+  Flushed flush_batch(SendBatch& batch) REQUIRES(batch.mu);
+  // The watermark report and the sender's punishment for a flush; outside
+  // batch.mu on a scheduler thread (a report may run user code that sends).
+  void after_flush(const Flushed& done);
+  // The scheduler thread's own flush, before any send the batch must precede.
+  void flush_batch_of(Scheduler& s);
+  // Timer thread: pushes batches left waiting behind a blocked handler.
+  void flush_stalled_batches();
+  // `p`'s mailbox just crossed its high watermark.
+  void report_mailbox_high(Process& p);
   void park_suspended(Process& p);
   static void reclaim(Process* p);
   static std::string registered_name(Process& p);

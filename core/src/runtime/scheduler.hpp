@@ -17,11 +17,35 @@
 #include "instrumentation/behaviour_stats.hpp"
 #include "runtime/spin_lock.hpp"
 
+namespace canopy {
+class Message;
+}
+
 namespace canopy::detail {
 
 class Runtime;
 struct Process;
 class SchedulerPool;
+
+// Messages a handler sent to one receiver, not yet in its mailbox. In a run
+// of sends to the same unbounded mailbox, the second and later messages go
+// in as one chain when the handler returns (or before any other send, or
+// every kMaxSendBatch), so a producer on another core takes the receiver's
+// tail line once per run instead of once per message. The scheduler thread
+// fills it; the timer thread pushes a run left waiting behind a handler
+// that blocks (Runtime::flush_stalled_batches).
+struct SendBatch {
+  // Owner thread only.
+  bool open = false;           // the owner is inside a handler
+  Process* previous = nullptr;  // the receiver of that handler's last send
+  SpinLock mu;        // uncontended but for the timer thread's try_lock
+  std::atomic<uint32_t> since_ms{0};  // coarse ms + 1 of the first message; 0: empty
+  Process* to GUARDED_BY(mu) = nullptr;
+  Message* first GUARDED_BY(mu) = nullptr;
+  Message* last GUARDED_BY(mu) = nullptr;
+  uint32_t count GUARDED_BY(mu) = 0;
+  uint64_t packed GUARDED_BY(mu) = 0;  // the messages' Mailbox counts, summed
+};
 
 // True on a scheduler thread of any runtime (they flush their heap-ledger
 // batches when they park; other threads must flush themselves).
@@ -57,6 +81,8 @@ class Scheduler {
 
   const RunningSlot& running() const { return running_; }
 
+  SendBatch& batch() { return batch_; }
+
   // Owner thread only: messages sent by processes on this scheduler.
   void count_sent() { sent_.store(sent_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
   uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
@@ -86,6 +112,8 @@ class Scheduler {
   // Its own cache line: written per message by the owner, away from the
   // fields other schedulers read.
   alignas(64) SchedulerBehaviourCells behaviour_cells_;
+
+  alignas(64) SendBatch batch_;
 
   // Owner thread only.
   uint32_t tick_ = 0;
@@ -143,6 +171,7 @@ class SchedulerPool {
   // The oldest reclamation epoch a scheduler may still be using.
   uint64_t min_observed() const;
   size_t size() const { return schedulers_.size(); }
+  Scheduler& at(size_t i) { return *schedulers_[i]; }
   // Every scheduler's running slot (they live as long as the pool).
   std::vector<const RunningSlot*> running_slots() const;
   // Every scheduler's behaviour cells (they live as long as the pool).

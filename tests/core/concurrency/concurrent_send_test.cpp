@@ -1,4 +1,5 @@
 // Many threads sending to one process, through unbounded and bounded mailboxes.
+#include <array>
 #include <latch>
 
 #include "test_support.hpp"
@@ -98,6 +99,78 @@ TEST_CASE("many threads sending to one process: every message arrives, each send
   CHECK(sink.out_of_order.load() == 0u);
   CHECK(rt.stats().messages_sent >= total);
   CHECK(info_of(rt, consumer).messages_handled == total);
+}
+
+TEST_CASE("processes sending runs to several receivers, with exit signals between: each pair's order holds",
+          "[core][concurrency][mailbox]") {
+  // A handler's run of sends to one mailbox is batched and pushed as one
+  // chain (runtime_impl.cc, SendBatch). Runs of 1 to 300 (past the batch's
+  // 256) alternate between two receivers, and an exit signal, which is not
+  // batched, carries how many messages its sender had sent that receiver:
+  // the receiver must have had exactly those first.
+  constexpr int kProducers = 4;
+  const int rounds = scaled(400);
+  struct Go {};
+  struct Sink {
+    std::mutex mu;
+    std::vector<int> seen = std::vector<int>(kProducers, 0);  // Seq received per sender
+    std::atomic<uint64_t> received{0};
+    std::atomic<uint64_t> markers{0};
+    std::atomic<uint64_t> bad{0};
+  };
+  Sink sinks[2];
+  Runtime rt(schedulers(2));
+  std::vector<Pid> producers(kProducers);
+  auto receiver = [&](Sink& sink) {
+    return [&sink, &producers](FunctionActor&, Message& m) {
+      std::lock_guard lock(sink.mu);
+      if (auto* s = m.as<Seq>()) {
+        if (s->n != sink.seen[s->sender]) sink.bad.fetch_add(1);
+        ++sink.seen[s->sender];
+        sink.received.fetch_add(1);
+      } else if (auto* e = m.as<ExitMessage>()) {
+        const auto it = std::find(producers.begin(), producers.end(), e->from);
+        if (it == producers.end() || std::to_string(sink.seen[it - producers.begin()]) != e->reason.text()) {
+          sink.bad.fetch_add(1);
+        }
+        sink.markers.fetch_add(1);
+      }
+    };
+  };
+  SpawnOptions trapping;
+  trapping.trap_exit = true;
+  const Pid receivers[2] = {spawn_fn(rt, receiver(sinks[0]), trapping), spawn_fn(rt, receiver(sinks[1]), trapping)};
+  std::atomic<uint64_t> sent{0};
+  std::atomic<int> finished{0};
+  for (int i = 0; i < kProducers; ++i) {
+    producers[i] = spawn_fn(rt, [&, i, round = 0, next = std::array<int, 2>{0, 0}](FunctionActor& self,
+                                                                                  Message& m) mutable {
+      if (!m.is<Go>()) return;
+      const int r = round % 2;
+      const int run = 1 + (round * 37 + i * 11) % 300;
+      for (int k = 0; k < run; ++k) {
+        if (self.send(receivers[r], Seq{i, next[r]++}).ok()) sent.fetch_add(1);
+      }
+      if (round % 3 == 0) {
+        (void)self.runtime().exit(receivers[r], ExitReason::error(std::to_string(next[r])));
+      }
+      if (++round < rounds) {
+        (void)self.send(self.self(), Go{});
+      } else {
+        finished.fetch_add(1);
+      }
+    });
+  }
+  for (const Pid p : producers) REQUIRE_OK(rt.send(p, Go{}));
+  REQUIRE(eventually([&] { return finished.load() == kProducers; }, std::chrono::seconds(60)));
+  REQUIRE(eventually([&] { return sinks[0].received.load() + sinks[1].received.load() == sent.load(); },
+                     std::chrono::seconds(60)));
+  CHECK(sinks[0].markers.load() + sinks[1].markers.load() ==
+        static_cast<uint64_t>(kProducers) * static_cast<uint64_t>((rounds + 2) / 3));
+  CHECK(sinks[0].bad.load() == 0u);
+  CHECK(sinks[1].bad.load() == 0u);
+  CHECK(rt.alive(receivers[0]));
+  CHECK(rt.alive(receivers[1]));
 }
 
 TEST_CASE("the mailbox length and bytes are exact while threads send and the owner drains",
