@@ -433,7 +433,8 @@ Status Runtime::send(Process* from, Pid to, std::unique_ptr<Message> m) {
         if (batch.first == nullptr) {
           batch.to = p;
           batch.first = raw;
-          batch.since_ms.store(raw->stamp_ms_ + 1, std::memory_order_relaxed);
+          // 0 means empty, so the coarse clock's wrap (49.7 days) maps to 1.
+          batch.since_ms.store(std::max<uint32_t>(raw->stamp_ms_ + 1, 1), std::memory_order_relaxed);
         } else {
           batch.last->next.store(raw, std::memory_order_relaxed);
         }
