@@ -104,7 +104,10 @@ TEST_CASE("processes flooding one consumer are slowed until it keeps up: its mai
   for (Pid p : producers) REQUIRE_OK(rt.send(p, Go{}));
   REQUIRE(eventually([&] { return received.load() == total; }, std::chrono::seconds(60)));
   INFO("peak mailbox " << peak.load() << " of " << total << " sent");
-  CHECK(peak.load() < total / 16);
+  // Debt is repaid in wall time, which a sanitizer does not slow: there the
+  // consumer is the slower side and the bound is looser (275K of 1.6M seen
+  // under ASan on 2 schedulers while the e2e test ran).
+  CHECK(peak.load() < (kSlowdown > 1 ? total / 4 : total / 16));
 }
 
 TEST_CASE("scheduler utilization is low when idle and high under a busy process", "[core][scheduler][utilization]") {
