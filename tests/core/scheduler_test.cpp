@@ -74,7 +74,12 @@ TEST_CASE("processes flooding one consumer are slowed until it keeps up: its mai
   // On two schedulers the producers also share a run queue with each other
   // and not with the consumer: a debtor that sits its turn out must not be
   // forgiven a slice per pass (it was, and the backlog reached 1M).
-  const int nschedulers = GENERATE(1, 2);
+  // Two schedulers only without sanitizers: the debt is repaid in wall time,
+  // which a sanitizer does not slow, so there the consumer on its own thread
+  // is slower than the most a producer is held back (ASan: 256K-286K of 1.6M
+  // queued, idle machine). On one scheduler the consumer runs while the
+  // producers sit out, whatever the build.
+  const int nschedulers = GENERATE(filter([](int n) { return n == 1 || kSlowdown == 1; }, values({1, 2})));
   INFO(nschedulers << " scheduler(s)");
   struct Go {};
   struct Item {
@@ -104,10 +109,7 @@ TEST_CASE("processes flooding one consumer are slowed until it keeps up: its mai
   for (Pid p : producers) REQUIRE_OK(rt.send(p, Go{}));
   REQUIRE(eventually([&] { return received.load() == total; }, std::chrono::seconds(60)));
   INFO("peak mailbox " << peak.load() << " of " << total << " sent");
-  // Debt is repaid in wall time, which a sanitizer does not slow: there the
-  // consumer is the slower side and the bound is looser (275K of 1.6M seen
-  // under ASan on 2 schedulers while the e2e test ran).
-  CHECK(peak.load() < (kSlowdown > 1 ? total / 4 : total / 16));
+  CHECK(peak.load() < total / 16);
 }
 
 TEST_CASE("scheduler utilization is low when idle and high under a busy process", "[core][scheduler][utilization]") {
