@@ -2,7 +2,7 @@
 # Run the canopy benchmarks next to the Erlang and CAF peers and print a
 # comparison table.
 #
-# usage: bench/compare.sh [--quick] [--build-dir DIR] [--schedulers N]
+# usage: bench/compare.sh [--quick] [--build-dir DIR] [--schedulers N] [--runs N]
 #
 #   --quick          10x smaller problem sizes
 #   --build-dir DIR  canopy build directory (default: build/release; a relative
@@ -10,6 +10,9 @@
 #                    exists there, otherwise relative to the repository root)
 #   --schedulers N   passed to every implementation (default: theirs, i.e.
 #                    all cores)
+#   --runs N         run every workload N times (default 1), the
+#                    implementations taking turns, and show each figure's
+#                    median: one noisy run on a shared machine says little
 #
 # Implementations:
 #   canopy  $BUILD/bench/canopy-bench WORKLOAD ...
@@ -28,9 +31,10 @@ repo_root=$(cd -- "$script_dir/.." && pwd)
 quick=0
 build_dir="build/release"
 schedulers=""
+runs=1
 
 usage() {
-  echo "usage: $0 [--quick] [--build-dir DIR] [--schedulers N]" >&2
+  echo "usage: $0 [--quick] [--build-dir DIR] [--schedulers N] [--runs N]" >&2
   exit 2
 }
 
@@ -41,10 +45,17 @@ while [[ $# -gt 0 ]]; do
     --build-dir=*) build_dir=${1#*=}; shift ;;
     --schedulers) [[ $# -ge 2 ]] || usage; schedulers=$2; shift 2 ;;
     --schedulers=*) schedulers=${1#*=}; shift ;;
+    --runs) [[ $# -ge 2 ]] || usage; runs=$2; shift 2 ;;
+    --runs=*) runs=${1#*=}; shift ;;
     -h|--help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
 done
+
+if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+  echo "--runs: expected a positive whole number, got '$runs'" >&2
+  exit 2
+fi
 
 if [[ "$build_dir" != /* ]]; then
   if [[ -d "$build_dir" ]]; then
@@ -136,15 +147,17 @@ for workload in ring pingpong spawn fanin; do
     fanin) args=("${fanin_args[@]}") ;;
   esac
   args+=(${common_args[@]+"${common_args[@]}"})
-  if [[ -n "$canopy_bin" ]]; then
-    run_one canopy "$workload" "$canopy_bin" "$workload" "${args[@]}"
-  fi
-  if [[ ${#erlang_cmd[@]} -gt 0 ]]; then
-    run_one erlang "$workload" "${erlang_cmd[@]}" "$workload" "${args[@]}"
-  fi
-  if [[ -n "$caf_bin" ]]; then
-    run_one caf "$workload" "$caf_bin" "$workload" "${args[@]}"
-  fi
+  for ((run = 1; run <= runs; ++run)); do
+    if [[ -n "$canopy_bin" ]]; then
+      run_one canopy "$workload" "$canopy_bin" "$workload" "${args[@]}"
+    fi
+    if [[ ${#erlang_cmd[@]} -gt 0 ]]; then
+      run_one erlang "$workload" "${erlang_cmd[@]}" "$workload" "${args[@]}"
+    fi
+    if [[ -n "$caf_bin" ]]; then
+      run_one caf "$workload" "$caf_bin" "$workload" "${args[@]}"
+    fi
+  done
 done
 
 # -- table ----------------------------------------------------------------------
@@ -152,6 +165,7 @@ echo
 echo "sizes: ring ${ring_args[*]} | pingpong ${pingpong_args[*]} |" \
      "spawn ${spawn_args[*]} | fanin ${fanin_args[*]}" \
      "${common_args[*]+${common_args[*]}}"
+echo "each figure: the median of $runs run(s)"
 awk '
   {
     w = ""; i = ""
@@ -164,10 +178,18 @@ awk '
       else kv[k] = v
     }
     if (w != "" && i != "")
-      for (k in kv) val[w, i, k] = kv[k]
+      for (k in kv) vals[w, i, k, ++nvals[w, i, k]] = kv[k]
     delete kv
   }
-  function get(w, i, k) { return ((w, i, k) in val) ? val[w, i, k] : "n/a" }
+  function get(w, i, k,   n, a, x, y, t) {
+    if (!((w, i, k) in nvals)) return "n/a"
+    n = nvals[w, i, k]
+    for (x = 1; x <= n; ++x) a[x] = vals[w, i, k, x] + 0
+    for (x = 2; x <= n; ++x)
+      for (y = x; y > 1 && a[y - 1] > a[y]; --y) { t = a[y]; a[y] = a[y - 1]; a[y - 1] = t }
+    t = n % 2 == 1 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    return t >= 1000 ? sprintf("%.0f", t) : sprintf("%.4g", t)
+  }
   function ratio(a, b) {
     if (a == "n/a" || b == "n/a" || b + 0 == 0) return "n/a"
     return sprintf("%.3f", a / b)
