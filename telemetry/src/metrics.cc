@@ -121,7 +121,10 @@ class Metric {
 
   const MetricDef& def() const { return def_; }
 
-  void handle(const Measurements& m, const Metadata& md) {
+  // Every event of every metric runs through here: aligned to a cache line
+  // so that its hot path does not depend on where the linker put it (BM_Counter
+  // varied by 10% between builds whose code differed only in its address).
+  [[gnu::aligned(64)]] void handle(const Measurements& m, const Metadata& md) {
     if (def_.keep && !def_.keep(m, md)) return;
     double v = 1;
     if (def_.type != MetricType::counter) {
