@@ -36,9 +36,11 @@ class SchedulerPool;
 // that blocks (Runtime::flush_stalled_batches).
 struct SendBatch {
   // Owner thread only.
-  bool open = false;           // the owner is inside a handler
+  bool open = false;            // the owner is inside a handler
   Process* previous = nullptr;  // the receiver of that handler's last send
-  SpinLock mu;        // uncontended but for the timer thread's try_lock
+
+  // Shared with the timer thread.
+  SpinLock mu;                        // uncontended but for the timer thread's try_lock
   std::atomic<uint32_t> since_ms{0};  // coarse ms + 1 of the first message; 0: empty
   Process* to GUARDED_BY(mu) = nullptr;
   Message* first GUARDED_BY(mu) = nullptr;
