@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <thread>
 
 namespace {
 
@@ -41,8 +42,48 @@ void BM_SendFromOutside(benchmark::State& state) {
   while (seen.n.load() < sent) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(sent));
+  // Which regime the run was in: a slice per handful of sends means the
+  // receiver kept catching up, so most sends found it idle and woke it;
+  // thousands mean it stayed runnable (the 150 ns case).
+  uint64_t slices = 0, parks = 0;
+  for (const canopy::SchedulerStats& s : rt.scheduler_stats()) {
+    slices += s.slices;
+    parks += s.parks;
+  }
+  state.counters["sends_per_slice"] = static_cast<double>(sent) / static_cast<double>(std::max<uint64_t>(slices, 1));
+  state.counters["parks"] = static_cast<double>(parks);
 }
 BENCHMARK(BM_SendFromOutside);
+
+// The machine's floor for the benchmark above: one cache line handed to
+// another thread and back. A send from outside moves the receiver's tail
+// line and the message to the consumer's core, so it cannot cost less than
+// about one round trip. On a virtual machine this floor moves with the host's
+// placement of the vCPUs (a plain two-thread ping-pong took 50-65 ns, then
+// 335-350 ns for minutes at a time on a 2-core EPYC VM, and
+// BM_SendFromOutside went from 100-110 to 250-330 ns in the same minutes):
+// read the two together.
+void BM_CacheLineRoundTrip(benchmark::State& state) {
+  struct alignas(64) Line {
+    std::atomic<uint32_t> turn{0};  // 1: the echo thread's turn, 0: ours; 2: stop
+  };
+  Line line;
+  std::thread echo([&line] {
+    for (;;) {
+      uint32_t t = line.turn.load(std::memory_order_acquire);
+      if (t == 2) return;
+      if (t == 1) line.turn.store(0, std::memory_order_release);
+    }
+  });
+  for (auto _ : state) {
+    line.turn.store(1, std::memory_order_release);
+    while (line.turn.load(std::memory_order_acquire) != 0) {
+    }
+  }
+  line.turn.store(2, std::memory_order_release);
+  echo.join();
+}
+BENCHMARK(BM_CacheLineRoundTrip);
 
 // A send to a dead pid: the generation check and the drop counter, nothing else.
 void BM_SendToDeadPid(benchmark::State& state) {
