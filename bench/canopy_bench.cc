@@ -436,6 +436,7 @@ int upgrade_bench(const canopy::bench::Args& args);
 int api_bench(const canopy::bench::Args& args);
 int dump_bench(const canopy::bench::Args& args);
 int backlog_bench(const canopy::bench::Args& args);
+int linetrip_bench(const canopy::bench::Args& args);
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -455,6 +456,7 @@ int main(int argc, char** argv) {
                  "  api      --processes 1000000 (--rounds 11): the sorted top-50 of /api/v1/processes\n"
                  "  dump     --processes 1000000: time and bytes of a crash dump of N processes\n"
                  "  backlog  --backlog 2000000 (--short 1000): a consumer draining a mailbox of N against short ones\n"
+                 "  linetrip --roundtrips 1000000: the machine's cache-line round trip between two cores\n"
                  "  ring also takes --scrape-every-ms N (scrape /metrics while it runs)\n"
                  "  every workload: --schedulers N (default: one per hardware thread),\n"
                  "                  --behaviours on|off (per-behaviour metrics, default on),\n"
@@ -477,9 +479,10 @@ int main(int argc, char** argv) {
   if (workload == "api") return api_bench(args);
   if (workload == "dump") return dump_bench(args);
   if (workload == "backlog") return backlog_bench(args);
+  if (workload == "linetrip") return linetrip_bench(args);
   std::fprintf(stderr,
                "canopy-bench: unknown workload '%s' (ring, pingpong, spawn, fanin, pipeline, table, scrape, poll, "
-               "http, alloc, upgrade, api, dump, backlog)\n",
+               "http, alloc, upgrade, api, dump, backlog, linetrip)\n",
                workload.c_str());
   return 2;
 }

@@ -19,7 +19,9 @@
 #   erlang  escript bench/peers/erlang/peer.escript WORKLOAD ...
 #   caf     canopy-caf-peer found anywhere under $BUILD
 # Each prints one line "bench=WORKLOAD impl=IMPL key=value ...". Missing or
-# failing implementations are reported as n/a.
+# failing implementations are reported as n/a. Before each run,
+# `canopy-bench linetrip` measures the machine's cache-line round trip: the
+# table's last row, and a warning when it moved more than 2x during the runs.
 #
 # Environment: CANOPY_BENCH_TIMEOUT  per-run timeout in seconds (default 900;
 # 0 disables; needs coreutils `timeout`).
@@ -139,6 +141,19 @@ run_one() {
   echo "$line" >>"$results"
 }
 
+# linetrip_before IMPL: the machine's cache-line round trip between two cores,
+# measured just before IMPL's run and filed under IMPL. A virtual machine's
+# host can move its cores apart for minutes (on a 2-core EPYC VM the round trip
+# went from 55 to 340 ns, and fanin fell 3x with it), so the table shows what
+# each implementation ran on.
+linetrip_before() {
+  local impl=$1 line
+  [[ -n "$canopy_bin" ]] || return 0
+  line=$("$canopy_bin" linetrip 2>/dev/null | awk '$1 == "bench=linetrip" { l = $0 } END { print l }') || true
+  [[ -n "$line" ]] || return 0
+  echo "${line/impl=machine/impl=$impl}" >>"$results"
+}
+
 for workload in ring pingpong spawn fanin; do
   case $workload in
     ring) args=("${ring_args[@]}") ;;
@@ -149,12 +164,15 @@ for workload in ring pingpong spawn fanin; do
   args+=(${common_args[@]+"${common_args[@]}"})
   for ((run = 1; run <= runs; ++run)); do
     if [[ -n "$canopy_bin" ]]; then
+      linetrip_before canopy
       run_one canopy "$workload" "$canopy_bin" "$workload" "${args[@]}"
     fi
     if [[ ${#erlang_cmd[@]} -gt 0 ]]; then
+      linetrip_before erlang
       run_one erlang "$workload" "${erlang_cmd[@]}" "$workload" "${args[@]}"
     fi
     if [[ -n "$caf_bin" ]]; then
+      linetrip_before caf
       run_one caf "$workload" "$caf_bin" "$workload" "${args[@]}"
     fi
   done
@@ -209,5 +227,23 @@ awk '
     row("spawn", "exit_s", "(lower is better)")
     row("fanin", "msgs_per_s", "(higher is better)")
     row("fanin", "peak_mailbox", "(informational)")
+    row("linetrip", "roundtrip_ns", "(the machine before each run; lower is better)")
+  }
+' "$results"
+
+# Every round trip of the comparison: when they differ by more than 2x, some
+# runs had a different machine under them, and the ratios above mix the two.
+awk '
+  $1 == "bench=linetrip" {
+    for (f = 1; f <= NF; ++f) if ($f ~ /^roundtrip_ns=/) { v = substr($f, 14) + 0; n++ }
+    if (n == 1 || v < lo) lo = v
+    if (n == 1 || v > hi) hi = v
+  }
+  END {
+    if (n == 0) exit
+    printf "machine: cache-line round trip %.1f-%.1f ns over %d measurements\n", lo, hi, n
+    if (hi > 2 * lo)
+      print "warning: the round trip changed more than 2x during the comparison (the host moved the cores):" \
+            " cross-core figures from different minutes are not comparable; run again" > "/dev/stderr"
   }
 ' "$results"

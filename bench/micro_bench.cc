@@ -3,9 +3,10 @@
 
 #include <canopy/core/core.hpp>
 
+#include "line_round_trip.hpp"
+
 #include <algorithm>
 #include <atomic>
-#include <thread>
 
 namespace {
 
@@ -55,33 +56,14 @@ void BM_SendFromOutside(benchmark::State& state) {
 }
 BENCHMARK(BM_SendFromOutside);
 
-// The machine's floor for the benchmark above: one cache line handed to
-// another thread and back. A send from outside moves the receiver's tail
-// line and the message to the consumer's core, so it cannot cost less than
-// about one round trip. On a virtual machine this floor moves with the host's
-// placement of the vCPUs (a plain two-thread ping-pong took 50-65 ns, then
-// 335-350 ns for minutes at a time on a 2-core EPYC VM, and
-// BM_SendFromOutside went from 100-110 to 250-330 ns in the same minutes):
-// read the two together.
+// The machine's floor for the benchmark above (line_round_trip.hpp): a send
+// from outside moves the receiver's tail line and the message to the
+// consumer's core, so it cannot cost less than about one round trip, and
+// BM_SendFromOutside went from 100-110 to 250-330 ns in the minutes this went
+// from 55 to 340 ns: read the two together.
 void BM_CacheLineRoundTrip(benchmark::State& state) {
-  struct alignas(64) Line {
-    std::atomic<uint32_t> turn{0};  // 1: the echo thread's turn, 0: ours; 2: stop
-  };
-  Line line;
-  std::thread echo([&line] {
-    for (;;) {
-      uint32_t t = line.turn.load(std::memory_order_acquire);
-      if (t == 2) return;
-      if (t == 1) line.turn.store(0, std::memory_order_release);
-    }
-  });
-  for (auto _ : state) {
-    line.turn.store(1, std::memory_order_release);
-    while (line.turn.load(std::memory_order_acquire) != 0) {
-    }
-  }
-  line.turn.store(2, std::memory_order_release);
-  echo.join();
+  canopy::bench::LineEcho echo;
+  for (auto _ : state) echo.bounce();
 }
 BENCHMARK(BM_CacheLineRoundTrip);
 
