@@ -144,7 +144,7 @@ run_one() {
 # linetrip_before IMPL: the machine's cache-line round trip between two cores,
 # measured just before IMPL's run and filed under IMPL. A virtual machine's
 # host can move its cores apart for minutes (on a 2-core EPYC VM the round trip
-# went from 55 to 340 ns, and fanin fell 3x with it), so the table shows what
+# went from about 80 to 340 ns, and fanin fell 3x with it), so the table shows what
 # each implementation ran on.
 linetrip_before() {
   local impl=$1 line

@@ -1,7 +1,7 @@
 #pragma once
 // The machine's floor under every cross-core message: one cache line handed
 // to another thread and back. On a virtual machine it moves with the host's
-// placement of the vCPUs (on a 2-core EPYC VM: 50-65 ns, then 335-350 ns for
+// placement of the vCPUs (on a 2-core EPYC VM: 75-97 ns, then 320-360 ns for
 // minutes at a time), and every cross-core figure moves with it, so a
 // benchmark that compares runs taken minutes apart measures it too
 // (canopy-bench linetrip; BM_CacheLineRoundTrip; bench/compare.sh).

@@ -58,9 +58,9 @@ BENCHMARK(BM_SendFromOutside);
 
 // The machine's floor for the benchmark above (line_round_trip.hpp): a send
 // from outside moves the receiver's tail line and the message to the
-// consumer's core, so it cannot cost less than about one round trip, and
-// BM_SendFromOutside went from 100-110 to 250-330 ns in the minutes this went
-// from 55 to 340 ns: read the two together.
+// consumer's core, so it cannot cost less than about one round trip. On a
+// 2-core VM, BM_SendFromOutside went from 100-110 to 230-330 ns in the
+// minutes this went from 85-97 to 320 ns: read the two together.
 void BM_CacheLineRoundTrip(benchmark::State& state) {
   canopy::bench::LineEcho echo;
   for (auto _ : state) echo.bounce();
