@@ -243,7 +243,8 @@ awk '
     if (n == 0) exit
     printf "machine: cache-line round trip %.1f-%.1f ns over %d measurements\n", lo, hi, n
     if (hi > 2 * lo)
-      print "warning: the round trip changed more than 2x during the comparison (the host moved the cores):" \
-            " cross-core figures from different minutes are not comparable; run again" > "/dev/stderr"
+      print "warning: the round trip changed more than 2x during the comparison (the host moved the cores," \
+            " or something else ran): cross-core figures from different minutes are not comparable; run again" \
+            > "/dev/stderr"
   }
 ' "$results"
