@@ -242,6 +242,7 @@ awk '
   END {
     if (n == 0) exit
     printf "machine: cache-line round trip %.1f-%.1f ns over %d measurements\n", lo, hi, n
+    fflush()
     if (hi > 2 * lo)
       print "warning: the round trip changed more than 2x during the comparison (the host moved the cores," \
             " or something else ran): cross-core figures from different minutes are not comparable; run again" \
