@@ -197,6 +197,11 @@ awk '
     }
     if (w != "" && i != "")
       for (k in kv) vals[w, i, k, ++nvals[w, i, k]] = kv[k]
+    if (w == "linetrip" && "roundtrip_ns" in kv) {
+      v = kv["roundtrip_ns"] + 0
+      if (trips++ == 0 || v < trip_lo) trip_lo = v
+      if (trips == 1 || v > trip_hi) trip_hi = v
+    }
     delete kv
   }
   function get(w, i, k,   n, a, x, y, t) {
@@ -228,22 +233,12 @@ awk '
     row("fanin", "msgs_per_s", "(higher is better)")
     row("fanin", "peak_mailbox", "(informational)")
     row("linetrip", "roundtrip_ns", "(the machine before each run; lower is better)")
-  }
-' "$results"
-
-# Every round trip of the comparison: when they differ by more than 2x, some
-# runs had a different machine under them, and the ratios above mix the two.
-awk '
-  $1 == "bench=linetrip" {
-    for (f = 1; f <= NF; ++f) if ($f ~ /^roundtrip_ns=/) { v = substr($f, 14) + 0; n++ }
-    if (n == 1 || v < lo) lo = v
-    if (n == 1 || v > hi) hi = v
-  }
-  END {
-    if (n == 0) exit
-    printf "machine: cache-line round trip %.1f-%.1f ns over %d measurements\n", lo, hi, n
+    # Round trips more than 2x apart: some runs had a different machine
+    # under them, and the ratios above mix the two.
+    if (trips == 0) exit
+    printf "machine: cache-line round trip %.1f-%.1f ns over %d measurements\n", trip_lo, trip_hi, trips
     fflush()
-    if (hi > 2 * lo)
+    if (trip_hi > 2 * trip_lo)
       print "warning: the round trip changed more than 2x during the comparison (the host moved the cores," \
             " or something else ran): cross-core figures from different minutes are not comparable; run again" \
             > "/dev/stderr"

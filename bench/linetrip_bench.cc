@@ -1,8 +1,8 @@
 // canopy-bench linetrip --roundtrips N: the machine's cost of handing a cache
 // line to another core and back (line_round_trip.hpp), no runtime involved.
-// bench/compare.sh runs it next to every workload: when it moves during a
-// comparison, the host moved the cores and the figures are from different
-// machines. Prints `bench=linetrip impl=machine roundtrips=N roundtrip_ns=X`.
+// bench/compare.sh runs it before every run: when it moves during a
+// comparison (the host moved the cores, or something else ran), the figures
+// are from different machines. Prints `bench=linetrip impl=machine roundtrips=N roundtrip_ns=X`.
 #include <chrono>
 #include <cstdio>
 

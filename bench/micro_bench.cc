@@ -43,9 +43,9 @@ void BM_SendFromOutside(benchmark::State& state) {
   while (seen.n.load() < sent) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(sent));
-  // Which regime the run was in: a slice per handful of sends means the
-  // receiver kept catching up, so most sends found it idle and woke it;
-  // thousands mean it stayed runnable (the 150 ns case).
+  // Which regime the run was in: about 2,000 (a full reduction budget per
+  // slice) means the receiver stayed runnable throughout, the 150 ns
+  // case; a few dozen, that it kept catching up and had to be woken again.
   uint64_t slices = 0, parks = 0;
   for (const canopy::SchedulerStats& s : rt.scheduler_stats()) {
     slices += s.slices;
